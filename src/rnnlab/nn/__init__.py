@@ -1,0 +1,17 @@
+"""Recurrent building blocks: drop-in torch.nn layers and cells, with lengths and extras."""
+
+from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnlab.nn.kernels import KernelChoice, select_kernel
+from rnnlab.nn.recurrent import GRU, LSTM, RNN, RecurrentLayer
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "KernelChoice",
+    "LSTMCell",
+    "RNNCell",
+    "RecurrentLayer",
+    "select_kernel",
+]

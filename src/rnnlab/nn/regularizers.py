@@ -1,0 +1,45 @@
+"""Masks for the regularizers that act inside the recurrence.
+
+- **Recurrent (variational) dropout**, Gal and Ghahramani 2016: one Bernoulli mask per
+  sequence, drawn once per forward call and reused at every time step, multiplies the hidden
+  state that feeds ``W_hh``; kept units are scaled by ``1 / (1 - p)`` so the expectation is
+  unchanged and evaluation needs no mask.
+- **Zoneout**, Krueger et al. 2017: at each step each unit keeps its previous value with
+  probability ``p``: ``h_t = m * h_{t-1} + (1 - m) * h~_t`` with ``m ~ Bernoulli(p)``, drawn
+  anew at every step (for LSTM on ``h`` and on ``c``). At evaluation the paper replaces the
+  mask with its expectation: ``h_t = p * h_{t-1} + (1 - p) * h~_t``.
+- **DropConnect on the recurrent weights** (weight drop, Wan et al. 2013 as used by
+  AWD-LSTM, Merity et al. 2017): a Bernoulli mask on the entries of ``W_hh``, drawn once per
+  forward call, scaled by ``1 / (1 - p)``. The masked matrix is a new tensor: the stored
+  parameter is never modified.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def keep_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
+    """An inverted-dropout mask: entries are ``0`` with probability ``p``, else ``1/(1-p)``."""
+    keep = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p)
+    return keep.div_(1.0 - p)
+
+
+def drop_connect(weight: Tensor, p: float) -> Tensor:
+    """``weight * mask / (1 - p)`` with a fresh Bernoulli mask; ``weight`` is left unchanged."""
+    return weight * keep_mask(tuple(weight.shape), p, weight)
+
+
+def zoneout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
+    """A boolean mask, ``True`` (keep the previous value) with probability ``p``."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(p).bool()
+
+
+def zoneout(previous: Tensor, candidate: Tensor, p: float, training: bool) -> Tensor:
+    """Mix the previous and candidate state as zoneout defines, in train or eval mode."""
+    if p == 0.0:
+        return candidate
+    if training:
+        return torch.where(zoneout_mask(tuple(candidate.shape), p, candidate), previous, candidate)
+    return p * previous + (1.0 - p) * candidate
