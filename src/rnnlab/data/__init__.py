@@ -1,0 +1,1 @@
+"""Data: one module per data kind (synthetic, text, series, audio) and named data sets."""
