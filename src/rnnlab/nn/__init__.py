@@ -1,7 +1,7 @@
 """Recurrent building blocks: drop-in torch.nn layers and cells, with lengths and extras."""
 
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
-from rnnlab.nn.kernels import KernelChoice, select_kernel
+from rnnlab.nn.kernels import KernelChoice, force_loop, select_kernel
 from rnnlab.nn.recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "LSTMCell",
     "RNNCell",
     "RecurrentLayer",
+    "force_loop",
     "select_kernel",
 ]

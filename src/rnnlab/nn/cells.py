@@ -33,16 +33,23 @@ class CellMixin(nn.RNNCellBase):
         if self.layer_norm:
             size = self.gates * self.hidden_size
             for where in ("ih", "hh"):
-                self.register_parameter(f"ln_{where}_weight", nn.Parameter(torch.ones(size, **factory)))
-                self.register_parameter(f"ln_{where}_bias", nn.Parameter(torch.zeros(size, **factory)))
+                self.register_parameter(
+                    f"ln_{where}_weight", nn.Parameter(torch.ones(size, **factory))
+                )
+                self.register_parameter(
+                    f"ln_{where}_bias", nn.Parameter(torch.zeros(size, **factory))
+                )
             if self.gates == 4:
                 self.ln_c_weight = nn.Parameter(torch.ones(self.hidden_size, **factory))
                 self.ln_c_bias = nn.Parameter(torch.zeros(self.hidden_size, **factory))
-        self.reset_parameters()
+        self._init_extras()
 
     def reset_parameters(self) -> None:
         """torch's uniform initialization; layer-norm gains 1 and biases 0."""
         super().reset_parameters()
+        self._init_extras()
+
+    def _init_extras(self) -> None:
         for name, param in self.named_parameters(recurse=False):
             if name.startswith("ln_"):
                 with torch.no_grad():
@@ -78,8 +85,10 @@ class CellMixin(nn.RNNCellBase):
         batched = input.dim() == 2
         if not batched:
             input = input.unsqueeze(0)
-            if hx is not None:
-                hx = tuple(s.unsqueeze(0) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(0)
+            if isinstance(hx, tuple):
+                hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+            elif hx is not None:
+                hx = hx.unsqueeze(0)
         batch = input.shape[0]
         if hx is None:
             hx = self.init_state(batch, input.device, input.dtype)
@@ -121,15 +130,21 @@ class RNNCell(CellMixin, nn.RNNCell):
         validation.check_size("hidden_size", hidden_size)
         validation.check_nonlinearity(nonlinearity)
         nn.RNNCell.__init__(
-            self, input_size, hidden_size, bias=bias, nonlinearity=nonlinearity, device=device, dtype=dtype
+            self,
+            input_size,
+            hidden_size,
+            bias=bias,
+            nonlinearity=nonlinearity,
+            device=device,
+            dtype=dtype,
         )
         self._setup(layer_norm, {"device": device, "dtype": dtype})
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """``h'`` of shape ``(B, H)`` (``(H,)`` for unbatched input)."""
         if not self.layer_norm:
             self._prepare(input, hx)
-            return cast(Tensor, super().forward(input, hx))
+            return super().forward(input, hx)
         x, state, batched = self._prepare(input, hx)
         w = self._weights()
         h = rnn_step(input_projection(x, w), cast(Tensor, state), w, self.nonlinearity)
@@ -173,9 +188,9 @@ class LSTMCell(CellMixin, nn.LSTMCell):
         self.forget_bias = forget_bias
         self._setup(layer_norm, {"device": device, "dtype": dtype})
 
-    def reset_parameters(self) -> None:
-        """torch's initialization, then layer norm and ``forget_bias``."""
-        super().reset_parameters()
+    def _init_extras(self) -> None:
+        """Layer norm as every cell, then ``forget_bias``."""
+        super()._init_extras()
         forget_bias = getattr(self, "forget_bias", None)
         if forget_bias is not None:
             hidden = self.hidden_size
@@ -183,13 +198,13 @@ class LSTMCell(CellMixin, nn.LSTMCell):
                 self.bias_ih[hidden : 2 * hidden].fill_(forget_bias)
                 self.bias_hh[hidden : 2 * hidden].zero_()
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, Tensor]:
         """``(h', c')``, each ``(B, H)`` (``(H,)`` for unbatched input)."""
         if not self.layer_norm:
             self._prepare(input, hx)
-            return cast(tuple[Tensor, Tensor], super().forward(input, hx))
+            return super().forward(input, hx)
         x, state, batched = self._prepare(input, hx)
         h, c = cast(tuple[Tensor, Tensor], state)
         w = self._weights()
@@ -228,11 +243,11 @@ class GRUCell(CellMixin, nn.GRUCell):
         nn.GRUCell.__init__(self, input_size, hidden_size, bias=bias, device=device, dtype=dtype)
         self._setup(layer_norm, {"device": device, "dtype": dtype})
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """``h'`` of shape ``(B, H)`` (``(H,)`` for unbatched input)."""
         if not self.layer_norm:
             self._prepare(input, hx)
-            return cast(Tensor, super().forward(input, hx))
+            return super().forward(input, hx)
         x, state, batched = self._prepare(input, hx)
         h = cast(Tensor, state)
         w = self._weights()

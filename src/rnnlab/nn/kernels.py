@@ -14,8 +14,34 @@ which the fused kernel cannot do.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
+
+_force_loop: ContextVar[bool] = ContextVar("rnnlab_force_loop", default=False)
+
+
+@contextmanager
+def force_loop() -> Iterator[None]:
+    """Run every rnnlab layer through rnnlab's own time loop inside this block.
+
+    For comparing the two implementations (tests, benchmarks, debugging): the loop computes
+    the same function as torch's fused kernel when no extra is active.
+
+    Example:
+        >>> import torch, rnnlab
+        >>> lstm = rnnlab.LSTM(3, 4)
+        >>> with force_loop():
+        ...     print(lstm.kernel().name)
+        rnnlab-loop
+    """
+    token = _force_loop.set(True)
+    try:
+        yield
+    finally:
+        _force_loop.reset(token)
 
 
 class HasExtras(Protocol):
@@ -62,6 +88,12 @@ def select_kernel(layer: HasExtras) -> KernelChoice:
         what = "keeps random units" if layer.training else "mixes in the previous state"
         step_changes.append(f"zoneout={layer.zoneout} {what} at every step")
     drop_connect = layer.training and layer.weight_drop > 0
+    if _force_loop.get():
+        return KernelChoice(
+            fused=False,
+            drop_connect=drop_connect,
+            reason=f"rnnlab-loop ({mode} mode): forced by rnnlab.nn.force_loop().",
+        )
     if step_changes:
         return KernelChoice(
             fused=False,

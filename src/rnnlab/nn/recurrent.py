@@ -82,11 +82,15 @@ class RecurrentLayer(nn.RNNBase):
                 self._register_norm("hh", self.gates * self.hidden_size, suffix, factory)
                 if self.family == "lstm":
                     self._register_norm("c", self.hidden_size, suffix, factory)
-        self.reset_parameters()
+        self._init_extras()
 
     def _register_norm(self, where: str, size: int, suffix: str, factory: dict[str, Any]) -> None:
-        self.register_parameter(f"ln_{where}_weight{suffix}", nn.Parameter(torch.ones(size, **factory)))
-        self.register_parameter(f"ln_{where}_bias{suffix}", nn.Parameter(torch.zeros(size, **factory)))
+        self.register_parameter(
+            f"ln_{where}_weight{suffix}", nn.Parameter(torch.ones(size, **factory))
+        )
+        self.register_parameter(
+            f"ln_{where}_bias{suffix}", nn.Parameter(torch.zeros(size, **factory))
+        )
 
     def _suffixes(self) -> list[str]:
         directions = ["", "_reverse"] if self.bidirectional else [""]
@@ -99,6 +103,9 @@ class RecurrentLayer(nn.RNNBase):
         slice of ``bias_ih`` is set to it and that of ``bias_hh`` to 0.
         """
         super().reset_parameters()
+        self._init_extras()
+
+    def _init_extras(self) -> None:
         for name, param in self.named_parameters(recurse=False):
             if name.startswith("ln_"):
                 with torch.no_grad():
@@ -121,7 +128,7 @@ class RecurrentLayer(nn.RNNBase):
         """Which kernel runs and why, in words."""
         return self.kernel().reason
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input: Tensor | PackedSequence,
         hx: State | None = None,
@@ -143,7 +150,9 @@ class RecurrentLayer(nn.RNNBase):
         name = type(self).__name__
         if isinstance(input, PackedSequence):
             if lengths is not None:
-                raise ValueError(f"{name}: pass lengths only with a padded tensor, not with a PackedSequence")
+                raise ValueError(
+                    f"{name}: pass lengths only with a padded tensor, not with a PackedSequence"
+                )
             validation.check_input(name, input.data, self.input_size, (2,))
             self._check_state(hx, int(input.batch_sizes[0]), batched=True)
             if choice.fused:
@@ -167,7 +176,9 @@ class RecurrentLayer(nn.RNNBase):
         if choice.fused:
             if checked_lengths is None:
                 return self._forward_fused(input, hx, choice)
-            packed = pack_padded_sequence(input, checked_lengths, self.batch_first, enforce_sorted=False)
+            packed = pack_padded_sequence(
+                input, checked_lengths, self.batch_first, enforce_sorted=False
+            )
             packed_out, state = self._forward_fused(packed, hx, choice)
             output, _ = pad_packed_sequence(
                 cast(PackedSequence, packed_out), self.batch_first, total_length=steps
@@ -188,7 +199,7 @@ class RecurrentLayer(nn.RNNBase):
     ) -> tuple[Tensor | PackedSequence, State]:
         """torch's own forward, with ``W_hh`` DropConnect-masked for this call if asked."""
         if not choice.drop_connect:
-            return super().forward(input, hx)  # type: ignore[no-any-return]
+            return super().forward(input, hx)
         self._update_flat_weights()
         stored = self._flat_weights
         self._flat_weights = [
@@ -198,7 +209,7 @@ class RecurrentLayer(nn.RNNBase):
             for name, w in zip(self._flat_weights_names, stored, strict=True)
         ]
         try:
-            return super().forward(input, hx)  # type: ignore[no-any-return]
+            return super().forward(input, hx)
         finally:
             self._flat_weights = stored
 
@@ -218,7 +229,9 @@ class RecurrentLayer(nn.RNNBase):
             validation.check_state("LSTM: h_0", hx[0], (*lead, self._out_size()))
             validation.check_state("LSTM: c_0", hx[1], (*lead, self.hidden_size))
         else:
-            validation.check_state(f"{type(self).__name__}: h_0", cast(Tensor, hx), (*lead, self.hidden_size))
+            validation.check_state(
+                f"{type(self).__name__}: h_0", cast(Tensor, hx), (*lead, self.hidden_size)
+            )
 
     def _zero_state(self, batch: int, like: Tensor) -> tuple[Tensor, Tensor | None]:
         rows = self.num_layers * (2 if self.bidirectional else 1)
@@ -324,7 +337,7 @@ class RecurrentLayer(nn.RNNBase):
             elif self.family == "gru":
                 h_new = gru_step(gx[t], h, h_rec, weights)
             else:
-                h_new = rnn_step(gx[t], h_rec, weights, self.nonlinearity)
+                h_new = rnn_step(gx[t], h_rec, weights, str(self.nonlinearity))
             h_new = regularizers.zoneout(h, h_new, self.zoneout, self.training)
             if valid is None:
                 outputs[t] = h_new
@@ -371,19 +384,19 @@ def _repack(
         output = output.index_select(batch_dim, order)
         lengths = lengths[order.cpu()]
     packed = pack_padded_sequence(output, lengths, batch_first, enforce_sorted=True)
-    return PackedSequence(packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices)
+    return PackedSequence(
+        packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices
+    )
 
 
-def _check_common(
-    input_size: int, hidden_size: int, num_layers: int, dropout: float
-) -> None:
+def _check_common(input_size: int, hidden_size: int, num_layers: int, dropout: float) -> None:
     validation.check_size("input_size", input_size)
     validation.check_size("hidden_size", hidden_size)
     validation.check_size("num_layers", num_layers)
     validation.check_probability("dropout", dropout)
 
 
-class RNN(RecurrentLayer, nn.RNN):
+class RNN(RecurrentLayer, nn.RNN):  # type: ignore[misc]
     r"""Simple (Elman) RNN layer, a drop-in ``torch.nn.RNN`` with lengths and extras.
 
     .. math::
@@ -447,7 +460,7 @@ class RNN(RecurrentLayer, nn.RNN):
         self._setup_extras(layer_norm, recurrent_dropout, zoneout, weight_drop, None, factory)
 
 
-class LSTM(RecurrentLayer, nn.LSTM):
+class LSTM(RecurrentLayer, nn.LSTM):  # type: ignore[misc]
     r"""LSTM layer, a drop-in ``torch.nn.LSTM`` with lengths and extras.
 
     Gate order ``i, f, g, o`` as in torch::
@@ -503,7 +516,9 @@ class LSTM(RecurrentLayer, nn.LSTM):
         _check_common(input_size, hidden_size, num_layers, dropout)
         validation.check_size("proj_size", proj_size, minimum=0)
         if proj_size >= hidden_size:
-            raise ValueError(f"proj_size must be smaller than hidden_size={hidden_size}, got {proj_size}")
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size={hidden_size}, got {proj_size}"
+            )
         nn.LSTM.__init__(
             self,
             input_size,
@@ -518,10 +533,12 @@ class LSTM(RecurrentLayer, nn.LSTM):
             dtype=dtype,
         )
         factory = {"device": device, "dtype": dtype}
-        self._setup_extras(layer_norm, recurrent_dropout, zoneout, weight_drop, forget_bias, factory)
+        self._setup_extras(
+            layer_norm, recurrent_dropout, zoneout, weight_drop, forget_bias, factory
+        )
 
 
-class GRU(RecurrentLayer, nn.GRU):
+class GRU(RecurrentLayer, nn.GRU):  # type: ignore[misc]
     r"""GRU layer, a drop-in ``torch.nn.GRU`` with lengths and extras.
 
     Gate order ``r, z, n``; the reset gate multiplies the recurrent term after the matrix
@@ -579,4 +596,3 @@ class GRU(RecurrentLayer, nn.GRU):
         )
         factory = {"device": device, "dtype": dtype}
         self._setup_extras(layer_norm, recurrent_dropout, zoneout, weight_drop, None, factory)
-

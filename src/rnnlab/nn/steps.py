@@ -82,9 +82,7 @@ def rnn_step(gx: Tensor, h_rec: Tensor, w: StepWeights, nonlinearity: str) -> Te
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
-def lstm_step(
-    gx: Tensor, h_rec: Tensor, c: Tensor, w: StepWeights
-) -> tuple[Tensor, Tensor]:
+def lstm_step(gx: Tensor, h_rec: Tensor, c: Tensor, w: StepWeights) -> tuple[Tensor, Tensor]:
     """One LSTM step; returns ``(h', c')`` with ``h'`` projected when ``w.w_hr`` is set."""
     gates = gx + _recurrent_projection(h_rec, w)  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=-1)
