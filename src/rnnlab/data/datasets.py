@@ -47,13 +47,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from rnnlab.errors import DataError
+
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 FETCH_HINT = "rnnlab data fetch {name}"
 _CHUNK = 1 << 20
 
 
-class DatasetError(ValueError):
-    """A named data set is unknown, missing, or has a file that fails its checksum."""
+class DatasetError(DataError, ValueError):
+    """A named data set is unknown, missing, or has a file that fails its checksum.
+
+    A :class:`~rnnlab.errors.DataError` (the command line prints it as one line) and a
+    ``ValueError``.
+    """
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnlab.errors import DataError
+
 Level = Literal["word", "char", "char-spaced"]
 LEVELS: tuple[str, ...] = ("word", "char", "char-spaced")
 SPLITS = ("train", "valid", "test")
@@ -76,8 +78,11 @@ EOS = "<eos>"
 VOCAB_FORMAT = "rnnlab-vocabulary"
 
 
-class CorpusError(ValueError):
-    """A corpus file or directory cannot be read as asked (encoding, emptiness, layout)."""
+class CorpusError(DataError, ValueError):
+    """A corpus file or directory cannot be read as asked (encoding, emptiness, layout).
+
+    A :class:`~rnnlab.errors.DataError` and a ``ValueError``.
+    """
 
 
 def _check_level(level: str) -> None:
