@@ -1,0 +1,151 @@
+"""Forward+backward speed of rnnlab layers against torch.nn and a per-step autograd loop.
+
+For each cell (RNN tanh, LSTM, GRU), hidden size and option (plain, each extra alone, all
+extras together) it times one training step (forward, sum of outputs, backward) and prints
+the median over repetitions, with ratios measured in the same run against:
+
+- ``torch.nn``: the plain torch.nn layer of the same size (the fused-kernel floor);
+- ``loop``: a plain per-step autograd loop over ``torch.nn.*Cell``, what users write by hand.
+
+Timings of the three are interleaved repetition by repetition, so load on a shared machine
+affects them alike; the medians and ratios are what to quote.
+
+Usage:
+    python benchmarks/layer_speed.py [--hidden 128 256 512] [--steps 50] [--batch 32]
+        [--repeats 15] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import rnnlab
+
+CELLS: dict[str, tuple[type[nn.Module], type[nn.Module], type[nn.Module], dict[str, Any]]] = {
+    "rnn": (rnnlab.RNN, nn.RNN, nn.RNNCell, {"nonlinearity": "tanh"}),
+    "lstm": (rnnlab.LSTM, nn.LSTM, nn.LSTMCell, {}),
+    "gru": (rnnlab.GRU, nn.GRU, nn.GRUCell, {}),
+}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "layer_norm": {"layer_norm": True},
+    "recurrent_dropout": {"recurrent_dropout": 0.25},
+    "zoneout": {"zoneout": 0.1},
+    "weight_drop": {"weight_drop": 0.5},
+    "all": {"layer_norm": True, "recurrent_dropout": 0.25, "zoneout": 0.1, "weight_drop": 0.5},
+}
+
+
+class StepLoop(nn.Module):
+    """A per-step autograd loop over a torch.nn cell: the hand-written baseline."""
+
+    def __init__(self, cell: nn.Module) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: Tensor) -> Tensor:
+        state: Any = None
+        outputs = []
+        for x_t in x:  # (B, I) per step
+            state = self.cell(x_t, state)
+            outputs.append(state[0] if isinstance(state, tuple) else state)
+        return torch.stack(outputs)
+
+
+def train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
+    def run() -> None:
+        out = module(x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.sum().backward()
+        module.zero_grad(set_to_none=True)
+
+    return run
+
+
+def median_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    for run in runs.values():  # warm-up
+        run()
+        run()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 256, 512])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--input", type=int, default=None, help="input size (default: hidden)")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--cells", nargs="+", default=list(CELLS))
+    parser.add_argument("--options", nargs="+", default=list(OPTIONS))
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args()
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, T={args.steps}, "
+        f"B={args.batch}, forward+backward, median of {args.repeats}"
+    )
+    header = (
+        f"{'cell':5} {'hidden':>6} {'option':18} {'kernel':12} {'ms':>8} {'torch.nn ms':>11} "
+        f"{'loop ms':>8} {'vs torch.nn':>11} {'vs loop':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for cell_name in args.cells:
+        ours_cls, torch_cls, cell_cls, family = CELLS[cell_name]
+        for hidden in args.hidden:
+            size = args.input or hidden
+            torch.manual_seed(0)
+            x = torch.randn(args.steps, args.batch, size)
+            reference = torch_cls(size, hidden, **family)
+            loop = StepLoop(cell_cls(size, hidden, **family))
+            for option_name in args.options:
+                layer = ours_cls(size, hidden, **family, **OPTIONS[option_name]).train()
+                times = median_times(
+                    {
+                        "ours": train_step(layer, x),
+                        "torch": train_step(reference, x),
+                        "loop": train_step(loop, x),
+                    },
+                    args.repeats,
+                )
+                row = {
+                    "cell": cell_name,
+                    "hidden": hidden,
+                    "option": option_name,
+                    "kernel": layer.kernel().name,
+                    "ms": 1e3 * times["ours"],
+                    "torch_ms": 1e3 * times["torch"],
+                    "loop_ms": 1e3 * times["loop"],
+                    "vs_torch": times["ours"] / times["torch"],
+                    "vs_loop": times["ours"] / times["loop"],
+                }
+                rows.append(row)
+                print(
+                    f"{cell_name:5} {hidden:>6} {option_name:18} {row['kernel']:12} "
+                    f"{row['ms']:>8.2f} {row['torch_ms']:>11.2f} {row['loop_ms']:>8.2f} "
+                    f"{row['vs_torch']:>10.2f}x {row['vs_loop']:>7.2f}x",
+                    flush=True,
+                )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
