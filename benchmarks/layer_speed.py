@@ -66,6 +66,8 @@ def train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
         out = out[0] if isinstance(out, tuple) else out
         out.sum().backward()
         module.zero_grad(set_to_none=True)
+        if x.is_cuda:
+            torch.cuda.synchronize()
 
     return run
 
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--cells", nargs="+", default=list(CELLS))
     parser.add_argument("--options", nargs="+", default=list(OPTIONS))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
 
@@ -111,11 +114,11 @@ def main() -> None:
         for hidden in args.hidden:
             size = args.input or hidden
             torch.manual_seed(0)
-            x = torch.randn(args.steps, args.batch, size)
-            reference = torch_cls(size, hidden, **family)
-            loop = StepLoop(cell_cls(size, hidden, **family))
+            x = torch.randn(args.steps, args.batch, size, device=args.device)
+            reference = torch_cls(size, hidden, **family).to(args.device)
+            loop = StepLoop(cell_cls(size, hidden, **family)).to(args.device)
             for option_name in args.options:
-                layer = ours_cls(size, hidden, **family, **OPTIONS[option_name]).train()
+                layer = ours_cls(size, hidden, **family, **OPTIONS[option_name]).to(args.device)
                 times = median_times(
                     {
                         "ours": train_step(layer, x),
