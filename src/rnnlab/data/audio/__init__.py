@@ -1,0 +1,51 @@
+"""Audio: reading recordings (io), speech features in torch (features), augmentation (augment).
+
+Example:
+    >>> import torch
+    >>> from rnnlab.data.audio import FeatureConfig, FeatureExtractor
+    >>> extractor = FeatureExtractor(FeatureConfig(sample_rate=8000, kind="logmel", n_mels=20))
+    >>> feats, frames = extractor(torch.randn(4000))
+    >>> tuple(feats.shape), int(frames)
+    ((51, 20), 51)
+"""
+
+from rnnlab.data.audio.augment import add_noise, spec_augment
+from rnnlab.data.audio.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    dct_matrix,
+    deltas,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    normalize_utterance,
+    pre_emphasis,
+)
+from rnnlab.data.audio.io import (
+    Audio,
+    AudioConversionWarning,
+    AudioError,
+    load_audio,
+    resample,
+    to_mono,
+)
+
+__all__ = [
+    "Audio",
+    "AudioConversionWarning",
+    "AudioError",
+    "FeatureConfig",
+    "FeatureExtractor",
+    "add_noise",
+    "dct_matrix",
+    "deltas",
+    "hz_to_mel",
+    "load_audio",
+    "mel_filterbank",
+    "mel_to_hz",
+    "normalize_utterance",
+    "pre_emphasis",
+    "resample",
+    "spec_augment",
+    "to_mono",
+]

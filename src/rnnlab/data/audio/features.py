@@ -1,0 +1,473 @@
+r"""Speech features in torch: log-mel filterbank, MFCC, deltas, per-utterance normalization.
+
+Everything is a torch operation on the waveform's device, so features can be computed on the
+GPU inside a training step as well as in a data loader. The pipeline of
+:class:`FeatureExtractor` for a waveform ``x`` (one utterance, or a zero-padded batch with
+``lengths``)::
+
+    x: (B, N) --pre-emphasis--> y[t] = x[t] - a x[t-1]            (optional; y[0] = x[0])
+      --STFT, window of win_length = window_ms, hop = hop_ms, n_fft--> X: (B, n_fft/2+1, T)
+      --|X|^power--> S --mel filterbank (n_mels triangles)--> M: (B, T, n_mels)
+      --log (natural) or 10 log10 (dB), floored at log_floor--> log-mel    (kind="logmel")
+      --DCT-II (orthonormal), first n_mfcc--> MFCC                          (kind="mfcc")
+      --deltas (regression over +-delta_width frames), appended--> (B, T, F * (1 + deltas))
+      --per-utterance mean/variance normalization over valid frames--> features
+
+Frames: with ``center=True`` (the default) frame ``t`` is centered on sample ``t * hop`` and the
+signal is zero-padded by ``n_fft // 2`` on both sides, so an utterance of ``N`` samples has
+``1 + N // hop`` frames. Padding of a batch is zero (and pre-emphasis is masked), so an
+utterance gives the same valid frames alone as in a padded batch; frames past an utterance's
+length are set to 0.
+
+Conventions are parameters, so a comparison with another toolkit is meaningful: the mel
+scale (``"htk"``: ``2595 log10(1 + f/700)``, or ``"slaney"``: linear below 1 kHz, logarithmic
+above), filter normalization (``None``: peak 1, or ``"slaney"``: unit area), ``power`` (1
+magnitude, 2 power), the log (``"natural"`` or ``"db"``), the window (``"hann"`` or
+``"hamming"``, periodic). With ``mel_scale="slaney", mel_norm="slaney", power=2,
+log="db", window="hann", pre_emphasis=None`` the MFCCs equal librosa's
+``mfcc(S=power_to_db(melspectrogram(...), top_db=None))`` (see the tests for the tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "FeatureConfig",
+    "FeatureExtractor",
+    "dct_matrix",
+    "deltas",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "normalize_utterance",
+    "pre_emphasis",
+]
+
+MelScale = Literal["htk", "slaney"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of :class:`FeatureExtractor`.
+
+    Attributes:
+        sample_rate: rate of the waveforms, in Hz.
+        kind: ``"mfcc"`` or ``"logmel"`` (log-mel filterbank energies).
+        window_ms: analysis window length in milliseconds.
+        hop_ms: hop between frames in milliseconds.
+        n_fft: FFT size; ``None`` means the next power of two at or above the window length.
+        window: ``"hann"`` or ``"hamming"`` (periodic forms).
+        n_mels: number of mel filters.
+        n_mfcc: number of cepstra kept (``kind="mfcc"``), at most ``n_mels``.
+        f_min: lowest filter edge in Hz.
+        f_max: highest filter edge in Hz; ``None`` means ``sample_rate / 2``.
+        mel_scale: ``"htk"`` or ``"slaney"``.
+        mel_norm: ``None`` (triangles of peak 1) or ``"slaney"`` (triangles of unit area).
+        power: exponent of the magnitude spectrum: 1 (magnitude) or 2 (power).
+        log: ``"natural"`` (``ln``) or ``"db"`` (``10 log10``).
+        log_floor: energies are clamped to at least this before the log.
+        pre_emphasis: coefficient ``a`` of ``y[t] = x[t] - a x[t-1]``; ``None`` for none.
+        center: center frames on ``t * hop`` (zero padding of ``n_fft // 2`` each side).
+        deltas: 0 (none), 1 (append deltas) or 2 (append deltas and delta-deltas).
+        delta_width: ``N`` of the regression formula (frames on each side).
+        normalize: per-utterance mean and variance normalization of every feature.
+    """
+
+    sample_rate: int = 16000
+    kind: Literal["mfcc", "logmel"] = "mfcc"
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None
+    window: Literal["hann", "hamming"] = "hamming"
+    n_mels: int = 40
+    n_mfcc: int = 13
+    f_min: float = 0.0
+    f_max: float | None = None
+    mel_scale: MelScale = "htk"
+    mel_norm: Literal["slaney"] | None = None
+    power: float = 2.0
+    log: Literal["natural", "db"] = "natural"
+    log_floor: float = 1e-10
+    pre_emphasis: float | None = 0.97
+    center: bool = True
+    deltas: int = 0
+    delta_width: int = 2
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be > 0 Hz, got {self.sample_rate}")
+        if self.kind not in ("mfcc", "logmel"):
+            raise ValueError(f"kind must be 'mfcc' or 'logmel', got {self.kind!r}")
+        if self.window not in ("hann", "hamming"):
+            raise ValueError(f"window must be 'hann' or 'hamming', got {self.window!r}")
+        if self.mel_scale not in ("htk", "slaney"):
+            raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {self.mel_scale!r}")
+        if self.mel_norm not in (None, "slaney"):
+            raise ValueError(f"mel_norm must be None or 'slaney', got {self.mel_norm!r}")
+        if self.log not in ("natural", "db"):
+            raise ValueError(f"log must be 'natural' or 'db', got {self.log!r}")
+        if self.hop_ms <= 0 or self.window_ms <= 0:
+            raise ValueError(
+                f"window_ms and hop_ms must be > 0, got {self.window_ms}, {self.hop_ms}"
+            )
+        if self.win_length < 2 or self.hop_length < 1:
+            raise ValueError(
+                f"window_ms={self.window_ms} and hop_ms={self.hop_ms} at {self.sample_rate} Hz "
+                f"give {self.win_length} and {self.hop_length} samples; need at least 2 and 1"
+            )
+        if self.n_fft is not None and self.n_fft < self.win_length:
+            raise ValueError(
+                f"n_fft={self.n_fft} is shorter than the window ({self.win_length} samples)"
+            )
+        if self.n_mels < 1:
+            raise ValueError(f"n_mels must be >= 1, got {self.n_mels}")
+        if self.kind == "mfcc" and not 1 <= self.n_mfcc <= self.n_mels:
+            raise ValueError(f"n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}")
+        top = self.sample_rate / 2 if self.f_max is None else self.f_max
+        if not 0 <= self.f_min < top <= self.sample_rate / 2:
+            raise ValueError(
+                f"need 0 <= f_min < f_max <= sample_rate/2 = {self.sample_rate / 2}, "
+                f"got f_min={self.f_min}, f_max={self.f_max}"
+            )
+        if self.power not in (1.0, 2.0):
+            raise ValueError(f"power must be 1 (magnitude) or 2 (power), got {self.power}")
+        if self.log_floor <= 0:
+            raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
+        if self.pre_emphasis is not None and not 0 < self.pre_emphasis < 1:
+            raise ValueError(f"pre_emphasis must be in (0, 1) or None, got {self.pre_emphasis}")
+        if self.deltas not in (0, 1, 2):
+            raise ValueError(f"deltas must be 0, 1 or 2, got {self.deltas}")
+        if self.delta_width < 1:
+            raise ValueError(f"delta_width must be >= 1, got {self.delta_width}")
+
+    @property
+    def win_length(self) -> int:
+        """Window length in samples."""
+        return round(self.window_ms * self.sample_rate / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        """Hop in samples."""
+        return round(self.hop_ms * self.sample_rate / 1000)
+
+    @property
+    def fft_size(self) -> int:
+        """``n_fft``, or the next power of two at or above the window length."""
+        return self.n_fft if self.n_fft is not None else 1 << (self.win_length - 1).bit_length()
+
+    @property
+    def num_features(self) -> int:
+        """Features per frame: ``n_mfcc`` or ``n_mels``, times ``1 + deltas``."""
+        base = self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return base * (1 + self.deltas)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of an utterance of ``num_samples`` samples (0 if too short uncentered)."""
+        if self.center:
+            return 1 + num_samples // self.hop_length
+        return max(0, 1 + (num_samples - self.fft_size) // self.hop_length)
+
+
+# ------------------------------------------------------------------------------ mel scale
+
+
+def hz_to_mel(hz: Tensor, scale: MelScale = "htk") -> Tensor:
+    """Frequency in Hz to mels: HTK ``2595 log10(1 + f/700)``, or Slaney's scale.
+
+    Slaney's (Auditory Toolbox) scale is linear below 1 kHz, ``3 f / 200``, and logarithmic
+    above: ``15 + 27 ln(f / 1000) / ln(6.4)``.
+    """
+    if scale == "htk":
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+    linear = 3.0 * hz / 200.0
+    log_part = 15.0 + 27.0 * torch.log(hz.clamp(min=1000.0) / 1000.0) / math.log(6.4)
+    return torch.where(hz >= 1000.0, log_part, linear)
+
+
+def mel_to_hz(mel: Tensor, scale: MelScale = "htk") -> Tensor:
+    """Inverse of :func:`hz_to_mel`."""
+    if scale == "htk":
+        return 700.0 * (torch.pow(10.0, mel / 2595.0) - 1.0)
+    linear = 200.0 * mel / 3.0
+    log_part = 1000.0 * torch.exp((mel.clamp(min=15.0) - 15.0) * math.log(6.4) / 27.0)
+    return torch.where(mel >= 15.0, log_part, linear)
+
+
+def mel_filterbank(
+    n_freqs: int,
+    n_mels: int,
+    sample_rate: int,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    scale: MelScale = "htk",
+    norm: Literal["slaney"] | None = None,
+) -> Tensor:
+    r"""Triangular mel filters over the bins of a one-sided spectrum.
+
+    The ``n_mels + 2`` edges ``e_0 < ... < e_{n_mels+1}`` are equally spaced in mels between
+    ``f_min`` and ``f_max``; filter ``m`` rises from ``e_m`` to 1 at ``e_{m+1}`` and falls to 0
+    at ``e_{m+2}``:
+
+    .. math:: w_m(f) = \max\left(0, \min\left(\frac{f - e_m}{e_{m+1} - e_m},
+              \frac{e_{m+2} - f}{e_{m+2} - e_{m+1}}\right)\right)
+
+    With ``norm="slaney"`` each filter is scaled by ``2 / (e_{m+2} - e_m)`` (unit area).
+
+    Args:
+        n_freqs: number of spectrum bins, ``n_fft // 2 + 1``, at ``k * sample_rate / n_fft``.
+        n_mels: number of filters.
+        sample_rate: in Hz.
+        f_min: lowest edge in Hz.
+        f_max: highest edge in Hz (``sample_rate / 2`` when ``None``).
+        scale: ``"htk"`` or ``"slaney"`` mel scale.
+        norm: ``None`` or ``"slaney"``.
+
+    Returns:
+        float64 tensor of shape ``(n_mels, n_freqs)``.
+    """
+    top = sample_rate / 2 if f_max is None else f_max
+    bins = torch.linspace(0.0, sample_rate / 2, n_freqs, dtype=torch.float64)  # (K,)
+    limits = torch.tensor([f_min, top], dtype=torch.float64)
+    low, high = hz_to_mel(limits, scale).tolist()
+    edges = mel_to_hz(torch.linspace(low, high, n_mels + 2, dtype=torch.float64), scale)  # (M+2,)
+    widths = edges.diff()  # (M+1,)
+    rise = (bins[None, :] - edges[:-2, None]) / widths[:-1, None]  # (M, K)
+    fall = (edges[2:, None] - bins[None, :]) / widths[1:, None]  # (M, K)
+    weights = torch.minimum(rise, fall).clamp(min=0.0)  # (M, K)
+    if norm == "slaney":
+        weights = weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights
+
+
+def dct_matrix(n_mfcc: int, n_mels: int) -> Tensor:
+    r"""Orthonormal DCT-II, first ``n_mfcc`` rows: ``c = D x`` for a log-mel vector ``x``.
+
+    .. math:: D_{k m} = s_k \cos\left(\frac{\pi k (m + 1/2)}{M}\right),\quad
+              s_0 = \sqrt{1/M},\ s_{k>0} = \sqrt{2/M}
+
+    Returns:
+        float64 tensor of shape ``(n_mfcc, n_mels)``.
+    """
+    k = torch.arange(n_mfcc, dtype=torch.float64)[:, None]
+    m = torch.arange(n_mels, dtype=torch.float64)[None, :]
+    basis = torch.cos(math.pi * k * (m + 0.5) / n_mels)  # (n_mfcc, M)
+    scale = torch.full((n_mfcc, 1), math.sqrt(2.0 / n_mels), dtype=torch.float64)
+    scale[0] = math.sqrt(1.0 / n_mels)
+    return basis * scale
+
+
+# ------------------------------------------------------------------ per-frame operations
+
+
+def pre_emphasis(waveform: Tensor, coefficient: float, lengths: Tensor | None = None) -> Tensor:
+    """``y[t] = x[t] - a x[t-1]``, ``y[0] = x[0]``; samples past ``lengths`` stay 0.
+
+    Args:
+        waveform: ``(N,)`` or ``(B, N)``.
+        coefficient: ``a``.
+        lengths: ``(B,)`` valid samples per row of a padded batch.
+    """
+    out = torch.cat(
+        [waveform[..., :1], waveform[..., 1:] - coefficient * waveform[..., :-1]], dim=-1
+    )
+    if lengths is not None:
+        out = out * _valid_mask(lengths, out.shape[-1], out.device).to(out.dtype)
+    return out
+
+
+def deltas(features: Tensor, width: int = 2, lengths: Tensor | None = None) -> Tensor:
+    r"""Regression deltas over time, replicating each utterance's first and last frame.
+
+    .. math:: d_t = \frac{\sum_{n=1}^{N} n\,(c_{t+n} - c_{t-n})}{2 \sum_{n=1}^{N} n^2}
+
+    Args:
+        features: ``(T, F)`` or ``(B, T, F)``.
+        width: ``N``, frames on each side.
+        lengths: ``(B,)`` valid frames per utterance; frame ``t+n`` past the end reads the
+            utterance's own last frame, not padding.
+
+    Returns:
+        Tensor of the shape of ``features``.
+    """
+    if width < 1:
+        raise ValueError(f"delta width must be >= 1, got {width}")
+    batched = features.dim() == 3
+    x = features if batched else features.unsqueeze(0)  # (B, T, F)
+    steps = x.shape[1]
+    last = (
+        torch.full((x.shape[0],), steps - 1, device=x.device)
+        if lengths is None
+        else lengths.to(x.device).long() - 1
+    )  # (B,)
+    time = torch.arange(steps, device=x.device)[None, :]  # (1, T)
+    out = torch.zeros_like(x)
+    for n in range(1, width + 1):
+        ahead = torch.minimum(time + n, last[:, None]).clamp(min=0)  # (B, T)
+        behind = (time - n).clamp(min=0)
+        behind = torch.minimum(behind, last[:, None])
+        gather = lambda idx: x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))  # noqa: E731
+        out = out + n * (gather(ahead) - gather(behind))
+    out = out / (2.0 * sum(n * n for n in range(1, width + 1)))
+    if lengths is not None:
+        out = out * _valid_mask(lengths, steps, x.device)[:, :, None].to(out.dtype)
+    return out if batched else out.squeeze(0)
+
+
+def normalize_utterance(
+    features: Tensor, lengths: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
+    """Per-utterance mean and variance normalization of each feature over its valid frames.
+
+    ``(c - mean) / max(std, eps)`` with the population standard deviation; padded frames
+    are 0.
+
+    Args:
+        features: ``(T, F)`` or ``(B, T, F)``.
+        lengths: ``(B,)`` valid frames per utterance.
+        eps: floor of the standard deviation (a constant feature maps to 0).
+    """
+    batched = features.dim() == 3
+    x = features if batched else features.unsqueeze(0)  # (B, T, F)
+    if lengths is None:
+        lengths = torch.full((x.shape[0],), x.shape[1], device=x.device)
+    mask = _valid_mask(lengths, x.shape[1], x.device)[:, :, None].to(x.dtype)  # (B, T, 1)
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+    mean = (x * mask).sum(dim=1, keepdim=True) / count  # (B, 1, F)
+    var = (((x - mean) * mask) ** 2).sum(dim=1, keepdim=True) / count
+    out = (x - mean) / var.sqrt().clamp(min=eps) * mask
+    return out if batched else out.squeeze(0)
+
+
+def _valid_mask(lengths: Tensor, size: int, device: torch.device) -> Tensor:
+    """``(B, size)`` bool mask, True where the index is below the row's length."""
+    return torch.arange(size, device=device)[None, :] < lengths.to(device)[:, None]
+
+
+# ------------------------------------------------------------------------------ extractor
+
+
+class FeatureExtractor(nn.Module):
+    """Waveforms to feature frames, as configured by a :class:`FeatureConfig`.
+
+    The window, mel filterbank and DCT are buffers, so ``extractor.to("cuda")`` moves them.
+
+    Args:
+        config: the settings (defaults: 16 kHz, 25 ms Hamming windows every 10 ms, 40 HTK
+            mel filters, 13 MFCCs, pre-emphasis 0.97, per-utterance normalization).
+
+    Example:
+        >>> extractor = FeatureExtractor(FeatureConfig(sample_rate=8000, deltas=2))
+        >>> feats, frames = extractor(torch.randn(2, 8000), lengths=torch.tensor([8000, 4000]))
+        >>> feats.shape, frames.tolist()
+        (torch.Size([2, 101, 39]), [101, 51])
+    """
+
+    window: Tensor
+    filterbank: Tensor
+    dct: Tensor
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FeatureConfig()
+        cfg = self.config
+        make = torch.hann_window if cfg.window == "hann" else torch.hamming_window
+        self.register_buffer("window", make(cfg.win_length, periodic=True), persistent=False)
+        fb = mel_filterbank(
+            cfg.fft_size // 2 + 1,
+            cfg.n_mels,
+            cfg.sample_rate,
+            cfg.f_min,
+            cfg.f_max,
+            cfg.mel_scale,
+            cfg.mel_norm,
+        )
+        self.register_buffer("filterbank", fb.to(torch.float32), persistent=False)  # (M, K)
+        n_dct = cfg.n_mfcc if cfg.kind == "mfcc" else 1
+        self.register_buffer(
+            "dct", dct_matrix(n_dct, cfg.n_mels).to(torch.float32), persistent=False
+        )
+
+    def frame_lengths(self, lengths: Tensor) -> Tensor:
+        """Frames of each utterance given its number of samples."""
+        cfg = self.config
+        if cfg.center:
+            return 1 + torch.div(lengths, cfg.hop_length, rounding_mode="floor")
+        return (1 + torch.div(lengths - cfg.fft_size, cfg.hop_length, rounding_mode="floor")).clamp(
+            min=0
+        )
+
+    def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Compute the features.
+
+        Args:
+            waveform: ``(N,)`` for one utterance, or ``(B, N)`` zero-padded with ``lengths``.
+            lengths: ``(B,)`` valid samples per row; all ``N`` when omitted.
+
+        Returns:
+            ``features`` of shape ``(T, F)`` or ``(B, T, F)`` and the valid frames per
+            utterance, a long tensor of shape ``()`` or ``(B,)``.
+        """
+        cfg = self.config
+        if waveform.dim() not in (1, 2):
+            raise ValueError(f"waveform must be (N,) or (B, N), got shape {tuple(waveform.shape)}")
+        batched = waveform.dim() == 2
+        x = (waveform if batched else waveform.unsqueeze(0)).to(torch.float32)  # (B, N)
+        batch, num_samples = x.shape
+        if lengths is None:
+            lengths = torch.full((batch,), num_samples, dtype=torch.long, device=x.device)
+        else:
+            lengths = torch.as_tensor(lengths, device=x.device).long()
+            if (
+                lengths.shape != (batch,)
+                or int(lengths.min()) < 1
+                or int(lengths.max()) > num_samples
+            ):
+                raise ValueError(
+                    f"lengths must be {batch} values in [1, {num_samples}], got {lengths.tolist()}"
+                )
+            x = x * _valid_mask(lengths, num_samples, x.device).to(x.dtype)
+        if not cfg.center and int(lengths.min()) < cfg.fft_size:
+            raise ValueError(
+                f"with center=False every utterance needs >= n_fft={cfg.fft_size} samples, "
+                f"got {int(lengths.min())}"
+            )
+        if cfg.pre_emphasis is not None:
+            x = pre_emphasis(x, cfg.pre_emphasis, lengths)
+        spec = torch.stft(
+            x,
+            n_fft=cfg.fft_size,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win_length,
+            window=self.window,
+            center=cfg.center,
+            pad_mode="constant",
+            return_complex=True,
+        )  # (B, K, T)
+        power = spec.abs() if cfg.power == 1.0 else spec.real**2 + spec.imag**2  # (B, K, T)
+        mel = torch.matmul(power.transpose(1, 2), self.filterbank.T)  # (B, T, M)
+        logmel = mel.clamp(min=cfg.log_floor)
+        logmel = 10.0 * torch.log10(logmel) if cfg.log == "db" else torch.log(logmel)
+        feats = logmel @ self.dct.T if cfg.kind == "mfcc" else logmel  # (B, T, F0)
+        frames = self.frame_lengths(lengths)  # (B,)
+        if cfg.deltas:
+            d1 = deltas(feats, cfg.delta_width, frames)
+            parts = [feats, d1]
+            if cfg.deltas == 2:
+                parts.append(deltas(d1, cfg.delta_width, frames))
+            feats = torch.cat(parts, dim=-1)  # (B, T, F)
+        if cfg.normalize:
+            feats = normalize_utterance(feats, frames)
+        else:
+            feats = feats * _valid_mask(frames, feats.shape[1], feats.device)[:, :, None].to(
+                feats.dtype
+            )
+        if batched:
+            return feats, frames
+        return feats.squeeze(0), frames.squeeze(0)
