@@ -54,16 +54,16 @@ logger = logging.getLogger(__name__)
 Fill = Literal["ffill", "interpolate"]
 CalendarEncoding = Literal["sincos", "scaled"]
 
-#: Calendar features: name -> (period, offset of the first value). ``scaled`` maps
-#: ``k = value - offset`` in ``[0, period)`` to ``k / (period - 1) - 0.5`` (the Informer code's
-#: time features); ``sincos`` to ``sin(2 pi k / period), cos(2 pi k / period)``.
-CALENDAR_FEATURES: dict[str, tuple[int, int]] = {
-    "minute": (60, 0),
-    "hour": (24, 0),
-    "dayofweek": (7, 0),
-    "dayofmonth": (31, 1),
-    "dayofyear": (366, 1),
-    "month": (12, 1),
+#: Calendar features: name -> (``DatetimeIndex`` attribute, period, value of the first step).
+#: ``scaled`` maps ``k = value - first`` in ``[0, period)`` to ``k / (period - 1) - 0.5`` (the
+#: Informer code's time features); ``sincos`` to ``sin(2 pi k / period), cos(2 pi k / period)``.
+CALENDAR_FEATURES: dict[str, tuple[str, int, int]] = {
+    "minute": ("minute", 60, 0),
+    "hour": ("hour", 24, 0),
+    "dayofweek": ("day_of_week", 7, 0),
+    "dayofmonth": ("day", 31, 1),
+    "dayofyear": ("day_of_year", 366, 1),
+    "month": ("month", 12, 1),
 }
 
 _CSV_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
@@ -326,8 +326,8 @@ def calendar_features(
             raise SeriesError(
                 f"unknown calendar feature {name!r}; expected one of {sorted(CALENDAR_FEATURES)}"
             )
-        period, offset = CALENDAR_FEATURES[name]
-        k = np.asarray(getattr(timestamps, name), dtype=np.float64) - offset  # (T,)
+        attribute, period, offset = CALENDAR_FEATURES[name]
+        k = np.asarray(getattr(timestamps, attribute), dtype=np.float64) - offset  # (T,)
         if encoding == "sincos":
             angle = 2.0 * math.pi * k / period
             columns += [np.sin(angle), np.cos(angle)]
