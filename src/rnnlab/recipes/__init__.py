@@ -1,0 +1,1 @@
+"""TOML recipes shipped with rnnlab (``rnnlab train <name>``)."""

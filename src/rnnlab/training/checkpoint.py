@@ -1,0 +1,176 @@
+"""Checkpoints: plain dicts of tensors and numbers, written atomically, read with
+``weights_only=True``.
+
+A checkpoint holds everything needed to continue a run bit for bit::
+
+    format, version            "rnnlab-checkpoint", 1
+    model, optimizer, scaler   state dicts (scaler: fp16 loss scaling, else None)
+    schedule, callbacks        learning-rate schedule and callback states (early stopping, best)
+    meters                     running sums of the current logging interval and epoch
+    step, epoch, batch         position: global step, 0-based epoch, batches done in it
+    task_state                 a stateful task's carried hidden state (tensors) or None
+    rng                        python random, numpy, torch CPU and CUDA generator states,
+                               all as tensors and numbers (no pickled objects)
+    config                     the resolved config as a plain dict
+    metrics                    the latest validation metrics
+
+Writing goes to a temporary file in the same folder, flushed and fsynced, then renamed over
+the target, so a crash leaves the previous checkpoint intact. Reading failures (truncated,
+corrupted, not a checkpoint) raise :class:`~rnnlab.errors.CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab.errors import CheckpointError
+
+FORMAT = "rnnlab-checkpoint"
+VERSION = 1
+
+
+# ------------------------------------------------------------------------------ RNG states
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every global RNG state, as tensors and numbers (loadable with ``weights_only``)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss": gauss,
+        },
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Restore what :func:`capture_rng` captured (CUDA states only where CUDA is present)."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(
+        (
+            npy["kind"],
+            npy["keys"].numpy().astype(np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+
+
+# ---------------------------------------------------------------------------- save / load
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temporary file, flush, fsync, rename).
+
+    Args:
+        payload: the checkpoint dict (its ``format``/``version`` keys are added here).
+        path: the target file; its folder is created if needed.
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or corrupted, or is not an rnnlab
+            checkpoint; the message names the file. The file itself is left untouched.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise CheckpointError(f"checkpoint {source} does not exist")
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {source} is truncated or corrupted and cannot be read "
+            f"({type(err).__name__}: {reason[:200]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{source} is not an rnnlab checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"checkpoint {source} has format version {payload.get('version')}; "
+            f"this rnnlab reads version {VERSION}"
+        )
+    return payload
+
+
+def load_model_state(
+    model: nn.Module, state: dict[str, Any], source: str | os.PathLike[str]
+) -> None:
+    """Load weights into ``model``, or raise one clear error when they do not fit.
+
+    Raises:
+        CheckpointError: naming missing and unexpected parameters and shape mismatches, and
+            the file they came from.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_few(unexpected)}")
+        if shapes:
+            parts.append(f"shape (checkpoint vs model) {_few(shapes)}")
+        raise CheckpointError(
+            f"checkpoint {source} does not match the model built from the config: "
+            f"{'; '.join(parts)} (was the model section changed since the checkpoint was written?)"
+        )
+    model.load_state_dict(state)
+
+
+def _few(items: list[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
