@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-import rnnlab.tasks.copy  # noqa: F401  (registers "copy")
-import rnnlab.tasks.mackey_glass  # noqa: F401  (registers "mackey_glass")
+import rnnlab.tasks.copy  # registers "copy"
+import rnnlab.tasks.mackey_glass  # registers "mackey_glass"
 import rnnlab.tasks.reber  # noqa: F401  (registers "reber")
 from rnnlab import api, config
 from rnnlab.errors import ConfigError
