@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 
@@ -38,13 +38,13 @@ def _guard(body: Callable[[], T]) -> T:
     try:
         return body()
     except UserError as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except NonFiniteLossError as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except TrainingInterrupted as error:
-        err.print(str(error), markup=False)
+        err.print(str(error), markup=False, soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
 
 
@@ -133,7 +133,7 @@ def train(
         )
         if result.test:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in result.test.items())
-            out.print(f"test (best.pt): {shown}", markup=False)
+            out.print(f"test (best.pt): {shown}", markup=False, soft_wrap=True)
 
     _guard(body)
 
@@ -159,7 +159,7 @@ def evaluate(
             raise UserError(f"--checkpoint {checkpoint!r} is not allowed (allowed: best, last)")
         metrics = api.evaluate(run_dir, split=split, checkpoint=checkpoint)  # type: ignore[arg-type]
         if as_json:
-            out.print(json.dumps(metrics), markup=False)
+            out.print(json.dumps(metrics), markup=False, soft_wrap=True)
             return
         table = Table(title=f"{run_dir} ({split}, {checkpoint}.pt)")
         table.add_column("metric")
@@ -216,7 +216,7 @@ def recipes() -> None:
         rnnlab recipes
     """
     for name in recipe_names():
-        out.print(name, markup=False)
+        out.print(name, markup=False, soft_wrap=True)
 
 
 def run(argv: Optional[list[str]] = None) -> Any:  # noqa: UP045

@@ -268,6 +268,9 @@ class TrainConfig(Section):
         seed, deterministic: seeding; ``deterministic`` also asks torch for deterministic
             algorithms (bit-exact resume on CPU).
         device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda`` or ``mps``.
+        num_threads: CPU threads of torch's kernels (``torch.set_num_threads``); ``None``
+            keeps torch's default. Small recurrent models often run fastest on 1 thread, and
+            on a busy machine extra threads can slow them down many times over.
         precision: ``fp32``; ``bf16`` or ``fp16`` autocast (fp16 with loss scaling, GPU).
     """
 
@@ -295,6 +298,7 @@ class TrainConfig(Section):
     seed: int = 0
     deterministic: bool = False
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    num_threads: int | None = Field(default=None, gt=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ TINY = [
     "train.epochs=2",
     "train.log_every_steps=2",
     "train.device=cpu",
+    "train.num_threads=1",
 ]
 
 

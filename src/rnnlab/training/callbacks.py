@@ -144,7 +144,7 @@ class PlainLog(Callback):
     name = "plain_log"
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
 
     def on_evaluate(self, trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
         epoch = trainer.epoch + 1 if split == "valid" else trainer.epoch

@@ -388,11 +388,15 @@ class Trainer:
             TrainingInterrupted: SIGINT/SIGTERM; ``last.pt`` was written first.
             ConfigError, DataError, CheckpointError, RunDirError: bad input.
         """
+        threads = torch.get_num_threads()
+        if self.train_cfg.num_threads is not None:
+            torch.set_num_threads(self.train_cfg.num_threads)
         with deterministic_mode(self.train_cfg.deterministic):
             try:
                 self._setup()
                 return self._fit()
             finally:
+                torch.set_num_threads(threads)
                 distributed.teardown(getattr(self, "_owns_group", False))
 
     def _fit(self) -> FitResult:
