@@ -130,6 +130,7 @@ def train(
             f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  "
             f"best valid: {best}",
             markup=False,
+            soft_wrap=True,
         )
         if result.test:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in result.test.items())

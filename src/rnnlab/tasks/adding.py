@@ -116,6 +116,7 @@ class AddingTask(Task):
         loss = F.mse_loss(prediction.float(), targets)
         return loss, None, {"count": float(inputs.shape[0])}
 
+    @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: Iterable[Any]) -> dict[str, float]:
         device = model_device(model)
         squared = torch.zeros((), dtype=torch.float64)

@@ -506,7 +506,7 @@ class Trainer:
 
     def _train_step(self, batch: Any, state: Any, epoch: int, index: int) -> Any:
         batch = self.task.to_device(batch, self.device)
-        lr = self._lr(epoch)
+        lr = self._current_lr = self._lr(epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
@@ -603,7 +603,7 @@ class Trainer:
         stepped = meter.steps - meter.skipped
         record.update(
             {
-                "lr": self._lr(epoch),
+                "lr": self._current_lr,  # the rate of the interval's last step
                 "grad_norm": meter.grad_norm_sum / stepped if stepped else float("nan"),
                 "clipped_fraction": meter.clipped / stepped if stepped else 0.0,
                 "skipped": meter.skipped,
