@@ -1,4 +1,4 @@
-"""Kernel routing: torch's fused kernel without extras, rnnlab's loop with step-changing extras."""
+"""Kernel routing: torch's fused kernel without extras, fused BPTT with step-changing extras."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ def test_plain_layer_runs_torch_fused() -> None:
     assert "torch's own fused kernel" in lstm.explain()
 
 
-def test_step_changing_extras_run_the_loop_and_say_why() -> None:
+def test_step_changing_extras_run_fused_bptt_and_say_why() -> None:
     gru = rnnlab.GRU(3, 4, layer_norm=True, recurrent_dropout=0.2)
-    assert gru.kernel().name == "rnnlab-loop"
+    assert gru.kernel().name == "rnnlab-fused-bptt"
     assert "layer_norm" in gru.explain() and "recurrent_dropout=0.2" in gru.explain()
 
 

@@ -1,7 +1,7 @@
 """Recurrent building blocks: drop-in torch.nn layers and cells, with lengths and extras."""
 
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
-from rnnlab.nn.kernels import KernelChoice, force_loop, select_kernel
+from rnnlab.nn.kernels import KernelChoice, force_fused_bptt, force_loop, select_kernel
 from rnnlab.nn.recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "LSTMCell",
     "RNNCell",
     "RecurrentLayer",
+    "force_fused_bptt",
     "force_loop",
     "select_kernel",
 ]

@@ -4,7 +4,17 @@ torch's fused kernels (oneDNN on CPU, cuDNN on GPU) compute plain RNN, LSTM and 
 They take the weights as a list, so DropConnect on ``W_hh`` still runs fused: the masked
 matrix simply replaces the parameter in that list for one call, as AWD-LSTM does. Layer
 normalization, recurrent dropout and zoneout change the step equations themselves, so a
-layer that uses them runs rnnlab's own time loop (``rnnlab.nn.recurrent``).
+layer that uses them runs rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``): the input
+projections of all steps as one matrix multiply, then one autograd node per direction and
+layer whose backward is hand-derived backpropagation through time with the weight gradients
+batched over all steps. rnnlab's reference time loop (step by step under autograd,
+``RecurrentLayer._run_direction``) computes the same function; ``force_loop()`` runs it.
+
+Three kernels, by name:
+
+- ``torch-fused``: torch's own kernel (no step-changing extra; DropConnect allowed);
+- ``rnnlab-fused-bptt``: rnnlab's fused BPTT (layer norm, recurrent dropout, zoneout);
+- ``rnnlab-loop``: the reference loop, only when forced.
 
 Regularizers are inactive in ``eval()`` mode, so an evaluating layer with only dropout-type
 extras runs fused. Zoneout is the exception: at evaluation it mixes the previous and the
@@ -20,15 +30,25 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
-_force_loop: ContextVar[bool] = ContextVar("rnnlab_force_loop", default=False)
+_forced: ContextVar[str | None] = ContextVar("rnnlab_forced_kernel", default=None)
+
+
+@contextmanager
+def _force(kernel: str) -> Iterator[None]:
+    token = _forced.set(kernel)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
 
 
 @contextmanager
 def force_loop() -> Iterator[None]:
-    """Run every rnnlab layer through rnnlab's own time loop inside this block.
+    """Run every rnnlab layer through rnnlab's reference time loop inside this block.
 
-    For comparing the two implementations (tests, benchmarks, debugging): the loop computes
-    the same function as torch's fused kernel when no extra is active.
+    For comparing the implementations (tests, benchmarks, debugging): the reference loop
+    computes the same function as torch's fused kernel when no extra is active, and as
+    rnnlab's fused BPTT when one is.
 
     Example:
         >>> import torch, rnnlab
@@ -37,11 +57,25 @@ def force_loop() -> Iterator[None]:
         ...     print(lstm.kernel().name)
         rnnlab-loop
     """
-    token = _force_loop.set(True)
-    try:
+    with _force("loop"):
         yield
-    finally:
-        _force_loop.reset(token)
+
+
+@contextmanager
+def force_fused_bptt() -> Iterator[None]:
+    """Run every rnnlab layer through rnnlab's fused BPTT inside this block, plain ones too.
+
+    For tests and benchmarks: without extras it must compute what torch's fused kernel does.
+
+    Example:
+        >>> import torch, rnnlab
+        >>> gru = rnnlab.GRU(3, 4)
+        >>> with force_fused_bptt():
+        ...     print(gru.kernel().name)
+        rnnlab-fused-bptt
+    """
+    with _force("fused_bptt"):
+        yield
 
 
 class HasExtras(Protocol):
@@ -59,19 +93,24 @@ class KernelChoice:
     """The kernel a forward call will use.
 
     Attributes:
-        fused: ``True`` for torch's fused kernel, ``False`` for rnnlab's own time loop.
+        fused: ``True`` for torch's fused kernel, ``False`` for one of rnnlab's own.
         drop_connect: whether ``W_hh`` is replaced by a DropConnect-masked copy.
         reason: the choice in words.
+        fused_bptt: with ``fused=False``: ``True`` for rnnlab's fused BPTT, ``False`` for
+            the reference time loop.
     """
 
     fused: bool
     drop_connect: bool
     reason: str
+    fused_bptt: bool = False
 
     @property
     def name(self) -> str:
-        """A short name: ``"torch-fused"`` or ``"rnnlab-loop"``."""
-        return "torch-fused" if self.fused else "rnnlab-loop"
+        """A short name: ``"torch-fused"``, ``"rnnlab-fused-bptt"`` or ``"rnnlab-loop"``."""
+        if self.fused:
+            return "torch-fused"
+        return "rnnlab-fused-bptt" if self.fused_bptt else "rnnlab-loop"
 
 
 def select_kernel(layer: HasExtras) -> KernelChoice:
@@ -88,21 +127,33 @@ def select_kernel(layer: HasExtras) -> KernelChoice:
         what = "keeps random units" if layer.training else "mixes in the previous state"
         step_changes.append(f"zoneout={layer.zoneout} {what} at every step")
     drop_connect = layer.training and layer.weight_drop > 0
-    if _force_loop.get():
+    forced = _forced.get()
+    if forced == "loop":
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
             reason=f"rnnlab-loop ({mode} mode): forced by rnnlab.nn.force_loop().",
         )
-    if step_changes:
+    if forced == "fused_bptt":
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
+            fused_bptt=True,
+            reason=f"rnnlab-fused-bptt ({mode} mode): forced by rnnlab.nn.force_fused_bptt().",
+        )
+    if step_changes:
+        weights = " (W_hh DropConnect-masked for this call)" if drop_connect else ""
+        return KernelChoice(
+            fused=False,
+            drop_connect=drop_connect,
+            fused_bptt=True,
             reason=(
-                f"rnnlab-loop ({mode} mode): "
+                f"rnnlab-fused-bptt ({mode} mode): "
                 + "; ".join(step_changes)
                 + ", which torch's fused kernel cannot compute. Input projections of all "
-                "time steps run as one matrix multiply; the recurrence runs step by step."
+                "time steps run as one matrix multiply; the recurrence runs as one autograd "
+                f"node per direction and layer{weights}, with hand-derived backpropagation "
+                "through time and the weight gradients batched over all steps."
             ),
         )
     if drop_connect:

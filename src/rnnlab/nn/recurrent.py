@@ -16,7 +16,10 @@ the gate order, the initialization and the outputs are torch's own, and
   ``rnnlab.nn.regularizers`` and ``rnnlab.nn.steps``.
 - ``explain()``: which kernel runs and why (``rnnlab.nn.kernels``).
 
-The time loop for layers with extras (one direction of one layer)::
+Layers with step-changing extras run rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``, one
+autograd node per direction and layer); ``_run_direction`` below is the reference it is
+tested against, and ``rnnlab.nn.force_loop()`` runs it. The time loop (one direction of one
+layer)::
 
     x: (T, B, I) --one matmul--> gx: (T, B, G*H)        G = 1 (RNN), 4 (LSTM), 3 (GRU)
     for t in 0..T-1 (T-1..0 for the reverse direction):
@@ -26,6 +29,7 @@ The time loop for layers with extras (one direction of one layer)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import torch
@@ -33,12 +37,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nn import regularizers, validation
+from rnnlab.nn import fused_bptt, regularizers, validation
 from rnnlab.nn.kernels import KernelChoice, select_kernel
 from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
 
 State = Tensor | tuple[Tensor, Tensor]
 Lengths = Tensor | list[int] | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DirectionMasks:
+    """The random masks of one direction of one layer for one forward call.
+
+    Attributes:
+        recurrent: recurrent-dropout keep mask ``(B, H_out)`` (``0`` or ``1/(1-p)``), reused
+            at every step; ``None`` when inactive.
+        zone_h: zoneout on ``h``: a bool ``(T, B, H_out)`` mask in training (``True`` keeps
+            the previous value), ``None`` in eval mode or when inactive.
+        zone_c: the same for the LSTM cell state, ``(T, B, H)``.
+    """
+
+    recurrent: Tensor | None = None
+    zone_h: Tensor | None = None
+    zone_c: Tensor | None = None
 
 
 class RecurrentLayer(nn.RNNBase):
@@ -290,7 +311,8 @@ class RecurrentLayer(nn.RNNBase):
             for direction in range(directions):
                 row = layer * directions + direction
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                out, h_n, c_n = self._run_direction(
+                run = self._run_direction_fused if choice.fused_bptt else self._run_direction
+                out, h_n, c_n = run(
                     layer_input,
                     h0[row],
                     None if c0 is None else c0[row],
@@ -311,6 +333,25 @@ class RecurrentLayer(nn.RNNBase):
             return output, (h_n_all, torch.stack(c_last))
         return output, h_n_all
 
+    def _draw_masks(self, h: Tensor, c: Tensor | None, steps: int) -> DirectionMasks:
+        """Draw this direction's masks: one recurrent mask, a zoneout mask per step."""
+        if not self.training:
+            return DirectionMasks()
+        recurrent = zone_h = zone_c = None
+        if self.recurrent_dropout > 0:
+            recurrent = regularizers.keep_mask(tuple(h.shape), self.recurrent_dropout, h)
+        if self.zoneout > 0:
+            zone_h = regularizers.zoneout_mask((steps, *h.shape), self.zoneout, h)
+            if c is not None:
+                zone_c = regularizers.zoneout_mask((steps, *c.shape), self.zoneout, c)
+        return DirectionMasks(recurrent, zone_h, zone_c)
+
+    def _zone(self, previous: Tensor, candidate: Tensor, mask: Tensor | None) -> Tensor:
+        """Zoneout with a drawn mask (training) or its expectation (eval)."""
+        if mask is not None:
+            return torch.where(mask, previous, candidate)
+        return regularizers.zoneout(previous, candidate, self.zoneout, training=False)
+
     def _run_direction(
         self,
         x: Tensor,
@@ -320,12 +361,14 @@ class RecurrentLayer(nn.RNNBase):
         reverse: bool,
         valid: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One direction of one layer over time; returns ``(outputs (T, B, H_out), h_T, c_T)``."""
+        """The reference: one direction of one layer, step by step under autograd.
+
+        Returns ``(outputs (T, B, H_out), h_T, c_T)``.
+        """
         steps = x.shape[0]
         gx = input_projection(x, weights)  # (T, B, G*H): all input projections in one matmul
-        mask = None
-        if self.training and self.recurrent_dropout > 0:
-            mask = regularizers.keep_mask(tuple(h.shape), self.recurrent_dropout, h)  # (B, H_out)
+        masks = self._draw_masks(h, c, steps)
+        mask = masks.recurrent  # (B, H_out)
         outputs: list[Tensor] = [h] * steps
         order = range(steps - 1, -1, -1) if reverse else range(steps)
         for t in order:
@@ -333,12 +376,13 @@ class RecurrentLayer(nn.RNNBase):
             c_new = None
             if self.family == "lstm":
                 h_new, c_new = lstm_step(gx[t], h_rec, cast(Tensor, c), weights)
-                c_new = regularizers.zoneout(cast(Tensor, c), c_new, self.zoneout, self.training)
+                zone_c = None if masks.zone_c is None else masks.zone_c[t]
+                c_new = self._zone(cast(Tensor, c), c_new, zone_c)
             elif self.family == "gru":
                 h_new = gru_step(gx[t], h, h_rec, weights)
             else:
                 h_new = rnn_step(gx[t], h_rec, weights, str(self.nonlinearity))
-            h_new = regularizers.zoneout(h, h_new, self.zoneout, self.training)
+            h_new = self._zone(h, h_new, None if masks.zone_h is None else masks.zone_h[t])
             if valid is None:
                 outputs[t] = h_new
             else:
@@ -349,6 +393,45 @@ class RecurrentLayer(nn.RNNBase):
                 outputs[t] = torch.where(keep, h_new, torch.zeros_like(h_new))
             h, c = h_new, c_new
         return torch.stack(outputs), h, c
+
+    def _run_direction_fused(
+        self,
+        x: Tensor,
+        h: Tensor,
+        c: Tensor | None,
+        weights: StepWeights,
+        reverse: bool,
+        valid: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The same function as :meth:`_run_direction`, through ``rnnlab.nn.fused_bptt``."""
+        steps = x.shape[0]
+        gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
+        masks = self._draw_masks(h, c, steps)
+        zone_h = zone_c = None
+        if masks.zone_h is not None:  # training: 0/1 weight of the previous value per step
+            zone_h = masks.zone_h.to(h.dtype)
+            zone_c = None if masks.zone_c is None else masks.zone_c.to(h.dtype)
+        elif self.zoneout > 0:  # eval: the expectation p * previous + (1 - p) * new
+            p = torch.tensor(self.zoneout, dtype=h.dtype, device=h.device)
+            zone_h = p.expand(steps, *h.shape)
+            zone_c = None if c is None else p.expand(steps, *c.shape)
+        return fused_bptt.run_direction(
+            self.family,
+            gx,
+            h,
+            c,
+            weights.w_hh,
+            weights.b_hh,
+            ln_hh=weights.ln_hh,
+            ln_c=weights.ln_c,
+            w_hr=weights.w_hr,
+            rec_mask=masks.recurrent,
+            zone_h=zone_h,
+            zone_c=zone_c,
+            valid=valid,
+            reverse=reverse,
+            nonlinearity=str(getattr(self, "nonlinearity", "tanh")),
+        )
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
