@@ -187,12 +187,16 @@ def runs(
 
     def body() -> None:
         summaries = api.list_runs(directory)
-        table = Table(title=f"runs in {directory}")
-        for column in ("run", "task", "cell", "status", "epoch", "step", "best valid", "test"):
-            table.add_column(column, justify="right" if column in ("epoch", "step") else "left")
+        monitor = summaries[0].monitor if summaries else "loss"
+        table = Table(title=f"runs in {directory}", caption=f"metric: {monitor}")
+        table.add_column("run", overflow="fold")
+        for column in ("task", "cell", "status"):
+            table.add_column(column, no_wrap=True)
+        for column in ("epoch", "step", "best valid", "test"):
+            table.add_column(column, justify="right", no_wrap=True)
         for run in summaries:
-            best = "-" if run.best is None else f"{run.monitor} {run.best:.4g}"
-            test = "  ".join(f"{k} {v:.4g}" for k, v in run.test.items() if k != "loss") or "-"
+            best = "-" if run.best is None else f"{run.best:.4g}"
+            test = run.test.get(run.monitor)
             table.add_row(
                 run.path.name,
                 run.task,
@@ -201,7 +205,7 @@ def runs(
                 str(run.epoch),
                 str(run.step),
                 best,
-                test,
+                "-" if test is None else f"{test:.4g}",
             )
         out.print(table)
 
