@@ -224,6 +224,15 @@ def recipes() -> None:
         out.print(name, markup=False, soft_wrap=True)
 
 
+def _register_command_groups() -> None:
+    from rnnlab import data_cli
+
+    data_cli.register(app, _guard)
+
+
+_register_command_groups()
+
+
 def run(argv: Optional[list[str]] = None) -> Any:  # noqa: UP045
     """Run the app (for ``python -m rnnlab``)."""
     return app(args=argv if argv is not None else sys.argv[1:], prog_name="rnnlab")
