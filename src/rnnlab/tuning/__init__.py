@@ -1,6 +1,7 @@
 """Hyperparameter tuning with Optuna: search spaces, pruning, resumable and parallel studies.
 
-This package is the only place rnnlab imports Optuna.
+This package is the only place rnnlab imports Optuna. Its names load on first use, so that
+``rnnlab.cli`` can register the ``tune`` command without importing Optuna.
 
 Example:
     >>> from rnnlab.tuning import tune
@@ -9,9 +10,26 @@ Example:
     PosixPath('runs/studies/adding/best.toml')
 """
 
-from rnnlab.tuning.pruning import PruningCallback
-from rnnlab.tuning.space import Param, SearchSpace, SearchSpaceError, space_names
-from rnnlab.tuning.study import TuneResult, TuningError, tune
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rnnlab.tuning.pruning import PruningCallback
+    from rnnlab.tuning.space import Param, SearchSpace, SearchSpaceError, space_names
+    from rnnlab.tuning.study import TuneResult, TuningError, tune
+
+_HOMES = {
+    "PruningCallback": "rnnlab.tuning.pruning",
+    "Param": "rnnlab.tuning.space",
+    "SearchSpace": "rnnlab.tuning.space",
+    "SearchSpaceError": "rnnlab.tuning.space",
+    "space_names": "rnnlab.tuning.space",
+    "TuneResult": "rnnlab.tuning.study",
+    "TuningError": "rnnlab.tuning.study",
+    "tune": "rnnlab.tuning.study",
+}
 
 __all__ = [
     "Param",
@@ -23,3 +41,9 @@ __all__ = [
     "space_names",
     "tune",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'rnnlab.tuning' has no attribute {name!r}")

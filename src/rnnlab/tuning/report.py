@@ -50,9 +50,12 @@ def _last_value(trial: FrozenTrial) -> float | None:
     return None
 
 
+_STATES = {"complete": "done", "running": "run", "waiting": "wait"}
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.3g}"
     return "-" if value is None else str(value)
 
 
@@ -71,13 +74,17 @@ def trials_table(study: optuna.Study, limit: int | None = None) -> Table:
         trials = sorted(done, key=lambda t: float(t.value or 0.0), reverse=reverse)[:limit]
     monitor = str(study.user_attrs.get("monitor", "value"))
     table = Table(title=f"study {study.study_name}")
-    for column in ("#", "state", f"valid {monitor}", "step", *params, "note"):
+    leaves = [p.rsplit(".", 1)[-1] for p in params]
+    headers = [
+        leaf if leaves.count(leaf) == 1 else path for leaf, path in zip(leaves, params, strict=True)
+    ]
+    for column in ("#", "state", monitor, "step", *headers, "note"):
         table.add_column(column, justify="right" if column not in ("state", "note") else "left")
     for trial in trials:
         step = max(trial.intermediate_values) if trial.intermediate_values else None
         table.add_row(
             str(trial.number),
-            trial.state.name.lower(),
+            _STATES.get(trial.state.name.lower(), trial.state.name.lower()),
             _fmt(_last_value(trial)),
             _fmt(step),
             *(_fmt(trial.params.get(p)) for p in params),

@@ -195,6 +195,7 @@ class Objective:
         overrides = self.space.to_overrides(values)
         run_dir = self.study_dir / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("pid", os.getpid())
         callback = PruningCallback(trial, self.config.train.monitor)
         try:
             if run_dir.exists():  # left by a study of the same name that was deleted

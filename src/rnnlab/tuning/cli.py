@@ -1,0 +1,122 @@
+"""The ``rnnlab tune`` command: parses, calls :func:`rnnlab.tuning.tune`, prints.
+
+``rnnlab.cli`` adds it with ``register(app)``.
+"""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from rnnlab.errors import NonFiniteLossError, TrainingInterrupted, UserError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def tune_command(
+    config: Annotated[str, typer.Argument(help="A TOML config file or a shipped recipe name.")],
+    space: Annotated[
+        Optional[str],  # noqa: UP045  (Typer reads the annotation at run time)
+        typer.Option(
+            "--space", help="A search-space TOML file or shipped space (default: the recipe's)."
+        ),
+    ] = None,
+    trials: Annotated[
+        int, typer.Option("--trials", "-n", help="Total finished trials the study should have.")
+    ] = 20,
+    storage: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--storage", help="RDB URL (default: sqlite file in the study directory)."),
+    ] = None,
+    study: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--study", help="Study name (default: the config or recipe name)."),
+    ] = None,
+    study_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--study-dir", help="Study directory (default: output.dir/studies/NAME)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Local processes sharing the storage.")
+    ] = 1,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--timeout", help="Seconds after which no new trial starts."),
+    ] = None,
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe, random or cmaes.")] = "tpe",
+    pruner: Annotated[
+        str, typer.Option("--pruner", help="median, hyperband, halving or none.")
+    ] = "median",
+    seed: Annotated[int, typer.Option("--seed", help="Sampler seed.")] = 0,
+    overrides: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--set", "-s", help="Override a base config value: section.key=value."),
+    ] = None,
+) -> None:
+    """Search hyperparameters with Optuna; re-running the same command resumes the study.
+
+    Writes trials.csv, best.toml (ready for 'rnnlab train') and plots to the study directory.
+
+    Examples:
+
+        rnnlab tune adding --trials 30
+
+        rnnlab tune my.toml --space my-space.toml --trials 50 --workers 2 --pruner hyperband
+    """
+    from rnnlab.tuning import space as space_mod
+    from rnnlab.tuning.report import trials_table
+    from rnnlab.tuning.study import open_storage, tune
+
+    try:
+        chosen = space
+        if chosen is None:
+            name = Path(config).stem
+            if name not in space_mod.space_names():
+                raise UserError(
+                    f"no shipped space for {config!r}; give --space SPACE.toml "
+                    f"(shipped: {', '.join(space_mod.space_names())})"
+                )
+            chosen = name
+        result = tune(
+            config,
+            chosen,
+            trials=trials,
+            overrides=overrides or [],
+            study_name=study,
+            study_dir=study_dir,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            seed=seed,
+            workers=workers,
+            timeout=timeout,
+            verbose=True,
+        )
+    except UserError as error:
+        err.print(f"error: {error}", markup=False)
+        raise typer.Exit(2) from None
+    except NonFiniteLossError as error:
+        err.print(f"error: {error}", markup=False)
+        raise typer.Exit(1) from None
+    except TrainingInterrupted as error:
+        err.print(f"{error}; run the same command again to resume the study", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    import optuna
+
+    loaded = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
+    out.print(trials_table(loaded))
+    counts = "  ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    out.print(f"study: {result.study_dir}  trials: {counts}", markup=False)
+    if result.best_value is not None:
+        out.print(f"best valid: {result.best_value:.6g}  config: {result.best_toml}", markup=False)
+        out.print(f"train it: rnnlab train {result.best_toml}", markup=False)
+    out.print(f"table: {result.trials_csv}", markup=False)
+    for plot in result.plots:
+        out.print(f"plot: {plot}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``tune`` command to the ``rnnlab`` Typer app."""
+    app.command("tune")(tune_command)
