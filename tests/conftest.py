@@ -1,0 +1,16 @@
+"""Test-wide settings.
+
+Tests use one torch thread (and pass ``OMP_NUM_THREADS=1`` to the subprocesses they start):
+their tensors are tiny, and on a 2-core machine two OpenMP threads per process, with
+subprocess tests running beside the main process, spin against each other and run up to
+10x slower than one thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
