@@ -1,0 +1,1 @@
+"""Architecture studies shipped with rnnlab (TOML files read by ``rnnlab compare``)."""
