@@ -166,3 +166,29 @@ def test_stop_at_ends_a_run_once_the_valid_metric_passes(tmp_path: Path) -> None
     result = run_study(write(tmp_path, text), tmp_path / "out")
     assert {r.status for r in result.records} == {"target_reached"}
     assert {r.steps for r in result.records} == {3}  # the first evaluation, at step 3
+
+
+def test_compare_and_diagnose_commands(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from rnnlab.study_cli import register
+
+    app = typer.Typer()
+    register(app)
+    text = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace(
+        "lengths = [4, 8]", "lengths = [6]"
+    )
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["compare", str(write(tmp_path, text)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "parameters" in result.output and "At T=6 on the adding problem" in result.output
+    assert (out / "report.html").is_file()
+
+    result = runner.invoke(app, ["diagnose", str(out / "runs" / "adding-T6-lstm-s0")])
+    assert result.exit_code == 0, result.output
+    assert (out / "runs" / "adding-T6-lstm-s0" / "diagnosis" / "gates.png").is_file()
+
+    result = runner.invoke(app, ["compare", "no-such-study"])
+    assert result.exit_code == 2 and "neither a study file" in result.output
