@@ -226,8 +226,10 @@ def recipes() -> None:
 
 def _register_command_groups() -> None:
     from rnnlab import data_cli
+    from rnnlab.tuning.cli import register as register_tune
 
     data_cli.register(app, _guard)
+    register_tune(app)
 
 
 _register_command_groups()
