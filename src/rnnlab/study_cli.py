@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rnnlab.analysis.report import Row
 
 out = Console(highlight=False)
+wide = Console(highlight=False, width=None if out.is_terminal else 120)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -102,7 +103,7 @@ def compare(
     except (UserError, NonFiniteLossError) as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
-    out.print(study_table(report.rows))
+    wide.print(study_table(report.rows))
     for sentence in report.sentences + report.gradient:
         out.print(f"- {sentence}", markup=False)
     out.print(

@@ -70,12 +70,18 @@ def test_other_varied_settings_become_part_of_the_label() -> None:
 
 
 def test_gradient_sentences_follow_the_numbers() -> None:
-    ratios = {"init": {"rnn": 1e-30, "lstm": 1e-14}, "trained": {"rnn": 1e-20, "lstm": 1e-2}}
+    ratios = {
+        "init": {"rnn": 1e-30, "lstm": 1e-14, "gru": 1e-31},
+        "trained": {"rnn": 1e-20, "lstm": 1e-2, "gru": 0.3},
+    }
     text = gradient_sentences(ratios, "adding", 100)
-    assert "LSTM's is 16 orders of magnitude above the tanh RNN's" in text[0]
-    assert "18 orders of magnitude" in text[1]
-    flipped = gradient_sentences({"init": {"rnn": 1e-2, "lstm": 1e-2}}, "adding", 100)
-    assert "within one order of magnitude" in flipped[0]
+    assert "the tanh RNN 1.0e-30, LSTM 1.0e-14, GRU 1.0e-31" in text[0]
+    assert "LSTM's is 16 orders of magnitude above; GRU's is 1 order of magnitude below" in text[0]
+    assert "LSTM's is 18 orders of magnitude above; GRU's is 19 orders" in text[1]
+    flipped = gradient_sentences({"init": {"rnn": 1e-2, "lstm": 2e-2}}, "adding", 100)
+    assert "LSTM's is within one order of magnitude of it" in flipped[0]
+    other = gradient_sentences({"init": {"gru": 1e-9, "lstm": 1e-2}}, "adding", 100)
+    assert "LSTM's is 7 orders of magnitude above GRU's" in other[0]
 
 
 def test_plots_are_written(tmp_path: Path) -> None:

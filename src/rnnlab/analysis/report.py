@@ -222,19 +222,38 @@ def gradient_sentences(ratios: dict[str, dict[str, float]], task: str, length: i
             f"to the last, ||dL/dh_1|| / ||dL/dh_T||, is: {listed}."
         )
         finite = {c: v for c, v in values.items() if v > 0 and math.isfinite(v)}
-        if len(finite) >= 2:
+        simple = [c for c in finite if c.split()[0] == "rnn"]
+        if simple and len(finite) > len(simple):
+            reference = simple[0]
+            parts = []
+            for cell, value in finite.items():
+                if cell == reference:
+                    continue
+                orders = math.log10(value / finite[reference])
+                if abs(orders) < 1:
+                    parts.append(f"{cell_name(cell)}'s is within one order of magnitude of it")
+                else:
+                    side = "above" if orders > 0 else "below"
+                    parts.append(f"{cell_name(cell)}'s is {_orders(orders)} {side}")
+            text += f" Against {cell_name(reference)}'s: " + "; ".join(parts) + "."
+        elif len(finite) >= 2:
             low = min(finite, key=lambda c: finite[c])
             high = max(finite, key=lambda c: finite[c])
             orders = math.log10(finite[high] / finite[low])
             if orders >= 1:
                 text += (
-                    f" {_capitalize(cell_name(high))}'s is {orders:.0f} orders of magnitude "
+                    f" {_capitalize(cell_name(high))}'s is {_orders(orders)} "
                     f"above {cell_name(low)}'s."
                 )
             else:
                 text += " They are within one order of magnitude of each other."
         sentences.append(text)
     return sentences
+
+
+def _orders(log_ratio: float) -> str:
+    count = round(abs(log_ratio))
+    return f"{count} order{'' if count == 1 else 's'} of magnitude"
 
 
 def _capitalize(text: str) -> str:
