@@ -5,7 +5,9 @@ extras together) it times one training step (forward, sum of outputs, backward) 
 the median over repetitions, with ratios measured in the same run against:
 
 - ``torch.nn``: the plain torch.nn layer of the same size (the fused-kernel floor);
-- ``loop``: a plain per-step autograd loop over ``torch.nn.*Cell``, what users write by hand.
+- ``loop``: a plain per-step autograd loop over ``torch.nn.*Cell``, what users write by hand;
+- ``ref``: the same rnnlab layer forced through rnnlab's reference time loop
+  (``rnnlab.nn.force_loop()``), which is what layers with extras ran before the fused BPTT.
 
 Timings of the three are interleaved repetition by repetition, so load on a shared machine
 affects them alike; the medians and ratios are what to quote.
@@ -28,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnlab
+from rnnlab.nn import force_loop
 
 CELLS: dict[str, tuple[type[nn.Module], type[nn.Module], type[nn.Module], dict[str, Any]]] = {
     "rnn": (rnnlab.RNN, nn.RNN, nn.RNNCell, {"nonlinearity": "tanh"}),
@@ -72,6 +75,14 @@ def train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
     return run
 
 
+def forced_loop(run: Callable[[], None]) -> Callable[[], None]:
+    def forced() -> None:
+        with force_loop():
+            run()
+
+    return forced
+
+
 def median_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
     for run in runs.values():  # warm-up
         run()
@@ -103,8 +114,8 @@ def main() -> None:
         f"B={args.batch}, forward+backward, median of {args.repeats}"
     )
     header = (
-        f"{'cell':5} {'hidden':>6} {'option':18} {'kernel':12} {'ms':>8} {'torch.nn ms':>11} "
-        f"{'loop ms':>8} {'vs torch.nn':>11} {'vs loop':>8}"
+        f"{'cell':5} {'hidden':>6} {'option':18} {'kernel':17} {'ms':>8} {'torch.nn ms':>11} "
+        f"{'loop ms':>8} {'ref ms':>8} {'vs torch.nn':>11} {'vs loop':>8} {'vs ref':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -124,6 +135,7 @@ def main() -> None:
                         "ours": train_step(layer, x),
                         "torch": train_step(reference, x),
                         "loop": train_step(loop, x),
+                        "ref": forced_loop(train_step(layer, x)),
                     },
                     args.repeats,
                 )
@@ -135,14 +147,18 @@ def main() -> None:
                     "ms": 1e3 * times["ours"],
                     "torch_ms": 1e3 * times["torch"],
                     "loop_ms": 1e3 * times["loop"],
+                    "ref_ms": 1e3 * times["ref"],
                     "vs_torch": times["ours"] / times["torch"],
                     "vs_loop": times["ours"] / times["loop"],
+                    "vs_ref": times["ours"] / times["ref"],
+                    "ref_vs_torch": times["ref"] / times["torch"],
                 }
                 rows.append(row)
                 print(
-                    f"{cell_name:5} {hidden:>6} {option_name:18} {row['kernel']:12} "
+                    f"{cell_name:5} {hidden:>6} {option_name:18} {row['kernel']:17} "
                     f"{row['ms']:>8.2f} {row['torch_ms']:>11.2f} {row['loop_ms']:>8.2f} "
-                    f"{row['vs_torch']:>10.2f}x {row['vs_loop']:>7.2f}x",
+                    f"{row['ref_ms']:>8.2f} {row['vs_torch']:>10.2f}x {row['vs_loop']:>7.2f}x "
+                    f"{row['vs_ref']:>6.2f}x",
                     flush=True,
                 )
     if args.json:
