@@ -88,8 +88,8 @@ def compare(
 
         rnnlab compare my-study.toml --out studies/mine
     """
-    from rnnlab.analysis.report import write_report
-    from rnnlab.analysis.study import load_study, run_study
+    from rnnlab.analysis.study import compare as run_compare
+    from rnnlab.analysis.study import load_study
 
     if study is not None and study_option is not None:
         err.print("error: give a study as an argument or with --study, not both")
@@ -98,8 +98,9 @@ def compare(
     try:
         cfg = load_study(study or study_option)
         out.print(f"study {cfg.name}: {cfg.description}")
-        result = run_study(cfg, out_dir, workers=workers, progress=out.print)
-        report = write_report(result, gradient_flow=not no_gradient_flow)
+        result, report = run_compare(
+            cfg, out_dir, workers=workers, progress=out.print, gradient_flow=not no_gradient_flow
+        )
     except (UserError, NonFiniteLossError) as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(2 if isinstance(error, UserError) else 1) from None

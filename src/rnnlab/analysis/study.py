@@ -56,7 +56,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rnnlab.config import atomic_write_text, format_errors, parse_toml
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, NonFiniteLossError
 from rnnlab.registry import suggest
 from rnnlab.training.callbacks import Callback
 
@@ -499,7 +499,13 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
         stopper = StopAt(spec.metric, spec.stop_at, higher_is_better(spec.task, spec.metric))
         callbacks.append(stopper)
     start = time.perf_counter()
-    result = api.train(cfg, run_dir=folder, quiet=None, callbacks=callbacks)
+    try:
+        result = api.train(cfg, run_dir=folder, quiet=None, callbacks=callbacks)
+    except NonFiniteLossError as error:
+        raise NonFiniteLossError(
+            f"study run {spec.run_id}: {error} (lower the learning rate or set a grad_clip; "
+            "finished runs are kept and skipped when the study runs again)"
+        ) from None
     seconds = time.perf_counter() - start
     if spec.metric not in result.test:
         raise ConfigError(
@@ -655,3 +661,31 @@ def run_study(
     return StudyResult(
         cfg, folder, records, [s.run_id for s in todo], skipped, time.perf_counter() - start
     )
+
+
+def compare(
+    study: StudyConfig | str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    gradient_flow: bool = True,
+) -> tuple[StudyResult, Any]:
+    """What ``rnnlab compare`` does: run (or resume) a study, then write its report.
+
+    Args:
+        study, out_dir, workers, progress: as in :func:`run_study`.
+        gradient_flow: also measure the gradient flow of the trained models.
+
+    Returns:
+        ``(result, report)``: the :class:`StudyResult` and the
+        :class:`~rnnlab.analysis.report.Report` (table rows, sentences, files).
+
+    Example:
+        >>> result, report = compare()            # doctest: +SKIP
+        >>> print("\\n".join(report.sentences))   # doctest: +SKIP
+    """
+    from rnnlab.analysis.report import write_report
+
+    result = run_study(study, out_dir, workers=workers, progress=progress)
+    return result, write_report(result, gradient_flow=gradient_flow)
