@@ -156,7 +156,7 @@ def diagnose(
         gates = ", ".join(f"{g.row} {g.gate} {g.mean:.2f}/{g.saturated:.2f}" for g in item.gates)
         ratios = ", ".join(f"{row} {value:.3g}" for row, value in item.flow.ratios().items())
         table.add_row(stage, f"{item.loss:.4g}", ratios, gates or "-")
-    out.print(table)
+    wide.print(table)
     out.print("plots: " + ", ".join(str(p) for p in files))
 
 
