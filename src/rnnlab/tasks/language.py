@@ -1,0 +1,504 @@
+"""Language modeling as a task: next-token cross-entropy with stateful truncated BPTT.
+
+The token stream of each split is cut into ``B`` contiguous streams and read in windows of
+``train.seq_len`` rows (see ``rnnlab.data.text`` for the layout diagrams). The hidden state
+of one window is the initial state of the next, detached from the graph (truncated BPTT);
+it starts from zeros at the beginning of every epoch (:meth:`LanguageTask.initial_state`)
+and the trainer keeps it in checkpoints, so a run resumed mid-epoch continues with it::
+
+    epoch e:  state = None (zeros)
+              window 0 (rows 0..L-1) --model--> loss_0, state_0 --detach-->
+              window 1 (rows L..2L-1) --model--> loss_1, state_1 --detach--> ...
+
+Config::
+
+    [task]
+    name = "language"
+
+    [data]
+    corpus = "ptb"           # a named corpus (ptb, ptb-char, tinyshakespeare) ...
+    # path = "my-corpus/"    # ... or a directory with train/valid/test files, or one raw file
+    # level = "word"         # word | char | char-spaced (default: the corpus's own, else word)
+    eval_batch_size = 10     # streams of the validation split
+    test_batch_size = 1      # streams of the test split (default: eval_batch_size)
+
+    [train]
+    seq_len = 20             # BPTT window length
+    batch_size = 20          # training streams
+
+Metrics on ``valid`` and ``test``: ``loss`` (mean cross-entropy per target token, nats), and
+``perplexity = exp(loss)`` at word level or ``bits_per_character = loss / ln 2`` at the
+character levels. Evaluation carries the state over the whole split, so the window length
+does not change the result; the batch size does a little (each stream starts from zeros and
+the tail that does not fill a row is dropped), which is why the literature evaluates the
+test split with 1 stream.
+
+Model: ``rnnlab.models.language.LanguageModel``. ``[model]`` gives the cell, sizes, the
+dropout between layers (also the default input and output dropout, as in Zaremba et al.
+2014, who drop every non-recurrent connection) and ``init_range`` (every weight uniform in
+``[-r, r]``, biases included, as in the classic PTB recipes). Options of a language model
+that the shared ``[model]`` section has no key for live in ``[data]``: ``tie_weights``,
+``input_dropout``, ``output_dropout``, ``embedding_dropout`` and ``variational_dropout``.
+
+Run directory: :meth:`LanguageTask.prepare_run_dir` writes the vocabulary to
+``<run>/vocab.json`` and, when a run is resumed, refuses a vocabulary that differs from the
+saved one. :func:`load_run` rebuilds a trained model and its vocabulary for inference.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from rnnlab import config as config_mod
+from rnnlab.config import DataConfig, ExperimentConfig, Probability
+from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError
+from rnnlab.models.cells import CELLS, cell_options
+from rnnlab.models.language import LanguageModel, detach_state
+from rnnlab.models.language import evaluate as evaluate_windows
+from rnnlab.tasks.base import DataSpec, Task, TaskData, register_task
+from rnnlab.training.checkpoint import load_checkpoint, load_model_state
+
+VOCAB_FILE = "vocab.json"
+# Options of the recurrent layers the [model] section can set; bidirectional is refused.
+LAYER_OPTIONS = (
+    "layer_norm",
+    "recurrent_dropout",
+    "zoneout",
+    "weight_drop",
+    "forget_bias",
+    "nonlinearity",
+    "proj_size",
+)
+
+
+class LanguageData(DataConfig):
+    """``[data]`` of the language task.
+
+    Attributes:
+        corpus: a named corpus of ``rnnlab.data.datasets`` (``ptb``, ``ptb-char``,
+            ``tinyshakespeare``), found under ``root``, ``$RNNLAB_DATA`` or the cache.
+        path: instead of ``corpus``, a directory with one file per split (``train.txt``,
+            ``ptb.valid.txt``...) or one raw text file cut by ``split``.
+        root: the data root to look for ``corpus`` in.
+        level: ``word``, ``char`` or ``char-spaced`` (``rnnlab.data.text``); default: the
+            named corpus's level, else ``word``.
+        min_freq, max_size: vocabulary limits (built from the train split).
+        split: train / valid / test fractions of a raw file.
+        eval_batch_size: streams of the validation split.
+        test_batch_size: streams of the test split (default ``eval_batch_size``).
+        eval_seq_len: window length for evaluation (default ``train.seq_len``).
+        vary_seq_len: AWD-LSTM's randomly varied training window lengths around
+            ``train.seq_len`` (a fixed number of windows per epoch).
+        tie_weights: the decoder shares the embedding matrix.
+        input_dropout, output_dropout: dropout on the embeddings and on the top layer's
+            outputs (default ``model.dropout``).
+        embedding_dropout: probability of dropping a whole word type in a batch.
+        variational_dropout: input and output dropout use one mask per window over time.
+    """
+
+    corpus: str | None = None
+    path: str | None = None
+    root: str | None = None
+    level: Literal["word", "char", "char-spaced"] | None = None
+    min_freq: int = Field(default=1, ge=1)
+    max_size: int | None = Field(default=None, ge=2)
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    eval_batch_size: int = Field(default=10, gt=0)
+    test_batch_size: int | None = Field(default=None, gt=0)
+    eval_seq_len: int | None = Field(default=None, gt=0)
+    vary_seq_len: bool = False
+    tie_weights: bool = False
+    input_dropout: Probability | None = None
+    output_dropout: Probability | None = None
+    embedding_dropout: Probability = 0.0
+    variational_dropout: bool = False
+
+
+class TrainWindows:
+    """Training windows of a :class:`BPTTBatches` as an ``EpochLoader`` (resumable, shardable).
+
+    Batches are ``(inputs, targets)`` tuples of shape ``(L, B)``. The number of windows per
+    epoch is fixed (the trainer counts steps per epoch): with varied lengths it is the number
+    of windows of epoch 0; an epoch that draws more drops its last windows, one that draws
+    fewer splits its longest windows in two until the count matches, so every epoch covers
+    (nearly) the whole split. Under DDP each process reads its own ``B / world_size`` streams.
+
+    Example:
+        >>> windows = TrainWindows(BPTTBatches(torch.arange(26), batch_size=4, bptt=2))
+        >>> len(windows), [tuple(x.shape) for x, _ in windows.batches(start=1)]
+        (3, [(2, 4), (1, 4)])
+    """
+
+    def __init__(self, source: BPTTBatches) -> None:
+        self.source = source
+        self.count = len(source.schedule(0))
+        self.rank = 0
+        self.world_size = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.source.set_epoch(epoch)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        if self.source.batch_size % world_size:
+            raise DataError(
+                f"train.batch_size={self.source.batch_size} must be divisible by the number "
+                f"of processes ({world_size}): each process reads an equal share of the streams"
+            )
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return self.count
+
+    def plan(self, epoch: int | None = None) -> list[tuple[int, int]]:
+        """``(start_row, length)`` of the epoch's windows, exactly ``len(self)`` of them."""
+        plan = self.source.schedule(epoch)[: self.count]
+        while len(plan) < self.count:
+            index = max(range(len(plan)), key=lambda i: plan[i][1])
+            start, length = plan[index]
+            if length < 2:
+                break  # cannot happen for a split with at least count + 1 rows
+            half = length // 2
+            plan[index : index + 1] = [(start, half), (start + half, length - half)]
+        return plan
+
+    def batches(self, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        local = self.source.batch_size // self.world_size
+        columns = slice(self.rank * local, (self.rank + 1) * local)
+        for row, length in self.plan()[start:]:
+            inputs, targets = self.source.window(row, length)  # (L, B), (L, B)
+            if self.world_size > 1:
+                inputs, targets = inputs[:, columns], targets[:, columns]
+            yield inputs, targets
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.batches()
+
+
+class EvalWindows:
+    """All windows of a split in order, as ``(inputs, targets)`` tuples (state carried)."""
+
+    def __init__(self, source: BPTTBatches) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return ((window.inputs, window.targets) for window in self.source.windows(0))
+
+
+@register_task("language")
+class LanguageTask(Task):
+    """Next-token prediction over a word or character corpus, stateful truncated BPTT."""
+
+    Data = LanguageData
+    unit = "tokens"
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        super().__init__(config)
+        self.vocab: Vocabulary | None = None
+
+    # ------------------------------------------------------------------------- settings
+
+    def check_config(self) -> None:
+        data: LanguageData = self.data_config
+        if (data.corpus is None) == (data.path is None):
+            raise ConfigError(
+                "task 'language' needs exactly one of data.corpus (a named corpus such as "
+                f"'ptb') and data.path (a directory or text file); got corpus={data.corpus!r}, "
+                f"path={data.path!r}"
+            )
+        if self.config.train.seq_len is None:
+            raise ConfigError(
+                "train.seq_len is required by task 'language' (the BPTT window length, e.g. 35)"
+            )
+        model = self.config.model
+        if model.bidirectional:
+            raise ConfigError(
+                "model.bidirectional=true cannot predict the next token (it would see it); "
+                "task 'language' needs a unidirectional model"
+            )
+        if model.input_projection is not None:
+            raise ConfigError(
+                "model.input_projection is for real-valued inputs; task 'language' embeds "
+                "tokens (use model.embedding_size)"
+            )
+
+    @property
+    def level(self) -> str:
+        """The token level: ``data.level``, else the named corpus's, else ``word``."""
+        data: LanguageData = self.data_config
+        if data.level is not None:
+            return data.level
+        if data.corpus is not None:
+            from rnnlab.data import datasets
+
+            return str(datasets.get_spec(data.corpus).options.get("level", "word"))
+        return "word"
+
+    # ----------------------------------------------------------------------------- data
+
+    def load_corpus(self, vocab: Vocabulary | None = None) -> Corpus:
+        """Read the configured corpus (with ``vocab``, or a vocabulary built from train)."""
+        data: LanguageData = self.data_config
+        if data.corpus is not None:
+            from rnnlab.data import datasets
+
+            spec = datasets.get_spec(data.corpus)
+            if "level" not in spec.options:
+                raise ConfigError(
+                    f"data.corpus={data.corpus!r} is not a text corpus ({spec.task}); "
+                    "text corpora: ptb, ptb-char, tinyshakespeare"
+                )
+            location = datasets.locate(data.corpus, data.root)
+        else:
+            location = Path(os.path.expanduser(str(data.path)))
+        try:
+            return load_corpus(
+                location,
+                self.level,  # type: ignore[arg-type]
+                vocab=vocab,
+                min_freq=data.min_freq,
+                max_size=data.max_size,
+                split=data.split,
+            )
+        except DataError:
+            raise
+        except ValueError as error:
+            raise ConfigError(f"data: {error}") from None
+
+    def build_data(self) -> TaskData:
+        data: LanguageData = self.data_config
+        train_cfg = self.config.train
+        corpus = self.load_corpus(self.vocab)
+        self.vocab = corpus.vocab
+        seq_len = int(train_cfg.seq_len or 0)
+        eval_len = data.eval_seq_len or seq_len
+        test_batch = data.test_batch_size or data.eval_batch_size
+        train = TrainWindows(
+            self._windows(
+                corpus.train,
+                "train",
+                train_cfg.batch_size,
+                seq_len,
+                vary=data.vary_seq_len,
+                seed=train_cfg.seed,
+                setting="train.batch_size",
+            )
+        )
+        valid = EvalWindows(self._windows(corpus.valid, "valid", data.eval_batch_size, eval_len))
+        test = (
+            EvalWindows(self._windows(corpus.test, "test", test_batch, eval_len))
+            if corpus.test.numel()
+            else None
+        )
+        spec = DataSpec(vocab_size=len(corpus.vocab), num_classes=len(corpus.vocab))
+        spec.extra["level"] = corpus.vocab.level
+        return TaskData(train=train, valid=valid, test=test, spec=spec)
+
+    @staticmethod
+    def _windows(
+        tokens: Tensor,
+        split: str,
+        batch_size: int,
+        seq_len: int,
+        *,
+        vary: bool = False,
+        seed: int = 0,
+        setting: str = "",
+    ) -> BPTTBatches:
+        if tokens.numel() < 2 * batch_size:
+            name = setting or (
+                "data.test_batch_size" if split == "test" else "data.eval_batch_size"
+            )
+            raise DataError(
+                f"the {split} split has {tokens.numel()} tokens, too few for {name}="
+                f"{batch_size} streams of at least 2 tokens each; lower {name}"
+            )
+        return BPTTBatches(tokens, batch_size, seq_len, vary=vary, seed=seed)
+
+    # ---------------------------------------------------------------------------- model
+
+    def build_model(self, spec: DataSpec) -> nn.Module:
+        cfg = self.config.model
+        data: LanguageData = self.data_config
+        if spec.vocab_size is None:
+            raise ValueError("task 'language' needs spec.vocab_size")
+        accepted = cell_options(cfg.cell)
+        options = {name: getattr(cfg, name) for name in LAYER_OPTIONS if name in accepted}
+        return LanguageModel(
+            spec.vocab_size,
+            cfg.embedding_size or cfg.hidden_size,
+            CELLS.get(cfg.cell),
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            dropout=cfg.dropout,
+            input_dropout=cfg.dropout if data.input_dropout is None else data.input_dropout,
+            output_dropout=cfg.dropout if data.output_dropout is None else data.output_dropout,
+            embedding_dropout=data.embedding_dropout,
+            variational=data.variational_dropout,
+            tie_weights=data.tie_weights,
+            init_range=cfg.init_range if cfg.init_range is not None else 0.1,
+            recurrent_init_range=cfg.init_range,
+            **options,
+        )
+
+    # ------------------------------------------------------------------------ stepping
+
+    def initial_state(self) -> Any:
+        """``None``: every epoch starts from zero states."""
+        return None
+
+    def step(
+        self, model: nn.Module, batch: Any, state: Any
+    ) -> tuple[Tensor, Any, dict[str, float]]:
+        inputs, targets = batch  # (L, B), (L, B)
+        logits, new_state = model(inputs, state)  # (L, B, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+        return loss, detach_state(new_state), {"count": float(targets.numel())}
+
+    def metrics(self, loss: float) -> dict[str, float]:
+        """``loss`` and ``perplexity`` (word level) or ``bits_per_character``."""
+        if self.level == "word":
+            return {"loss": loss, "perplexity": math.exp(min(loss, 700.0))}
+        return {"loss": loss, "bits_per_character": loss / math.log(2.0)}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, loader: Iterable[Any]) -> dict[str, float]:
+        if not isinstance(model, LanguageModel):
+            raise TypeError(
+                f"task 'language' evaluates a LanguageModel, got {type(model).__name__}"
+            )
+        return self.metrics(evaluate_windows(model, loader).loss)
+
+    # ---------------------------------------------------------------------- run files
+
+    def prepare_run_dir(self, run_dir: str | os.PathLike[str], resume: bool = False) -> None:
+        """Write ``<run>/vocab.json``, or check it against this task's vocabulary.
+
+        Call after :meth:`build_data`. A resumed run (or any run directory that already holds
+        a vocabulary) must use the same vocabulary as before: token ids index the embedding
+        and decoder rows, so another vocabulary would silently scramble the model.
+
+        Raises:
+            DataError: the saved vocabulary differs (the message says where first).
+            RunDirError: ``build_data`` was not called yet.
+        """
+        if self.vocab is None:
+            raise RunDirError("prepare_run_dir needs build_data() to have run first")
+        path = Path(run_dir) / VOCAB_FILE
+        if path.is_file():
+            check_vocabulary(read_vocabulary(path), self.vocab, str(path))
+            return
+        if resume:
+            return  # a run written before vocab.json existed: nothing to compare against
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.vocab.save(path)
+
+
+def read_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
+    """A saved vocabulary; a malformed file is a :class:`DataError` naming it."""
+    try:
+        return Vocabulary.load(path)
+    except DataError:
+        raise
+    except ValueError as error:
+        raise DataError(str(error)) from None
+
+
+def check_vocabulary(saved: Vocabulary, current: Vocabulary, source: str) -> None:
+    """Raise :class:`DataError` when ``current`` differs from ``saved`` (read from ``source``)."""
+    if saved == current:
+        return
+    if saved.level != current.level:
+        detail = f"level {saved.level!r} there, {current.level!r} now"
+    elif len(saved) != len(current):
+        detail = f"{len(saved)} tokens there, {len(current)} now"
+    else:
+        pairs = zip(saved.tokens, current.tokens, strict=True)
+        index = next(i for i, (a, b) in enumerate(pairs) if a != b)
+        detail = f"id {index} is {saved.tokens[index]!r} there, {current.tokens[index]!r} now"
+    raise DataError(
+        f"vocabulary mismatch: {source} differs from the vocabulary of the configured corpus "
+        f"({detail}); use the corpus and data.min_freq/max_size the run was trained with"
+    )
+
+
+# ---------------------------------------------------------------------------- inference
+
+
+@dataclass
+class LanguageRun:
+    """A trained language model loaded from a run directory (see :func:`load_run`)."""
+
+    model: LanguageModel
+    vocab: Vocabulary
+    config: ExperimentConfig
+    checkpoint: Path
+
+
+def load_run(
+    run_dir: str | os.PathLike[str],
+    checkpoint: Literal["best", "last"] = "best",
+    device: str = "cpu",
+) -> LanguageRun:
+    """Rebuild a language run's model (in eval mode) and vocabulary.
+
+    The vocabulary comes from ``<run>/vocab.json``; a run without one rebuilds it from the
+    configured corpus (the same files and settings give the same vocabulary).
+
+    Args:
+        run_dir: a run directory of task ``language``.
+        checkpoint: ``best`` (falls back to ``last`` when absent) or ``last``.
+        device: where to put the model.
+
+    Raises:
+        RunDirError: not a run directory, or not a language run.
+        CheckpointError: missing or unreadable checkpoint, or weights that do not fit.
+        DataError: the vocabulary does not match the checkpoint's model.
+    """
+    folder = Path(run_dir)
+    source = folder / "config.toml"
+    if not source.is_file():
+        raise RunDirError(f"{folder} is not a run directory: {source} does not exist")
+    config = config_mod.load(source)
+    if config.task.name != "language":
+        raise RunDirError(f"{folder} is a {config.task.name!r} run, not a 'language' run")
+    path = folder / "checkpoints" / f"{checkpoint}.pt"
+    if checkpoint == "best" and not path.is_file():
+        path = folder / "checkpoints" / "last.pt"
+    payload = load_checkpoint(path)
+    task = LanguageTask(config)
+    vocab_path = folder / VOCAB_FILE
+    if vocab_path.is_file():
+        vocab = read_vocabulary(vocab_path)
+        where = str(vocab_path)
+    else:
+        vocab = task.load_corpus().vocab
+        where = f"the vocabulary rebuilt from the corpus of {source}"
+    bias = payload["model"].get("decoder.bias")
+    if not isinstance(bias, Tensor):
+        raise CheckpointError(f"checkpoint {path} holds no language model (no decoder.bias)")
+    if bias.shape[0] != len(vocab):
+        raise DataError(
+            f"vocabulary mismatch: {where} has {len(vocab)} tokens but the model in {path} "
+            f"predicts {bias.shape[0]}"
+        )
+    task.vocab = vocab
+    model = task.build_model(DataSpec(vocab_size=len(vocab)))
+    load_model_state(model, payload["model"], path)
+    if not isinstance(model, LanguageModel):  # pragma: no cover - build_model's type
+        raise TypeError("build_model did not return a LanguageModel")
+    model.to(torch.device(device)).eval()
+    return LanguageRun(model=model, vocab=vocab, config=config, checkpoint=path)
