@@ -38,7 +38,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -59,6 +58,7 @@ from pydantic import (
 )
 
 from rnnlab.errors import ConfigError
+from rnnlab.io import atomic_write_text
 from rnnlab.registry import suggest
 
 if sys.version_info >= (3, 11):
@@ -513,22 +513,6 @@ def with_overrides(config: ExperimentConfig, overrides: Sequence[str]) -> Experi
 def save(config: ExperimentConfig, path: str | os.PathLike[str]) -> None:
     """Write the resolved config as TOML, atomically (temporary file, flush, rename)."""
     atomic_write_text(Path(path), config.to_toml())
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------- error messages

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from rnnlab.analysis.gates import GateStat
 from rnnlab.analysis.gradient_flow import GradientFlow
 from rnnlab.analysis.hidden import HiddenStats
+from rnnlab.io import atomic_write
 
 PANEL_SIZE = (4.2, 3.4)
 _TINY = 1e-45  # stands in for exact zeros on a log axis
@@ -33,20 +33,10 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Pa
     Returns:
         The path written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(
+        path, lambda handle: fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight")
+    )
 
 
 def _panels(count: int, title: str | None) -> tuple[Figure, list[Axes]]:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from rnnlab.errors import DataError
+from rnnlab.io import atomic_write_text
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 FETCH_HINT = "rnnlab data fetch {name}"
@@ -561,22 +562,10 @@ def _fetch_tree(
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
-        _write_text_atomic(folder / tree.manifest, manifest)
+        atomic_write_text(folder / tree.manifest, manifest)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def fetch(

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rnnlab.config import atomic_write_text
+from rnnlab.io import atomic_write_text
 
 
 class Meter:

@@ -24,6 +24,7 @@ from rich.table import Table
 from rnnlab import config as config_mod
 from rnnlab.analysis.plots import save_figure
 from rnnlab.config import ExperimentConfig
+from rnnlab.io import atomic_write_text
 from rnnlab.tuning.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def write_csv(study: optuna.Study, path: Path) -> Path:
                 _reason(trial),
             ]
         )
-    config_mod.atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 

@@ -41,6 +41,7 @@ from rnnlab import api
 from rnnlab import config as config_mod
 from rnnlab.config import ExperimentConfig
 from rnnlab.errors import TrainingInterrupted, UserError
+from rnnlab.io import atomic_write_text
 from rnnlab.registry import suggest
 from rnnlab.tuning import report
 from rnnlab.tuning import space as space_mod
@@ -392,7 +393,7 @@ def _run_workers(
         **settings,
     }
     spec_path = folder / SPEC_FILE
-    config_mod.atomic_write_text(spec_path, json.dumps(spec, indent=1))
+    atomic_write_text(spec_path, json.dumps(spec, indent=1))
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

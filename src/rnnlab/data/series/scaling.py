@@ -19,8 +19,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -30,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.series.errors import SeriesError
+from rnnlab.io import atomic_write_text
 
 ScalingKind = Literal["zscore", "minmax"]
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
@@ -151,18 +150,7 @@ class Scaler:
 
     def save(self, path: str | Path) -> None:
         """Write JSON atomically (temporary file, flush, fsync, rename)."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=2)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> Scaler:
