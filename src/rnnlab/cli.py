@@ -225,10 +225,11 @@ def recipes() -> None:
 
 
 def _register_command_groups() -> None:
-    from rnnlab import data_cli
+    from rnnlab import data_cli, study_cli
     from rnnlab.tuning.cli import register as register_tune
 
     data_cli.register(app, _guard)
+    study_cli.register(app)
     register_tune(app)
 
 

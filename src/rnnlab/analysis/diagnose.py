@@ -35,7 +35,8 @@ from rnnlab.analysis.gradient_flow import GradientFlow, gradient_flow_of_states
 from rnnlab.analysis.hidden import HiddenStats, hidden_statistics_of_trace
 from rnnlab.analysis.plots import plot_gate_statistics, plot_gradient_flow, plot_hidden_statistics
 from rnnlab.analysis.trace import State, Trace, trace
-from rnnlab.config import ExperimentConfig, atomic_write_text
+from rnnlab.config import ExperimentConfig
+from rnnlab.io import atomic_write_text
 
 
 class TracedRecurrent(nn.Module):

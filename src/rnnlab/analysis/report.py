@@ -38,7 +38,7 @@ from rnnlab.analysis.conclusions import (
 )
 from rnnlab.analysis.plots import plot_gradient_flow, save_figure
 from rnnlab.analysis.study import RunRecord, StudyResult
-from rnnlab.config import atomic_write_text
+from rnnlab.io import atomic_write_text
 
 
 def label_of(record: RunRecord, varied: Sequence[str]) -> str:

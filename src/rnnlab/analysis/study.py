@@ -55,8 +55,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rnnlab.config import atomic_write_text, format_errors, parse_toml
+from rnnlab.config import format_errors, parse_toml
 from rnnlab.errors import ConfigError, NonFiniteLossError
+from rnnlab.io import atomic_write_text
 from rnnlab.registry import suggest
 from rnnlab.training.callbacks import Callback
 
