@@ -55,7 +55,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -87,6 +86,7 @@ from rnnlab.forecasting import (
     seasonal_period,
 )
 from rnnlab.forecasting.backtest import BacktestResult
+from rnnlab.io import atomic_write_text
 from rnnlab.models import init_uniform_
 from rnnlab.models.cells import CELLS, cell_options
 from rnnlab.models.forecaster import RNNForecaster, forecast_loss
@@ -541,19 +541,6 @@ class ForecastingTask(Task):
         if fd.scaler is not None:
             fd.scaler.save(folder / SCALER_FILE)
             written.append(folder / SCALER_FILE)
-        _write_json(folder / META_FILE, self.run_metadata())
+        atomic_write_text(folder / META_FILE, json.dumps(self.run_metadata(), indent=2))
         written.append(folder / META_FILE)
         return written
-
-
-def _write_json(path: Path, value: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
