@@ -6,6 +6,7 @@ from rnnlab.models.sequence import (
     SequenceModel,
     build_encoder,
     build_recurrent,
+    build_sequence_model,
     init_uniform_,
     recurrent_output_size,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "SequenceModel",
     "build_encoder",
     "build_recurrent",
+    "build_sequence_model",
     "cell_options",
     "init_uniform_",
     "pool",

@@ -9,6 +9,7 @@ Data flow (batch first)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,6 +17,8 @@ from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig
 from rnnlab.models.cells import CELLS, cell_options
+from rnnlab.nn.cells import CellMixin
+from rnnlab.nn.recurrent import RecurrentLayer
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -112,7 +115,35 @@ def build_encoder(
 
 
 def init_uniform_(model: nn.Module, init_range: float) -> None:
-    """Set every parameter uniform in ``[-init_range, init_range]`` (Zaremba et al. 2014)."""
+    """Set every parameter uniform in ``[-init_range, init_range]`` (Zaremba et al. 2014).
+
+    rnnlab layers and cells then re-apply their extras' initialization (layer-norm gains 1
+    and biases 0, ``forget_bias``), which a uniform draw would undo.
+    """
     with torch.no_grad():
         for param in model.parameters():
             param.uniform_(-init_range, init_range)
+    for module in model.modules():
+        if isinstance(module, RecurrentLayer | CellMixin):
+            module._init_extras()
+
+
+def build_sequence_model(
+    config: ModelConfig,
+    num_features: int | None,
+    vocab_size: int | None,
+    make_head: Callable[[int], nn.Module],
+) -> SequenceModel:
+    """Encoder, recurrent stack and head from the model config, initialized as it says.
+
+    Args:
+        config: the ``[model]`` section.
+        num_features, vocab_size: the input, real-valued features or token vocabulary.
+        make_head: builds the head from the recurrent output size ``D * H_out``.
+    """
+    encoder, input_size = build_encoder(config, num_features, vocab_size)
+    recurrent = build_recurrent(config, input_size)
+    model = SequenceModel(encoder, recurrent, make_head(recurrent_output_size(recurrent)))
+    if config.init_range is not None:
+        init_uniform_(model, config.init_range)
+    return model

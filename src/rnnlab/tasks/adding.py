@@ -39,13 +39,9 @@ from rnnlab.data.synthetic import adding_problem
 from rnnlab.errors import ConfigError
 from rnnlab.models import (
     RegressionHead,
-    SequenceModel,
-    build_encoder,
-    build_recurrent,
-    init_uniform_,
+    build_sequence_model,
 )
-from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
-from rnnlab.training.loader import ShuffledBatches
+from rnnlab.tasks.base import DataSpec, Task, TaskData, in_memory_data, model_device, register_task
 
 ADDING_TARGET_MEAN = 1.0
 
@@ -90,23 +86,15 @@ class AddingTask(Task):
         train = adding_problem(data.train_samples, data.length, seed=data.seed)
         valid = adding_problem(data.valid_samples, data.length, seed=data.seed + 1)
         test = adding_problem(data.test_samples, data.length, seed=data.seed + 2)
-        batch = self.config.train.batch_size
-        return TaskData(
-            train=ShuffledBatches(train, batch, shuffle=True, seed=self.config.train.seed),
-            valid=ShuffledBatches(valid, batch, shuffle=False, drop_last=False),
-            test=ShuffledBatches(test, batch, shuffle=False, drop_last=False),
-            spec=DataSpec(num_features=2, output_size=1),
+        return in_memory_data(
+            train, valid, test, self.config, DataSpec(num_features=2, output_size=1)
         )
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         cfg = self.config.model
-        encoder, input_size = build_encoder(cfg, spec.num_features, None)
-        recurrent = build_recurrent(cfg, input_size)
-        model = SequenceModel(encoder, recurrent, nn.Module())
-        model.head = RegressionHead(model.output_size(), spec.output_size or 1, cfg.pooling)
-        if cfg.init_range is not None:
-            init_uniform_(model, cfg.init_range)
-        return model
+        return build_sequence_model(
+            cfg, spec.num_features, None, lambda size: RegressionHead(size, 1, cfg.pooling)
+        )
 
     def step(
         self, model: nn.Module, batch: Any, state: Any

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import DataConfig, ExperimentConfig
 from rnnlab.registry import Registry
-from rnnlab.training.loader import EpochLoader
+from rnnlab.training.loader import EpochLoader, ShuffledBatches
 
 
 @dataclass
@@ -77,6 +77,27 @@ class TaskData:
     valid: Iterable[Any]
     test: Iterable[Any] | None
     spec: DataSpec
+
+
+def in_memory_data(
+    train: tuple[Tensor, ...],
+    valid: tuple[Tensor, ...],
+    test: tuple[Tensor, ...] | None,
+    config: ExperimentConfig,
+    spec: DataSpec,
+) -> TaskData:
+    """:class:`TaskData` for splits held as tensors (generated tasks, small data sets).
+
+    Training batches are reshuffled every epoch from ``train.seed``; valid and test batches
+    keep their order and their last, smaller batch.
+    """
+    batch = config.train.batch_size
+    return TaskData(
+        train=ShuffledBatches(train, batch, shuffle=True, seed=config.train.seed),
+        valid=ShuffledBatches(valid, batch, shuffle=False, drop_last=False),
+        test=None if test is None else ShuffledBatches(test, batch, shuffle=False, drop_last=False),
+        spec=spec,
+    )
 
 
 class Task(ABC):

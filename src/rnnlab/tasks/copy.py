@@ -49,9 +49,10 @@ from rnnlab.data.synthetic import (
     copy_memory_vocabulary_size,
 )
 from rnnlab.errors import ConfigError
-from rnnlab.models import SequenceModel, build_encoder, build_recurrent, init_uniform_
-from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
-from rnnlab.training.loader import ShuffledBatches
+from rnnlab.models import (
+    build_sequence_model,
+)
+from rnnlab.tasks.base import DataSpec, Task, TaskData, in_memory_data, model_device, register_task
 
 
 class StepHead(nn.Module):
@@ -121,30 +122,20 @@ class CopyTask(Task):
 
     def build_data(self) -> TaskData:
         data: CopyData = self.data_config
-        batch = self.config.train.batch_size
         vocab = copy_memory_vocabulary_size(data.alphabet_size)
-        return TaskData(
-            train=ShuffledBatches(
-                self._split(data.train_samples, 0), batch, shuffle=True, seed=self.config.train.seed
-            ),
-            valid=ShuffledBatches(
-                self._split(data.valid_samples, 1), batch, shuffle=False, drop_last=False
-            ),
-            test=ShuffledBatches(
-                self._split(data.test_samples, 2), batch, shuffle=False, drop_last=False
-            ),
-            spec=DataSpec(vocab_size=vocab, num_classes=vocab),
+        return in_memory_data(
+            self._split(data.train_samples, 0),
+            self._split(data.valid_samples, 1),
+            self._split(data.test_samples, 2),
+            self.config,
+            DataSpec(vocab_size=vocab, num_classes=vocab),
         )
 
     def build_model(self, spec: DataSpec) -> nn.Module:
-        cfg = self.config.model
-        encoder, input_size = build_encoder(cfg, None, spec.vocab_size)
-        recurrent = build_recurrent(cfg, input_size)
-        model = SequenceModel(encoder, recurrent, nn.Module())
-        model.head = StepHead(model.output_size(), spec.num_classes or 1)
-        if cfg.init_range is not None:
-            init_uniform_(model, cfg.init_range)
-        return model
+        classes = spec.num_classes or 1
+        return build_sequence_model(
+            self.config.model, None, spec.vocab_size, lambda size: StepHead(size, classes)
+        )
 
     def step(
         self, model: nn.Module, batch: Any, state: Any

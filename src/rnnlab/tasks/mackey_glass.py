@@ -43,13 +43,9 @@ from rnnlab.data.synthetic import mackey_glass, prediction_windows
 from rnnlab.errors import ConfigError, DataError
 from rnnlab.models import (
     RegressionHead,
-    SequenceModel,
-    build_encoder,
-    build_recurrent,
-    init_uniform_,
+    build_sequence_model,
 )
-from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
-from rnnlab.training.loader import ShuffledBatches
+from rnnlab.tasks.base import DataSpec, Task, TaskData, in_memory_data, model_device, register_task
 
 
 class MackeyGlassData(DataConfig):
@@ -126,26 +122,20 @@ class MackeyGlassTask(Task):
 
     def build_data(self) -> TaskData:
         data: MackeyGlassData = self.data_config
-        batch = self.config.train.batch_size
-        parts = [
+        train, valid, test = (
             prediction_windows(p, data.window, data.horizon, data.stride) for p in self.splits()
-        ]
-        return TaskData(
-            train=ShuffledBatches(parts[0], batch, shuffle=True, seed=self.config.train.seed),
-            valid=ShuffledBatches(parts[1], batch, shuffle=False, drop_last=False),
-            test=ShuffledBatches(parts[2], batch, shuffle=False, drop_last=False),
-            spec=DataSpec(num_features=1, output_size=data.horizon),
         )
+        spec = DataSpec(num_features=1, output_size=data.horizon)
+        return in_memory_data(train, valid, test, self.config, spec)
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         cfg = self.config.model
-        encoder, input_size = build_encoder(cfg, spec.num_features, None)
-        recurrent = build_recurrent(cfg, input_size)
-        model = SequenceModel(encoder, recurrent, nn.Module())
-        model.head = RegressionHead(model.output_size(), spec.output_size or 1, cfg.pooling)
-        if cfg.init_range is not None:
-            init_uniform_(model, cfg.init_range)
-        return model
+        return build_sequence_model(
+            cfg,
+            spec.num_features,
+            None,
+            lambda size: RegressionHead(size, spec.output_size or 1, cfg.pooling),
+        )
 
     def step(
         self, model: nn.Module, batch: Any, state: Any

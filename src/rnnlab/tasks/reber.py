@@ -41,10 +41,11 @@ from torch import Tensor, nn
 from rnnlab.config import DataConfig
 from rnnlab.data.synthetic import REBER_SYMBOLS, embedded_reber
 from rnnlab.errors import ConfigError
-from rnnlab.models import SequenceModel, build_encoder, build_recurrent, init_uniform_
-from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
+from rnnlab.models import (
+    build_sequence_model,
+)
+from rnnlab.tasks.base import DataSpec, Task, TaskData, in_memory_data, model_device, register_task
 from rnnlab.tasks.copy import StepHead
-from rnnlab.training.loader import ShuffledBatches
 
 REBER_LONG_RANGE_BASELINE = 0.5
 IGNORE = -100
@@ -111,29 +112,19 @@ class ReberTask(Task):
 
     def build_data(self) -> TaskData:
         data: ReberData = self.data_config
-        batch = self.config.train.batch_size
-        return TaskData(
-            train=ShuffledBatches(
-                self._split(data.train_samples, 0), batch, shuffle=True, seed=self.config.train.seed
-            ),
-            valid=ShuffledBatches(
-                self._split(data.valid_samples, 1), batch, shuffle=False, drop_last=False
-            ),
-            test=ShuffledBatches(
-                self._split(data.test_samples, 2), batch, shuffle=False, drop_last=False
-            ),
-            spec=DataSpec(num_features=len(REBER_SYMBOLS), num_classes=len(REBER_SYMBOLS)),
+        return in_memory_data(
+            self._split(data.train_samples, 0),
+            self._split(data.valid_samples, 1),
+            self._split(data.test_samples, 2),
+            self.config,
+            DataSpec(num_features=len(REBER_SYMBOLS), num_classes=len(REBER_SYMBOLS)),
         )
 
     def build_model(self, spec: DataSpec) -> nn.Module:
-        cfg = self.config.model
-        encoder, input_size = build_encoder(cfg, spec.num_features, None)
-        recurrent = build_recurrent(cfg, input_size)
-        model = SequenceModel(encoder, recurrent, nn.Module())
-        model.head = StepHead(model.output_size(), spec.num_classes or 1)
-        if cfg.init_range is not None:
-            init_uniform_(model, cfg.init_range)
-        return model
+        classes = spec.num_classes or 1
+        return build_sequence_model(
+            self.config.model, spec.num_features, None, lambda size: StepHead(size, classes)
+        )
 
     def step(
         self, model: nn.Module, batch: Any, state: Any
