@@ -100,6 +100,12 @@ class LanguageData(DataConfig):
         eval_seq_len: window length for evaluation (default ``train.seq_len``).
         vary_seq_len: AWD-LSTM's randomly varied training window lengths around
             ``train.seq_len`` (a fixed number of windows per epoch).
+        loss_reduction: ``mean`` minimizes the mean cross-entropy per target token;
+            ``sum_over_time`` minimizes its sum over the ``L`` steps of a window, averaged over
+            the streams (``L`` times the mean), the convention of Zaremba et al.'s code and
+            TensorFlow's PTB tutorial, under which their learning rate 1 and clipping norm 5
+            hold. (With ``mean`` the same training takes lr 20 and clipping 0.25, the
+            settings of pytorch/examples.) The logged training loss is per token either way.
         tie_weights: the decoder shares the embedding matrix.
         input_dropout, output_dropout: dropout on the embeddings and on the top layer's
             outputs (default ``model.dropout``).
@@ -118,6 +124,7 @@ class LanguageData(DataConfig):
     test_batch_size: int | None = Field(default=None, gt=0)
     eval_seq_len: int | None = Field(default=None, gt=0)
     vary_seq_len: bool = False
+    loss_reduction: Literal["mean", "sum_over_time"] = "mean"
     tie_weights: bool = False
     input_dropout: Probability | None = None
     output_dropout: Probability | None = None
@@ -366,7 +373,11 @@ class LanguageTask(Task):
         inputs, targets = batch  # (L, B), (L, B)
         logits, new_state = model(inputs, state)  # (L, B, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-        return loss, detach_state(new_state), {"count": float(targets.numel())}
+        metrics = {"count": float(targets.numel())}
+        if self.data_config.loss_reduction == "sum_over_time":
+            metrics["loss"] = float(loss.detach())  # logged per token
+            loss = loss * inputs.shape[0]  # summed over the L steps, mean over streams
+        return loss, detach_state(new_state), metrics
 
     def metrics(self, loss: float) -> dict[str, float]:
         """``loss`` and ``perplexity`` (word level) or ``bits_per_character``."""
