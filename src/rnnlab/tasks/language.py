@@ -62,12 +62,14 @@ from torch import Tensor, nn
 from rnnlab import config as config_mod
 from rnnlab.config import DataConfig, ExperimentConfig, Probability
 from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
-from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError
+from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError, UserError
+from rnnlab.generation import MAX_TEMPERATURE, generate
 from rnnlab.models.cells import CELLS, cell_options
 from rnnlab.models.language import LanguageModel, detach_state
 from rnnlab.models.language import evaluate as evaluate_windows
 from rnnlab.tasks.base import DataSpec, Task, TaskData, register_task
 from rnnlab.training.checkpoint import load_checkpoint, load_model_state
+from rnnlab.training.trainer import resolve_device
 
 VOCAB_FILE = "vocab.json"
 # Options of the recurrent layers the [model] section can set; bidirectional is refused.
@@ -472,7 +474,7 @@ def load_run(
     Args:
         run_dir: a run directory of task ``language``.
         checkpoint: ``best`` (falls back to ``last`` when absent) or ``last``.
-        device: where to put the model.
+        device: ``cpu``, ``cuda``, ``mps`` or ``auto``.
 
     Raises:
         RunDirError: not a run directory, or not a language run.
@@ -511,5 +513,62 @@ def load_run(
     load_model_state(model, payload["model"], path)
     if not isinstance(model, LanguageModel):  # pragma: no cover - build_model's type
         raise TypeError("build_model did not return a LanguageModel")
-    model.to(torch.device(device)).eval()
+    model.to(resolve_device(device)).eval()
     return LanguageRun(model=model, vocab=vocab, config=config, checkpoint=path)
+
+
+MAX_GENERATE_LENGTH = 100_000
+
+
+def check_generation_options(length: int, temperature: float, top_k: int | None = None) -> None:
+    """Reject a generation length, temperature or top-k out of range (a :class:`UserError`)."""
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise UserError(f"length must be an integer, got {length!r}")
+    if not 1 <= length <= MAX_GENERATE_LENGTH:
+        raise UserError(f"length must lie in [1, {MAX_GENERATE_LENGTH}], got {length}")
+    if not (isinstance(temperature, (int, float)) and 0.0 < temperature <= MAX_TEMPERATURE):
+        raise UserError(f"temperature must lie in (0, {MAX_TEMPERATURE:g}], got {temperature!r}")
+    if top_k is not None and top_k < 1:
+        raise UserError(f"top_k must be >= 1, got {top_k}")
+
+
+def stream_text(
+    run: LanguageRun,
+    prompt: str,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Sample ``length`` tokens after ``prompt`` and give them as pieces of readable text.
+
+    Words are separated by spaces and ``<eos>`` starts a new line; characters are joined
+    (``_`` is a space at the ``char-spaced`` level). Prompt tokens outside the vocabulary map
+    to ``<unk>`` with a ``UserWarning`` (raised when this is called, before the first piece).
+
+    Raises:
+        UserError: length, temperature or top-k out of range.
+    """
+    check_generation_options(length, temperature, top_k)
+    vocab = run.vocab
+    if top_k is not None and top_k > len(vocab):
+        raise UserError(f"top_k must lie in [1, {len(vocab)}] (the vocabulary size), got {top_k}")
+    tokens = generate(
+        run.model, vocab, prompt, length, temperature=temperature, top_k=top_k, seed=seed
+    )
+    return _render(tokens, vocab, fresh_line=not prompt or prompt.endswith(("\n", " ")))
+
+
+def _render(tokens: Iterable[str], vocab: Vocabulary, fresh_line: bool) -> Iterator[str]:
+    for token in tokens:
+        if token == vocab.eos:
+            piece = "\n"
+        elif vocab.level == "word":
+            piece = token if fresh_line else " " + token
+        elif vocab.level == "char-spaced" and token == "_":
+            piece = " "
+        else:
+            piece = token
+        fresh_line = piece.endswith("\n")
+        yield piece
