@@ -1,0 +1,252 @@
+"""The language task: windows as an EpochLoader, stateful steps, metrics, run files, training."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnlab import api
+from rnnlab import config as cfg
+from rnnlab.data.text import BPTTBatches, Vocabulary
+from rnnlab.errors import ConfigError, DataError, UserError
+from rnnlab.models.language import LanguageModel
+from rnnlab.tasks import TASKS
+from rnnlab.tasks.language import (
+    LanguageTask,
+    TrainWindows,
+    load_run,
+    stream_text,
+)
+
+SENTENCES = ["the cat sat on the mat", "a dog ate the bone", "the bird sang a song"]
+
+
+def write_corpus(folder: Path, repeats: int = 30) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(SENTENCES * repeats) + "\n"
+    for split in ("train", "valid", "test"):
+        (folder / f"{split}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def base_config(corpus: Path, *overrides: str) -> cfg.ExperimentConfig:
+    raw = {
+        "task": {"name": "language"},
+        "data": {"path": str(corpus), "eval_batch_size": 2, "test_batch_size": 1},
+        "model": {"cell": "lstm", "hidden_size": 16, "embedding_size": 8, "num_layers": 1},
+        "train": {
+            "optimizer": "adam",
+            "lr": 0.02,
+            "batch_size": 4,
+            "seq_len": 5,
+            "epochs": 1,
+            "device": "cpu",
+            "log_every_steps": 1000,
+            "checkpoint_every": 1000,
+        },
+    }
+    return cfg.with_overrides(cfg.from_dict(raw), list(overrides))
+
+
+def make(corpus: Path, *overrides: str) -> LanguageTask:
+    task = TASKS.get("language")(base_config(corpus, *overrides))
+    assert isinstance(task, LanguageTask)
+    return task
+
+
+# ------------------------------------------------------------------------------ windows
+
+
+def test_train_windows_resume_and_shard() -> None:
+    windows = TrainWindows(BPTTBatches(torch.arange(26), batch_size=4, bptt=2))
+    whole = list(windows.batches())
+    assert len(windows) == len(whole) == 3
+    assert [x.shape[0] for x, _ in whole] == [2, 2, 1]
+    tail = list(windows.batches(start=1))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(tail, whole[1:], strict=True))
+    # targets are the inputs one row down: column 0 is the stream 0 1 2 3 4 5
+    assert whole[0][0][:, 0].tolist() == [0, 1] and whole[0][1][:, 0].tolist() == [1, 2]
+    windows.shard(1, 2)  # process 1 of 2 reads streams 2 and 3
+    x, _ = next(iter(windows.batches()))
+    assert torch.equal(x, whole[0][0][:, 2:4])
+    with pytest.raises(DataError, match="divisible"):
+        windows.shard(0, 3)
+
+
+def test_varied_windows_keep_a_fixed_count_and_cover_the_split() -> None:
+    source = BPTTBatches(torch.arange(4000), batch_size=4, bptt=20, vary=True, seed=3)
+    windows = TrainWindows(source)
+    for epoch in range(6):
+        plan = windows.plan(epoch)
+        assert len(plan) == len(windows)
+        starts = [start for start, _ in plan]
+        assert starts[0] == 0
+        assert all(a + n == b for (a, n), b in zip(plan, starts[1:], strict=False))
+    windows.set_epoch(2)
+    assert next(iter(windows.batches()))[0].shape[1] == 4
+
+
+# --------------------------------------------------------------------------- the task
+
+
+def test_step_carries_a_detached_state(tmp_path: Path) -> None:
+    task = make(write_corpus(tmp_path / "c"))
+    data = task.build_data()
+    assert data.spec.vocab_size == len(task.vocab or []) == 2 + 12  # <unk> <eos> + 12 words
+    model = task.build_model(data.spec)
+    assert isinstance(model, LanguageModel)
+    first, second = list(data.train.batches())[:2]
+    loss, state, metrics = task.step(model, first, task.initial_state())
+    assert metrics["count"] == first[1].numel() == 5 * 4
+    assert not state[0].requires_grad and state[0].grad_fn is None
+    loss.backward()  # the graph of this window only
+    carried, _, _ = task.step(model, second, state)
+    fresh, _, _ = task.step(model, second, None)
+    assert not torch.isclose(carried, fresh)  # the carried state changes the prediction
+
+
+def test_sum_over_time_scales_the_loss_by_the_window_length(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c")
+    mean_task = make(corpus)
+    sum_task = make(corpus, "data.loss_reduction=sum_over_time")
+    data = mean_task.build_data()
+    sum_task.build_data()
+    torch.manual_seed(0)
+    model = mean_task.build_model(data.spec)
+    batch = next(iter(data.train.batches()))
+    mean_loss, _, mean_metrics = mean_task.step(model, batch, None)
+    sum_loss, _, sum_metrics = sum_task.step(model, batch, None)
+    assert sum_loss.item() == pytest.approx(5 * mean_loss.item(), rel=1e-6)
+    assert sum_metrics["loss"] == pytest.approx(mean_loss.item(), rel=1e-6)
+    assert "loss" not in mean_metrics
+
+
+def test_perplexity_is_exp_of_the_mean_token_loss(tmp_path: Path) -> None:
+    task = make(write_corpus(tmp_path / "c"), "data.eval_batch_size=1", "data.eval_seq_len=7")
+    data = task.build_data()
+    model = task.build_model(data.spec).eval()
+    metrics = task.evaluate(model, data.valid)
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]), rel=1e-9)
+    # by hand: one stream, the whole split in one pass, mean over every target token
+    corpus = task.load_corpus(task.vocab)
+    tokens = corpus.valid
+    with torch.no_grad():
+        logits, _ = model(tokens[:-1].unsqueeze(1))  # (N-1, 1, V)
+    expected = F.cross_entropy(logits.squeeze(1), tokens[1:]).item()
+    assert metrics["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_character_level_reports_bits_per_character(tmp_path: Path) -> None:
+    raw = tmp_path / "text.txt"
+    raw.write_text("hello world, hello there.\n" * 40, encoding="utf-8")
+    task = make(raw, "data.level=char", "data.split=[0.8, 0.1, 0.1]")
+    data = task.build_data()
+    assert task.vocab is not None and task.vocab.level == "char"
+    metrics = task.evaluate(task.build_model(data.spec).eval(), data.valid)
+    assert set(metrics) == {"loss", "bits_per_character"}
+    assert metrics["bits_per_character"] == pytest.approx(metrics["loss"] / math.log(2))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.corpus=ptb"], "exactly one of data.corpus"),
+        (["train.seq_len=none"], "train.seq_len is required"),
+        (["model.bidirectional=true"], "unidirectional"),
+        (["model.input_projection=4"], "embeds tokens"),
+    ],
+)
+def test_bad_settings_are_config_errors(tmp_path: Path, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make(tmp_path, *overrides)
+
+
+def test_split_too_small_for_the_eval_batch(tmp_path: Path) -> None:
+    task = make(write_corpus(tmp_path / "c", repeats=1), "data.eval_batch_size=100")
+    with pytest.raises(DataError, match=r"data\.eval_batch_size=100"):
+        task.build_data()
+
+
+def test_empty_split_file_is_a_data_error(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c")
+    (corpus / "valid.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"valid\.txt holds no tokens"):
+        make(corpus).build_data()
+
+
+def test_vocabulary_written_and_checked_in_the_run_dir(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c")
+    task = make(corpus)
+    task.build_data()
+    run = tmp_path / "run"
+    task.prepare_run_dir(run)
+    saved = Vocabulary.load(run / "vocab.json")
+    assert saved == task.vocab
+    task.prepare_run_dir(run, resume=True)  # same vocabulary: fine
+    other = make(corpus, "data.max_size=5")
+    other.build_data()
+    with pytest.raises(DataError, match=r"vocabulary mismatch: .*vocab.json .*14 tokens there, 5"):
+        other.prepare_run_dir(run, resume=True)
+
+
+# ------------------------------------------------------------------- training, loading
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lm")
+    config = base_config(write_corpus(root / "corpus"), "train.epochs=12")
+    run = root / "run"
+    api.train(config, run_dir=run, quiet=None)
+    return run
+
+
+def test_tiny_model_overfits_a_tiny_corpus(trained: Path) -> None:
+    result = api.evaluate(trained, split="test")
+    # 14 tokens: a uniform guess has perplexity 14; the sentences are nearly deterministic
+    assert result["perplexity"] < 3.0
+
+
+def test_load_run_and_reproducible_generation(trained: Path) -> None:
+    run = load_run(trained)
+    assert isinstance(run.model, LanguageModel) and not run.model.training
+    first = "".join(stream_text(run, "the cat", 12, seed=7))
+    again = "".join(stream_text(run, "the cat", 12, seed=7))
+    assert first == again and first.startswith(" ")
+    greedy = "".join(stream_text(run, "the cat", 4, temperature=0.01, seed=1))
+    assert greedy.split() == ["sat", "on", "the", "mat"]
+    with pytest.raises(UserError, match="length must lie in"):
+        stream_text(run, "the", 0)
+    with pytest.raises(UserError, match="temperature must lie in"):
+        stream_text(run, "the", 3, temperature=0.0)
+    with pytest.raises(UserError, match="top_k must lie in"):
+        stream_text(run, "the", 3, top_k=1000)
+
+
+def test_load_run_rejects_a_vocabulary_that_does_not_fit(trained: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    Vocabulary(["<unk>", "<eos>", "x"], level="word").save(copy / "vocab.json")
+    with pytest.raises(DataError, match=r"vocabulary mismatch: .* has 3 tokens but the model"):
+        load_run(copy)
+
+
+def test_resumed_mid_epoch_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c")
+    config = base_config(corpus, "train.epochs=2", "train.checkpoint_every=5")
+    api.train(config, run_dir=tmp_path / "straight", quiet=None)
+    api.train(
+        cfg.with_overrides(config, ["train.max_steps=13"]), run_dir=tmp_path / "cut", quiet=None
+    )
+    # step 13 is mid-epoch: the carried state is restored from the checkpoint
+    api.train(resume=tmp_path / "cut", overrides=["train.max_steps=none"], quiet=None)
+    straight = torch.load(tmp_path / "straight/checkpoints/last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "cut/checkpoints/last.pt", weights_only=True)
+    assert straight["step"] == resumed["step"]
+    for name, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][name]), name
