@@ -41,8 +41,9 @@ Config (the defaults suit FSDD at 8 kHz)::
     noise_snr_db = [10.0, 30.0]     # additive white noise; omit for none
 
 The run directory gets ``features.json`` (the feature settings, also in ``config.toml``) and
-the task's ``vocabulary`` when the trainer hands the task its run directory
-(``task.run_dir``), or from :meth:`SpeechTask.save_run_files`. :func:`load_recognizer` rebuilds
+``vocabulary.json`` (CTC) when the run directory is handed to the task
+(:meth:`SpeechTask.prepare_run_dir`, which also makes the test evaluation write the confusion
+matrix there), or from :meth:`SpeechTask.write_run_files`. :func:`load_recognizer` rebuilds
 a trained model from a run directory for ``rnnlab recognize``.
 """
 
@@ -108,6 +109,7 @@ __all__ = [
     "Vocabulary",
     "load_recognizer",
     "plot_confusion_matrix",
+    "recognize",
     "tone_word",
     "word_times",
     "write_confusion_matrix",
@@ -617,8 +619,17 @@ class SpeechTask(Task):
             return _tone_recordings(data.tones, data.features.sample_rate)
         return _fsdd_recordings(data)
 
-    def save_run_files(self, run_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``features.json`` (and the task's extra files) into ``run_dir``."""
+    def prepare_run_dir(self, run_dir: str | os.PathLike[str], resume: bool = False) -> None:
+        """Adopt ``run_dir`` as this run's directory and write the run files into it.
+
+        After this, the test evaluation writes its plots and files there too. (The same
+        files come from :meth:`write_run_files`; ``resume`` rewrites them unchanged.)
+        """
+        self.run_dir = Path(run_dir)
+        self.write_run_files(self.run_dir)
+
+    def write_run_files(self, run_dir: str | os.PathLike[str]) -> list[Path]:
+        """Write ``features.json`` (and ``vocabulary.json`` for CTC) into ``run_dir``."""
         folder = Path(run_dir)
         settings = self.data_config.features.model_dump(mode="json")
         payload = {"features": settings, "words": list(self.words)}
@@ -639,7 +650,7 @@ class SpeechTask(Task):
 
     def _after_build(self) -> None:
         if self.run_dir is not None:
-            self.save_run_files(self.run_dir)
+            self.write_run_files(self.run_dir)
 
     def _augmentation(self) -> AugmentSettings | None:
         aug: AugmentSettings = self.data_config.augment
@@ -755,8 +766,8 @@ class SpeechCTCTask(SpeechTask):
     def _head(self, in_features: int, spec: DataSpec) -> nn.Module:
         return CTCHead(in_features, spec.num_classes or 2, self.config.model.dropout)
 
-    def save_run_files(self, run_dir: str | os.PathLike[str]) -> list[Path]:
-        written = super().save_run_files(run_dir)
+    def write_run_files(self, run_dir: str | os.PathLike[str]) -> list[Path]:
+        written = super().write_run_files(run_dir)
         text = json.dumps(self.vocabulary.to_dict(), indent=2) + "\n"
         written.append(atomic_write_text(Path(run_dir) / "vocabulary.json", text))
         return written
@@ -1136,5 +1147,44 @@ def load_recognizer(
     model.to(torch.device(device)).eval()
     limit = max_seconds if max_seconds is not None else task.data_config.max_seconds
     if limit <= 0:
-        raise ValueError(f"max_seconds must be > 0, got {limit}")
+        raise ConfigError(f"max_seconds must be > 0, got {limit}")
     return Recognizer(task, model, task.extractor, folder, float(limit))
+
+
+def recognize(
+    run_dir: str | os.PathLike[str],
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    beam_width: int = 1,
+    checkpoint: Literal["best", "last"] = "best",
+    max_seconds: float | None = None,
+) -> list[dict[str, Any]]:
+    """Recognize recordings with a trained speech run; a bad file does not stop the batch.
+
+    Args:
+        run_dir: a ``speech-digits`` or ``speech-ctc`` run directory.
+        files: WAV or FLAC files.
+        beam_width: CTC prefix beam width (1: greedy); ignored for ``speech-digits``.
+        checkpoint: ``best`` or ``last``.
+        max_seconds: the longest recording accepted (default the run's ``data.max_seconds``).
+
+    Returns:
+        One dict per file, in order: :meth:`Recognizer.recognize_file`'s result, or
+        ``{"file": ..., "error": "one-line message"}`` for a file that could not be used.
+
+    Raises:
+        RunDirError, CheckpointError: the run cannot be loaded.
+        ConfigError: ``beam_width < 1``.
+    """
+    from rnnlab.data.audio import AudioError
+
+    if beam_width < 1:
+        raise ConfigError(f"beam width must be >= 1, got {beam_width}")
+    recognizer = load_recognizer(run_dir, checkpoint, max_seconds=max_seconds)
+    results: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            results.append(recognizer.recognize_file(file, beam_width))
+        except AudioError as err:
+            results.append({"file": str(file), "error": str(err)})
+    return results

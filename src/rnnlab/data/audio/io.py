@@ -2,7 +2,8 @@
 
 :func:`load_audio` is the one entry point. It returns an :class:`Audio` (a float32 waveform in
 ``[-1, 1]`` at the requested rate) or raises :class:`AudioError`, a ``ValueError`` whose
-one-line message names the file and what was wrong with it:
+one-line message names the file and what was wrong with it (also a
+:class:`rnnlab.errors.DataError`, so the command line reports it in one line, exit code 2):
 
 - the file does not exist, is empty (0 bytes), is not audio, is corrupt or cannot be read;
 - it decodes to no samples, or to samples that are NaN or infinite;
@@ -29,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnlab.errors import DataError
+
 __all__ = [
     "Audio",
     "AudioConversionWarning",
@@ -39,8 +42,12 @@ __all__ = [
 ]
 
 
-class AudioError(ValueError):
-    """A recording that cannot be used: missing, empty, not audio, corrupt, or too long."""
+class AudioError(DataError, ValueError):
+    """A recording that cannot be used: missing, empty, not audio, corrupt, or too long.
+
+    A :class:`~rnnlab.errors.DataError` (the command line prints its one-line message and
+    exits with code 2) and a ``ValueError``.
+    """
 
 
 class AudioConversionWarning(UserWarning):

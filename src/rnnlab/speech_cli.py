@@ -1,0 +1,106 @@
+"""``rnnlab recognize``: transcribe recordings with a trained speech run.
+
+The work is :func:`rnnlab.tasks.speech.recognize` (Python first); this module only parses
+arguments and prints. Each file gets one line on stdout (or one entry of a JSON list with
+``--json``); notices (conversions to mono or to the run's sample rate) go to stderr. A file
+that cannot be used (missing, empty, not audio, corrupt, longer than the maximum) gets a
+one-line error on stderr and the batch goes on; the exit code is then 2.
+
+Examples::
+
+    rnnlab recognize runs/fsdd-gru 7_theo_3.wav
+    rnnlab recognize runs/fsdd-ctc utterance.wav --beam 8 --json
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+Guard = Callable[[Callable[[], None]], Any]
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """One line for one file's result (see :func:`rnnlab.tasks.speech.recognize`).
+
+    Example:
+        >>> format_result({"file": "a.wav", "digit": 7, "word": "seven", "confidence": 0.98})
+        'a.wav: 7 (seven, confidence 0.980)'
+        >>> format_result({"file": "b.wav", "transcript": "three one"})
+        'b.wav: three one'
+    """
+    name = result["file"]
+    if "error" in result:
+        return f"{name}: error: {result['error']}"
+    if "digit" in result:
+        return (
+            f"{name}: {result['digit']} ({result['word']}, confidence {result['confidence']:.3f})"
+        )
+    return f"{name}: {result['transcript'] or '(nothing recognized)'}"
+
+
+def register(app: typer.Typer, guard: Guard) -> None:
+    """Add the ``recognize`` command to ``app``; ``guard`` turns user errors into exit 2."""
+
+    @app.command("recognize")
+    def recognize_command(
+        run_dir: Annotated[Path, typer.Argument(help="A speech-digits or speech-ctc run.")],
+        files: Annotated[list[Path], typer.Argument(help="WAV or FLAC files.")],
+        beam: Annotated[
+            int, typer.Option("--beam", help="CTC beam width (1: greedy decoding).")
+        ] = 1,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON, with per-word times (CTC).")
+        ] = False,
+        checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+        max_seconds: Annotated[
+            Optional[float],  # noqa: UP045 (typer reads the annotation)
+            typer.Option(help="Longest recording accepted (default: the run's data.max_seconds)."),
+        ] = None,
+    ) -> None:
+        """Print each file's transcript (CTC runs) or digit and confidence (digit runs).
+
+        Examples:
+
+            rnnlab recognize runs/fsdd-gru 7_theo_3.wav
+
+            rnnlab recognize runs/fsdd-ctc a.wav b.wav --beam 8 --json
+        """
+        from rnnlab.errors import UserError
+        from rnnlab.tasks.speech import recognize
+
+        failed = 0
+
+        def body() -> None:
+            nonlocal failed
+            if checkpoint not in ("best", "last"):
+                raise UserError(f"--checkpoint {checkpoint!r} is not allowed (allowed: best, last)")
+            results = recognize(
+                run_dir,
+                files,
+                beam_width=beam,
+                checkpoint=checkpoint,  # type: ignore[arg-type]
+                max_seconds=max_seconds,
+            )
+            for result in results:
+                for notice in result.get("notices", ()):
+                    err.print(f"notice: {notice}", markup=False, soft_wrap=True)
+                if "error" in result:
+                    failed += 1
+                    err.print(f"error: {result['error']}", markup=False, soft_wrap=True)
+                elif not as_json:
+                    out.print(format_result(result), markup=False, soft_wrap=True)
+            if as_json:
+                out.print(json.dumps(results, indent=2), markup=False, soft_wrap=True)
+
+        guard(body)
+        if failed:
+            raise typer.Exit(2)
