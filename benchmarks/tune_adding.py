@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=2, help="training budget of every trial")
     parser.add_argument("--out", default="benchmarks-out/tune")
+    parser.add_argument(
+        "--pruners", nargs="+", default=["median", "none"], help="e.g. median median:256 none"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -43,15 +46,15 @@ def main() -> None:
     default_seconds = time.perf_counter() - start
     rows = [("recipe default (LSTM 32, lr 0.01)", default.best, "-", "-", default_seconds)]
 
-    for pruner in ("median", "none"):
+    for pruner in args.pruners:
         start = time.perf_counter()
         result = tune(
             "adding",
             "adding",
             trials=args.trials,
             overrides=common,
-            study_name=f"adding-{pruner}",
-            study_dir=out / f"study-{pruner}",
+            study_name=f"adding-{pruner.replace(':', '-')}",
+            study_dir=out / f"study-{pruner.replace(':', '-')}",
             pruner=pruner,
             seed=0,
             plots=False,

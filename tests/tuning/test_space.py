@@ -190,3 +190,17 @@ BAD: list[tuple[dict[str, Any], str]] = [
 def test_every_error_names_the_entry(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(SearchSpaceError, match=rf"^s.toml: {message}"):
         parse(raw, "s.toml")
+
+
+def test_pruner_warmup_by_name() -> None:
+    import optuna
+
+    from rnnlab.tuning.study import TuningError, make_pruner
+
+    median = make_pruner("median:300")
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert median._n_warmup_steps == 300
+    assert make_pruner("median")._n_warmup_steps == 0
+    assert isinstance(make_pruner("halving:64"), optuna.pruners.SuccessiveHalvingPruner)
+    with pytest.raises(TuningError, match="the part after ':' must be a whole number of steps"):
+        make_pruner("median:soon")

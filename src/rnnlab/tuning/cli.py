@@ -47,7 +47,11 @@ def tune_command(
     ] = None,
     sampler: Annotated[str, typer.Option("--sampler", help="tpe, random or cmaes.")] = "tpe",
     pruner: Annotated[
-        str, typer.Option("--pruner", help="median, hyperband, halving or none.")
+        str,
+        typer.Option(
+            "--pruner",
+            help="median, hyperband, halving or none; NAME:STEPS never prunes before step STEPS.",
+        ),
     ] = "median",
     seed: Annotated[int, typer.Option("--seed", help="Sampler seed.")] = 0,
     overrides: Annotated[

@@ -120,14 +120,27 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     ``median`` prunes a trial whose value at a step is worse than the median of earlier
     trials at that step, after 5 trials have finished; ``halving`` is asynchronous successive
     halving; ``hyperband`` runs several halving brackets. Steps are optimizer steps.
+
+    ``NAME:STEPS`` (e.g. ``median:500``) never prunes before optimizer step ``STEPS``
+    (median: ``n_warmup_steps``; halving and hyperband: ``min_resource``). Tasks whose loss
+    sits on a plateau before it drops (the adding problem stays at the mean predictor for a
+    while, then falls) need it: early values say nothing about which trial will drop.
     """
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    if name in ("halving", "successive_halving"):
-        return optuna.pruners.SuccessiveHalvingPruner()
-    if name == "none":
+    base, _, warmup_text = name.partition(":")
+    warmup = 0
+    if warmup_text:
+        if not warmup_text.isdigit():
+            raise TuningError(
+                f"pruner {name!r}: the part after ':' must be a whole number of steps"
+            )
+        warmup = int(warmup_text)
+    if base == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+    if base == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=warmup or 1)
+    if base in ("halving", "successive_halving"):
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup or "auto")
+    if base == "none":
         return optuna.pruners.NopPruner()
     raise TuningError(
         f"unknown pruner {name!r}{suggest(name, PRUNERS)} (known: {', '.join(PRUNERS)})"
