@@ -249,3 +249,15 @@ def test_load_recognizer_rejects_other_runs(tmp_path: Path) -> None:
     cfg.save(adding, tmp_path / "config.toml")
     with pytest.raises(RunDirError, match="not a speech task"):
         load_recognizer(tmp_path)
+
+
+@pytest.mark.parametrize("recipe", ["fsdd-gru", "fsdd-lstm", "fsdd-rnn", "fsdd-ctc"])
+def test_fsdd_recipes_build_their_models(recipe: str) -> None:
+    task = TASKS.get((config_ := cfg.load(recipe)).task.name)(config_)
+    assert isinstance(task, SpeechDigitsTask | SpeechCTCTask)
+    spec = task.spec()
+    assert spec.num_features == 39  # 13 MFCC + deltas + delta-deltas
+    model = task.build_model(spec).eval()
+    output, _ = model(torch.randn(2, 30, 39), torch.tensor([30, 17]))
+    classes = 10 if recipe != "fsdd-ctc" else 11  # ten digits (CTC: and the blank)
+    assert output.shape[-1] == classes and config_.data.source == "fsdd"
