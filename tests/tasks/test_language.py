@@ -250,3 +250,28 @@ def test_resumed_mid_epoch_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     assert straight["step"] == resumed["step"]
     for name, value in straight["model"].items():
         assert torch.equal(value, resumed["model"][name]), name
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    ["ptb-small", "ptb-medium", "ptb-large", "ptb-tied", "ptb-char", "tinyshakespeare-char"],
+)
+def test_language_recipes_validate(recipe: str) -> None:
+    task = TASKS.get("language")(cfg.load(recipe))
+    assert task.config.task.name == "language"
+
+
+def test_ptb_small_is_zarembas_small_model() -> None:
+    config = cfg.load("ptb-small")
+    model, train, data = config.model, config.train, config.data
+    assert (model.cell, model.num_layers, model.hidden_size, model.dropout) == ("lstm", 2, 200, 0)
+    assert (model.init_range, train.optimizer, train.lr, train.grad_clip_norm) == (
+        0.1,
+        "sgd",
+        1.0,
+        5.0,
+    )
+    assert (train.batch_size, train.seq_len, train.epochs) == (20, 20, 13)
+    assert data.loss_reduction == "sum_over_time"  # type: ignore[attr-defined]
+    schedule = train.schedule
+    assert (schedule.kind, schedule.start_epoch, schedule.factor) == ("step", 4, 2.0)  # type: ignore[union-attr]
