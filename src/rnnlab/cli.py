@@ -225,12 +225,13 @@ def recipes() -> None:
 
 
 def _register_command_groups() -> None:
-    from rnnlab import data_cli, study_cli
+    from rnnlab import data_cli, forecast_cli, language_cli, speech_cli, study_cli
     from rnnlab.tuning.cli import register as register_tune
 
-    data_cli.register(app, _guard)
     study_cli.register(app)
     register_tune(app)
+    for module in (language_cli, forecast_cli, speech_cli, data_cli):
+        module.register(app, _guard)
 
 
 _register_command_groups()
