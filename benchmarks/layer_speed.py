@@ -9,8 +9,8 @@ the median over repetitions, with ratios measured in the same run against:
 - ``ref``: the same rnnlab layer forced through rnnlab's reference time loop
   (``rnnlab.nn.force_loop()``), which is what layers with extras ran before the fused BPTT.
 
-Timings of the three are interleaved repetition by repetition, so load on a shared machine
-affects them alike; the medians and ratios are what to quote.
+Timings are interleaved repetition by repetition, in an order that rotates, so load on a
+shared machine affects them alike; the medians and ratios are what to quote.
 
 Usage:
     python benchmarks/layer_speed.py [--hidden 128 256 512] [--steps 50] [--batch 32]
@@ -88,10 +88,12 @@ def median_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str,
         run()
         run()
     samples: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
+    names = list(runs)
+    for repeat in range(repeats):
+        shift = repeat % len(names)  # rotate the order: no implementation always runs first
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            run()
+            runs[name]()
             samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in samples.items()}
 
