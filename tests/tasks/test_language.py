@@ -275,3 +275,13 @@ def test_ptb_small_is_zarembas_small_model() -> None:
     assert data.loss_reduction == "sum_over_time"  # type: ignore[attr-defined]
     schedule = train.schedule
     assert (schedule.kind, schedule.start_epoch, schedule.factor) == ("step", 4, 2.0)  # type: ignore[union-attr]
+
+
+def test_to_device_moves_the_training_streams_once(tmp_path: Path) -> None:
+    task = make(write_corpus(tmp_path / "c"))
+    data = task.build_data()
+    first = next(iter(data.train.batches()))
+    moved = task.to_device(first, torch.device("meta"))  # stands in for a GPU
+    assert moved[0].device.type == "meta"
+    later = next(iter(data.train.batches(start=1)))
+    assert later[0].device.type == "meta"  # sliced from streams already there
