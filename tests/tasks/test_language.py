@@ -285,3 +285,10 @@ def test_to_device_moves_the_training_streams_once(tmp_path: Path) -> None:
     assert moved[0].device.type == "meta"
     later = next(iter(data.train.batches(start=1)))
     assert later[0].device.type == "meta"  # sliced from streams already there
+
+
+def test_non_utf8_corpus_names_the_file_and_offset(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c")
+    (corpus / "train.txt").write_bytes(b"the cat\nsat \xff on\n")
+    with pytest.raises(DataError, match=r"train\.txt is not UTF-8: byte 0xff at offset 12"):
+        make(corpus).build_data()
