@@ -53,6 +53,7 @@ import json
 import math
 import os
 import warnings
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -608,9 +609,9 @@ class SpeechTask(Task):
                 "real-valued features (use model.input_projection)"
             )
 
+    @abstractmethod
     def spec(self) -> DataSpec:
         """The :class:`DataSpec`, from the config alone (no data needed)."""
-        raise NotImplementedError
 
     def recordings(self) -> tuple[dict[str, list[Recording]], dict[Path, Tensor]]:
         """Recordings per split and their waveforms (FSDD files or generated tones)."""
@@ -645,8 +646,9 @@ class SpeechTask(Task):
             init_uniform_(model, cfg.init_range)
         return model
 
+    @abstractmethod
     def _head(self, in_features: int, spec: DataSpec) -> nn.Module:
-        raise NotImplementedError
+        """The output layer on top of the recurrent outputs (``D*H = in_features``)."""
 
     def _after_build(self) -> None:
         if self.run_dir is not None:
