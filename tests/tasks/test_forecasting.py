@@ -166,6 +166,32 @@ def test_seq2seq_with_teacher_forcing_and_any_cell(tmp_path: Path) -> None:
     assert torch.isfinite(loss)
 
 
+def test_channel_independent_model_reads_each_channel_alone(tmp_path: Path) -> None:
+    task = make(
+        sine_csv(tmp_path),
+        "data.targets=['y', 'x']",
+        "data.past_covariates=[]",
+        "data.channel_independent=true",
+        "data.gaussian=true",
+    )
+    data = task.build_data()
+    assert data.spec.num_features == 2 and data.spec.output_size == 2
+    model = task.build_model(data.spec).eval()
+    x, y, f = next(iter(data.train.batches()))
+    mean, var = model(x, f)
+    assert mean.shape == y.shape == var.shape == (32, 6, 2)
+    changed = x.clone()
+    changed[..., 1] += torch.randn_like(changed[..., 1])
+    mean2, _ = model(changed, f)
+    assert torch.equal(mean2[..., 0], mean[..., 0])  # channel 0 never sees channel 1
+    assert not torch.equal(mean2[..., 1], mean[..., 1])
+    # one shared univariate forecaster: channel 1 alone gives the same forecast
+    alone = model.forecaster(x[..., 1:])  # type: ignore[operator]
+    assert torch.allclose(alone[0][..., 0], mean[..., 1], atol=1e-6)
+    loss, _, _ = task.step(model.train(), (x, y, f), None)
+    assert torch.isfinite(loss)
+
+
 def test_tiny_model_learns_a_noiseless_sine(tmp_path: Path) -> None:
     path = sine_csv(tmp_path)
     conf = config(path, "train.epochs=6", "data.instance_norm=mean", "model.hidden_size=24")
@@ -211,6 +237,7 @@ def test_split_by_dates_and_ett(tmp_path: Path) -> None:
         (["data.teacher_forcing=0.5"], "needs data.decoder='seq2seq'"),
         (["data.split=dates"], "needs data.valid_start and data.test_start"),
         (["data.horizon=0"], "data.horizon"),
+        (["data.channel_independent=true"], "remove data.past_covariates"),
     ],
 )
 def test_config_errors(tmp_path: Path, overrides: list[str], message: str) -> None:

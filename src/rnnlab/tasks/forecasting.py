@@ -140,6 +140,9 @@ class ForecastingData(DataConfig):
         interval_level: central level of the prediction intervals.
         teacher_forcing: seq2seq only, the probability of feeding the true previous value.
         linear_ridge: ridge penalty of the linear baseline (0: least squares).
+        channel_independent: forecast each target channel on its own with one shared
+            model (PatchTST, SegRNN): a window of ``C`` channels becomes ``C`` univariate
+            windows; needs targets only (no covariates or calendar features).
     """
 
     dataset: str | None = None
@@ -172,6 +175,7 @@ class ForecastingData(DataConfig):
     interval_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     teacher_forcing: float = Field(default=0.0, ge=0.0, le=1.0)
     linear_ridge: float = Field(default=0.0, ge=0.0)
+    channel_independent: bool = False
 
     @field_validator("dataset")
     @classmethod
@@ -193,7 +197,50 @@ class ForecastingData(DataConfig):
             raise ValueError(
                 f"data.teacher_forcing={self.teacher_forcing} needs data.decoder='seq2seq'"
             )
+        if self.channel_independent and (
+            self.past_covariates or self.future_covariates or self.calendar
+        ):
+            raise ValueError(
+                "data.channel_independent = true forecasts each target from its own past "
+                "only: remove data.past_covariates, data.future_covariates and data.calendar"
+            )
         return self
+
+
+class ChannelIndependent(nn.Module):
+    """One univariate forecaster applied to every channel: ``(B, L, C) -> (B, H, C)``.
+
+    The channels of a window become ``C`` univariate windows, a batch of ``B * C``::
+
+        inputs (B, L, C) -> (B*C, L, 1) -> forecaster -> (B*C, H, 1) -> (B, H, C)
+
+    Args:
+        forecaster: a model with one input and one output channel (and no covariates).
+    """
+
+    def __init__(self, forecaster: nn.Module) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    @staticmethod
+    def _split(x: Tensor) -> Tensor:
+        batch, steps, channels = x.shape
+        return x.permute(0, 2, 1).reshape(batch * channels, steps, 1)  # (B*C, T, 1)
+
+    @staticmethod
+    def _join(y: Tensor, batch: int) -> Tensor:
+        steps = y.shape[1]
+        return y.reshape(batch, -1, steps).permute(0, 2, 1)  # (B, T, C)
+
+    def forward(
+        self, inputs: Tensor, future_covariates: Tensor | None = None, targets: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        batch = inputs.shape[0]
+        truth = None if targets is None else self._split(targets)
+        output = self.forecaster(self._split(inputs), None, truth)
+        if isinstance(output, tuple):
+            return self._join(output[0], batch), self._join(output[1], batch)
+        return self._join(output, batch)
 
 
 class WindowBatches:
@@ -389,9 +436,10 @@ class ForecastingTask(Task):
             "proj_size": cfg.proj_size,
         }
         kwargs = {k: v for k, v in candidates.items() if k in accepted}
-        model = RNNForecaster(
-            input_size=int(spec.num_features or 1),
-            output_size=int(spec.output_size or 1),
+        independent = data.channel_independent
+        model: nn.Module = RNNForecaster(
+            input_size=1 if independent else int(spec.num_features or 1),
+            output_size=1 if independent else int(spec.output_size or 1),
             horizon=data.horizon,
             hidden_size=cfg.hidden_size,
             layer=CELLS.get(cfg.cell),
@@ -404,7 +452,7 @@ class ForecastingTask(Task):
         )
         if cfg.init_range is not None:
             init_uniform_(model, cfg.init_range)
-        return model
+        return ChannelIndependent(model) if independent else model
 
     # ------------------------------------------------------------------------ training
 
