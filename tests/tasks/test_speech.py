@@ -261,3 +261,20 @@ def test_fsdd_recipes_build_their_models(recipe: str) -> None:
     output, _ = model(torch.randn(2, 30, 39), torch.tensor([30, 17]))
     classes = 10 if recipe != "fsdd-ctc" else 11  # ten digits (CTC: and the blank)
     assert output.shape[-1] == classes and config_.data.source == "fsdd"
+
+
+def test_character_targets_spell_the_words() -> None:
+    task = TASKS.get("speech-ctc")(config("speech-ctc", {**CTC_DATA, "unit": "char"}))
+    assert isinstance(task, SpeechCTCTask)
+    data = task.build_data()
+    vocab = task.vocabulary
+    assert data.spec.num_classes == len(set("zero one two")) + 1
+    _, _, targets, target_lengths = next(iter(data.valid))
+    utterance = data.valid.utterances[0]  # type: ignore[attr-defined]
+    text = vocab.decode(targets[0, : int(target_lengths[0])].tolist())
+    assert text == " ".join(("zero", "one", "two")[d] for d in utterance.digits)
+    model = task.build_model(data.spec)
+    loss, _, _ = task.step(model, next(iter(data.train.batches())), None)
+    assert torch.isfinite(loss)
+    metrics = task.evaluate(model.eval(), data.valid)
+    assert {"loss", "wer", "cer", "sentence_accuracy"} <= set(metrics)
