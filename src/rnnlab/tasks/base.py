@@ -32,6 +32,7 @@ checkpoints (tensors only) so that a resumed run continues with the same state.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -138,6 +139,15 @@ class Task(ABC):
 
         Seeding is the trainer's job: build weights with the global torch RNG.
         """
+
+    def prepare_run_dir(self, run_dir: str | os.PathLike[str], resume: bool = False) -> None:
+        """Write what inference needs beside the checkpoints (vocabulary, feature settings).
+
+        The trainer calls it on the main process right after :meth:`build_data`; with
+        ``resume`` the task checks that what it built matches what the run saved. The
+        default writes nothing.
+        """
+        del run_dir, resume  # nothing to write for a task whose config says it all
 
     def initial_state(self) -> Any:
         """The state handed to the first ``step`` of every epoch (``None`` by default)."""

@@ -240,6 +240,8 @@ class Trainer:
 
         seed_everything(train.seed)
         self.data: TaskData = self.task.build_data()
+        if self.is_main:
+            self.task.prepare_run_dir(self.run_dir, resume=self.resume)
         if len(self.data.train) == 0:
             raise DataError(
                 f"the training split has no full batch of train.batch_size={train.batch_size}; "
