@@ -68,6 +68,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     run = folder / "run"
     api.train(config, run_dir=run, quiet=None)
+    # training itself writes the run files (Task.prepare_run_dir), before any forecast
+    assert (run / SCALER_FILE).is_file() and (run / META_FILE).is_file()
     return run
 
 

@@ -44,10 +44,10 @@ in-sample seasonal-naive error), ``coverage`` (Gaussian head, at ``interval_leve
 for each baseline ``baseline_<name>_<metric>`` for the same metrics (``baseline_naive_mse``,
 ``baseline_linear_mase``, ...).
 
-Run files: :meth:`ForecastingTask.write_run_files` writes ``scaler.json`` (the scaler fitted
-on the training rows) and ``forecast.json`` (columns, frequency, window sizes) into a run
-directory; ``rnnlab forecast`` reads them (and writes them on first use when a run lacks
-them, from the training data named in the run's config).
+Run files: :meth:`ForecastingTask.prepare_run_dir` (called by the trainer) writes
+``scaler.json`` (the scaler fitted on the training rows) and ``forecast.json`` (columns,
+frequency, window sizes) into the run directory; ``rnnlab forecast`` reads them (and
+writes them on first use when a run lacks them, from the training data of its config).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
@@ -67,6 +68,7 @@ from rnnlab.config import DataConfig
 from rnnlab.data.datasets import locate
 from rnnlab.data.series import (
     ForecastData,
+    Scaler,
     SeriesError,
     Split,
     TimeSeries,
@@ -575,6 +577,28 @@ class ForecastingTask(Task):
             "scaled": fd.scaler is not None,
             "last_timestamp": str(series.timestamps[-1]),
         }
+
+    def prepare_run_dir(self, run_dir: str | os.PathLike[str], resume: bool = False) -> None:
+        """Write ``scaler.json`` and ``forecast.json`` (the trainer calls it after
+        :meth:`build_data`); on resume, check the saved scaler matches the one fitted now."""
+        folder = Path(run_dir)
+        saved = folder / SCALER_FILE
+        fitted = self.prepare().scaler
+        if resume and saved.is_file() and fitted is not None:
+            try:
+                old = Scaler.load(saved)
+            except SeriesError as err:
+                raise DataError(str(err)) from None
+            a, b = old.to_dict(), fitted.to_dict()
+            same = a["names"] == b["names"] and len(a["shift"]) == len(b["shift"])
+            if not (
+                same and np.allclose(a["shift"], b["shift"]) and np.allclose(a["scale"], b["scale"])
+            ):
+                raise DataError(
+                    f"the training data changed since {saved} was written: its scaler no "
+                    "longer matches the training rows; start a new run"
+                )
+        self.write_run_files(folder)
 
     def write_run_files(self, run_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``scaler.json`` and ``forecast.json`` into ``run_dir`` (atomically).
