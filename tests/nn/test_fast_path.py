@@ -7,6 +7,9 @@
   (``force_loop``): same seed, hence the same masks; outputs, final states and every
   gradient within 1e-5 in float32;
 - without extras, the fused BPTT against torch.nn itself.
+
+Every test runs twice: through the native CPU loops (``rnnlab.nn.native``, compiled C++) and
+through the Python loops (``native.python_loops()``), the path for GPUs and other dtypes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch.autograd import gradcheck
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab
-from rnnlab.nn import force_fused_bptt, force_loop
+from rnnlab.nn import force_fused_bptt, force_loop, native
 from rnnlab.nn.fused_bptt import run_direction
 
 STEPS, BATCH, HIDDEN, PROJ = 4, 3, 3, 2
@@ -36,6 +39,20 @@ FAMILIES = [  # (name, family, nonlinearity, projection)
     ("gru", "gru", "tanh", False),
 ]
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def loops(request: pytest.FixtureRequest) -> Any:
+    """Run the test through the native loops, then through the Python loops."""
+    if request.param == "python":
+        with native.python_loops():
+            yield request.param
+        return
+    if native.ops() is None:
+        if "compiler" in native.status() or "ninja" in native.status():
+            pytest.skip(f"native loops {native.status()}")
+        pytest.fail(f"native loops {native.status()}")
+    yield request.param
 
 
 def _direction_inputs(
@@ -291,3 +308,8 @@ def test_run_direction_rejects_bad_arguments() -> None:
         run_direction("lstm", gx, h0, None, w, None)
     with pytest.raises(ValueError, match="nonlinearity must be"):
         run_direction("rnn", gx[..., :1], h0, None, w[:1], None, nonlinearity="gelu")
+
+
+def test_the_intended_loops_run(loops: str) -> None:
+    assert native.usable(torch.zeros(2)) == (loops == "native")
+    assert not native.usable(torch.zeros(2, dtype=torch.float16))

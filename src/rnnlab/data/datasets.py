@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from rnnlab.cache import cache_dir
 from rnnlab.errors import DataError
 from rnnlab.io import atomic_write_text
 
@@ -328,12 +329,6 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 # ------------------------------------------------------------------------------------ places
-
-
-def cache_dir() -> Path:
-    """``$RNNLAB_CACHE``, else ``~/.cache/rnnlab``."""
-    env = os.environ.get("RNNLAB_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnlab"
 
 
 def default_root() -> Path:

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn import native
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
 
 Grads = tuple[Tensor | None, ...]
@@ -77,6 +78,18 @@ def _norm_param_grads(
         d_weight = (grad_all * xhat).reshape(-1, grad_all.shape[-1]).sum(0)
     d_bias = flat.sum(0) if needs[1] else None
     return d_weight, d_bias
+
+
+def _norm_grad_buffers(
+    like: Tensor, width: int, layer_norm: bool, needs: tuple[bool, ...]
+) -> tuple[Tensor | None, Tensor | None]:
+    """Output buffers ``(width,)`` for a layer norm's gain and bias gradients, where needed."""
+    if not layer_norm:
+        return None, None
+    return (
+        like.new_empty(width) if needs[0] else None,
+        like.new_empty(width) if needs[1] else None,
+    )
 
 
 def _split_norm(norm: Norm) -> tuple[Tensor | None, Tensor | None]:
@@ -124,6 +137,16 @@ def _sum_rows(grad_all: Tensor) -> Tensor:
 
 def _at(mask: Tensor | None, t: int) -> Tensor | None:
     return None if mask is None else mask[t]
+
+
+def _dense(tensor: Tensor | None) -> Tensor | None:
+    """Contiguous copy (or view) for the native loops; ``None`` stays ``None``."""
+    return None if tensor is None else tensor.contiguous()
+
+
+def _flat_valid(valid: Tensor | None) -> Tensor | None:
+    """``(T, B, 1)`` bool as the ``(T, B)`` contiguous bool the native loops read."""
+    return None if valid is None else valid.reshape(valid.shape[0], valid.shape[1]).contiguous()
 
 
 class _Recurrence:
@@ -180,18 +203,29 @@ class _RNNFunction(torch.autograd.Function):
         layer_norm: bool,
     ) -> tuple[Tensor, Tensor]:
         steps = gx.shape[0]
-        base = gx if b_hh is None else gx + b_hh  # (T, B, H)
         recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         acts = torch.empty_like(out)  # h~_t: the activation before zoneout and lengths
         prevs = torch.empty_like(out)  # h_{t-1} as step t sees it
-        h = h0
-        for t in _order(steps, reverse):
-            prevs[t] = h
-            h_rec = h if rec_mask is None else h * rec_mask
-            pre = recurrence.add_to(t, base[t], h_rec)
-            new = torch.clamp_min(pre, 0.0, out=acts[t]) if relu else torch.tanh(pre, out=acts[t])
-            h, out[t] = _mix_and_hold(new, h, _at(zone, t), _at(valid, t))
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone)
+        if ctx.native:
+            h = native.ops().rnn_forward(
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+                _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs,
+                *recurrence.saved(),
+            )  # fmt: skip
+        else:
+            base = gx if b_hh is None else gx + b_hh  # (T, B, H)
+            h = h0
+            for t in _order(steps, reverse):
+                prevs[t] = h
+                h_rec = h if rec_mask is None else h * rec_mask
+                pre = recurrence.add_to(t, base[t], h_rec)
+                if relu:
+                    new = torch.clamp_min(pre, 0.0, out=acts[t])
+                else:
+                    new = torch.tanh(pre, out=acts[t])
+                h, out[t] = _mix_and_hold(new, h, _at(zone, t), _at(valid, t))
         ctx.save_for_backward(w_hh, ln_w, rec_mask, zone, valid, acts, prevs, *recurrence.saved())
         ctx.flags = (relu, reverse, layer_norm)
         return out, h
@@ -203,25 +237,32 @@ class _RNNFunction(torch.autograd.Function):
             ctx.saved_tensors
         )
         relu, reverse, layer_norm = ctx.flags
-        slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre), all steps
         d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
         d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
-        grad = d_h
-        for t in _order(acts.shape[0], not reverse):
-            d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
-            d_a = d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
-            if layer_norm:
-                d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                d_a_all[t] = d_a
-            d_rec = torch.mm(d_a, w_hh)  # (B, H)
-            grad = d_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
         needs = ctx.needs_input_grad
+        d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
+        if ctx.native:
+            grad = native.ops().rnn_backward(
+                d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+                acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
+                d_a_all if layer_norm else None, d_ln_w, d_ln_b,
+            )  # fmt: skip
+        else:
+            slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
+            grad = d_h
+            for t in _order(acts.shape[0], not reverse):
+                d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
+                d_a = d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
+                if layer_norm:
+                    d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
+                    d_a_all[t] = d_a
+                d_rec = torch.mm(d_a, w_hh)  # (B, H)
+                grad = d_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
+            if layer_norm:
+                d_ln_w, d_ln_b = _norm_param_grads(
+                    d_pre_all, a_all, mean_all, rstd_all, (needs[4], needs[5])
+                )
         h_rec_all = prevs if rec_mask is None else prevs * rec_mask
-        d_ln_w = d_ln_b = None
-        if layer_norm:
-            d_ln_w, d_ln_b = _norm_param_grads(
-                d_pre_all, a_all, mean_all, rstd_all, (needs[4], needs[5])
-            )
         return (
             d_pre_all if needs[0] else None,
             grad if needs[1] else None,
@@ -261,7 +302,6 @@ class _LSTMFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         steps, batch, width = gx.shape
         hidden = width // 4
-        base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
         recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, P)
         gates = torch.empty_like(gx)  # (T, B, 4H): sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
@@ -271,29 +311,40 @@ class _LSTMFunction(torch.autograd.Function):
         c_new_all = torch.empty_like(tanh_c) if layer_norm else None  # c~_t, input of LN_c
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
-        h, c = h0, c0
-        for t in _order(steps, reverse):
-            h_prevs[t] = h
-            c_prevs[t] = c
-            h_rec = h if rec_mask is None else h * rec_mask
-            pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
-            act = torch.sigmoid(pre, out=gates[t])
-            act[:, 2 * hidden : 3 * hidden] = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
-            i, f, g, o = act.chunk(4, dim=1)
-            c_new = torch.addcmul(f * c, i, g)  # (B, H)
-            if layer_norm:
-                cast(Tensor, c_new_all)[t] = c_new
-                normed, mean, rstd = _norm_forward(c_new, (lnc_w, lnc_b))
-                cast(Tensor, c_mean)[t] = mean
-                cast(Tensor, c_rstd)[t] = rstd
-                squashed = torch.tanh(normed, out=tanh_c[t])
-            else:
-                squashed = torch.tanh(c_new, out=tanh_c[t])
-            h_new = o * squashed  # (B, H)
-            if w_hr is not None:
-                h_new = torch.mm(h_new, w_hr.t())  # (B, P)
-            c, _ = _mix_and_hold(c_new, c, _at(zone_c, t), _at(valid, t))
-            h, out[t] = _mix_and_hold(h_new, h, _at(zone_h, t), _at(valid, t))
+        ctx.native = native.usable(
+            gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask, zone_h, zone_c
+        )
+        if ctx.native:
+            h, c = native.ops().lstm_forward(
+                gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
+                _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
+                gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
+            )  # fmt: skip
+        else:
+            base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
+            h, c = h0, c0
+            for t in _order(steps, reverse):
+                h_prevs[t] = h
+                c_prevs[t] = c
+                h_rec = h if rec_mask is None else h * rec_mask
+                pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
+                act = torch.sigmoid(pre, out=gates[t])
+                act[:, 2 * hidden : 3 * hidden] = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
+                i, f, g, o = act.chunk(4, dim=1)
+                c_new = torch.addcmul(f * c, i, g)  # (B, H)
+                if layer_norm:
+                    cast(Tensor, c_new_all)[t] = c_new
+                    normed, mean, rstd = _norm_forward(c_new, (lnc_w, lnc_b))
+                    cast(Tensor, c_mean)[t] = mean
+                    cast(Tensor, c_rstd)[t] = rstd
+                    squashed = torch.tanh(normed, out=tanh_c[t])
+                else:
+                    squashed = torch.tanh(c_new, out=tanh_c[t])
+                h_new = o * squashed  # (B, H)
+                if w_hr is not None:
+                    h_new = torch.mm(h_new, w_hr.t())  # (B, P)
+                c, _ = _mix_and_hold(c_new, c, _at(zone_c, t), _at(valid, t))
+                h, out[t] = _mix_and_hold(h_new, h, _at(zone_h, t), _at(valid, t))
         ctx.save_for_backward(
             w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid,
             gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
@@ -309,52 +360,63 @@ class _LSTMFunction(torch.autograd.Function):
             gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
-        i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
-        # Elementwise factors of the chain rule, for all steps at once:
-        # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o'] = cat(dc x3, dh) * coef
-        coef = torch.cat(
-            (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
-        )  # (T, B, 4H)
-        through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
         d_pre_all = torch.empty_like(gates)  # (T, B, 4H) = dgx
         d_a_all = torch.empty_like(gates) if layer_norm else d_pre_all
         d_lnc_all = torch.empty_like(tanh_c) if layer_norm else None  # grad of LN_c's output
         d_hnew_all = torch.empty_like(h_prevs) if w_hr is not None else None  # (T, B, P)
-        grad_h, grad_c = d_h, d_c
-        for t in _order(gates.shape[0], not reverse):
-            d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(zone_h, t), _at(valid, t))
-            d_cnew, d_c_prev = _unmix(grad_c, None, _at(zone_c, t), _at(valid, t))
-            if w_hr is not None:
-                cast(Tensor, d_hnew_all)[t] = d_hnew
-                d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
-            if layer_norm:
-                d_normed = torch.mul(d_hnew, through_tanh[t], out=cast(Tensor, d_lnc_all)[t])
-                d_cnew = d_cnew + _norm_input_grad(
-                    d_normed, c_new_all[t], c_mean[t], c_rstd[t], lnc_w
-                )
-            else:
-                d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
-            d_a = d_pre = torch.mul(
-                torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t]
-            )
-            if layer_norm:
-                d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                d_a_all[t] = d_a
-            d_rec = torch.mm(d_a, w_hh)  # (B, P)
-            grad_h = d_h_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
-            grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
         needs = ctx.needs_input_grad
+        hidden = tanh_c.shape[-1]
+        d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
+        d_lnc = _norm_grad_buffers(gates, hidden, layer_norm, needs[7:9])
+        if ctx.native:
+            grad_h, grad_c = native.ops().lstm_backward(
+                d_out.contiguous(), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask, _dense(zone_h),
+                _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs, c_new_all, c_mean,
+                c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
+                d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
+            )  # fmt: skip
+        else:
+            i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
+            # Elementwise factors of the chain rule, for all steps at once:
+            # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o']
+            #       = cat(dc x3, dh) * coef
+            coef = torch.cat(
+                (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
+            )  # (T, B, 4H)
+            through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
+            grad_h, grad_c = d_h, d_c
+            for t in _order(gates.shape[0], not reverse):
+                d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(zone_h, t), _at(valid, t))
+                d_cnew, d_c_prev = _unmix(grad_c, None, _at(zone_c, t), _at(valid, t))
+                if w_hr is not None:
+                    cast(Tensor, d_hnew_all)[t] = d_hnew
+                    d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
+                if layer_norm:
+                    d_normed = torch.mul(d_hnew, through_tanh[t], out=cast(Tensor, d_lnc_all)[t])
+                    d_cnew = d_cnew + _norm_input_grad(
+                        d_normed, c_new_all[t], c_mean[t], c_rstd[t], lnc_w
+                    )
+                else:
+                    d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
+                d_a = d_pre = torch.mul(
+                    torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t]
+                )
+                if layer_norm:
+                    d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
+                    d_a_all[t] = d_a
+                d_rec = torch.mm(d_a, w_hh)  # (B, P)
+                grad_h = d_h_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
+                grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
+            if layer_norm:
+                d_ln = _norm_param_grads(d_pre_all, a_all, mean_all, rstd_all, needs[5:7])
+                d_lnc = _norm_param_grads(
+                    cast(Tensor, d_lnc_all), c_new_all, c_mean, c_rstd, needs[7:9]
+                )
         h_rec_all = h_prevs if rec_mask is None else h_prevs * rec_mask
-        d_ln: tuple[Tensor | None, Tensor | None] = (None, None)
-        d_lnc = d_ln
-        if layer_norm:
-            d_ln = _norm_param_grads(d_pre_all, a_all, mean_all, rstd_all, needs[5:7])
-            d_lnc = _norm_param_grads(
-                cast(Tensor, d_lnc_all), c_new_all, c_mean, c_rstd, needs[7:9]
-            )
         d_w_hr = None
         if w_hr is not None and needs[9]:
-            d_w_hr = _weight_grad(cast(Tensor, d_hnew_all), o * tanh_c)
+            out_gate = gates[..., 3 * hidden :]  # o, (T, B, H)
+            d_w_hr = _weight_grad(cast(Tensor, d_hnew_all), out_gate * tanh_c)
         return (
             d_pre_all if needs[0] else None,
             grad_h if needs[1] else None,
@@ -393,27 +455,36 @@ class _GRUFunction(torch.autograd.Function):
         hidden = width // 3
         recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
         zero = gx.new_empty(steps, batch, hidden)  # (T, B, H)
-        # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
-        b_rz = None if b_hh is None else torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
-        base = gx if b_rz is None else gx + b_rz  # (T, B, 3H)
-        b_hn = None if b_hh is None else b_hh[2 * hidden :]
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # r, z
         n_all = torch.empty_like(zero)
         hn_all = torch.empty_like(zero)  # LN(a_n) + b_hn: what r multiplies
         prevs = torch.empty_like(zero)
-        h = h0
-        for t in _order(steps, reverse):
-            prevs[t] = h
-            h_rec = h if rec_mask is None else h * rec_mask
-            gh = recurrence.project(t, h_rec)  # (B, 3H)
-            rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
-            r, z = rz.chunk(2, dim=1)
-            h_n = gh[:, 2 * hidden :] if b_hn is None else gh[:, 2 * hidden :] + b_hn
-            hn_all[t] = h_n
-            n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
-            h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-            h, out[t] = _mix_and_hold(h_new, h, _at(zone, t), _at(valid, t))
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone)
+        if ctx.native:
+            h = native.ops().gru_forward(
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+                _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
+                *recurrence.saved(),
+            )  # fmt: skip
+        else:
+            # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
+            b_hn = None if b_hh is None else b_hh[2 * hidden :]
+            base = (
+                gx if b_hh is None else gx + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
+            )
+            h = h0
+            for t in _order(steps, reverse):
+                prevs[t] = h
+                h_rec = h if rec_mask is None else h * rec_mask
+                gh = recurrence.project(t, h_rec)  # (B, 3H)
+                rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
+                r, z = rz.chunk(2, dim=1)
+                h_n = gh[:, 2 * hidden :] if b_hn is None else gh[:, 2 * hidden :] + b_hn
+                hn_all[t] = h_n
+                n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
+                h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
+                h, out[t] = _mix_and_hold(h_new, h, _at(zone, t), _at(valid, t))
         ctx.save_for_backward(
             w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *recurrence.saved()
         )
@@ -426,32 +497,39 @@ class _GRUFunction(torch.autograd.Function):
         (w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
-        r, z = rz_all.chunk(2, dim=-1)
-        d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
-        d_r_pre = d_n_pre * hn_all * r * (1 - r)
-        d_z_pre = (prevs - n_all) * z * (1 - z)
-        coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
-        coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
-        d_gx_all = torch.empty_like(coef_x)  # (T, B, 3H)
-        d_gh_all = torch.empty_like(coef_x)  # grad of LN(a) + b_hh
-        d_a_all = torch.empty_like(coef_x) if layer_norm else d_gh_all
-        grad = d_h
-        for t in _order(rz_all.shape[0], not reverse):
-            d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
-            tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
-            torch.mul(tiled, coef_x[t], out=d_gx_all[t])
-            d_a = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
-            if layer_norm:
-                d_a = _norm_input_grad(d_a, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                d_a_all[t] = d_a
-            d_rec = torch.mm(d_a, w_hh)  # (B, H)
-            grad = torch.addcmul(d_prev, d_new, z[t])
-            grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
+        d_gx_all = hn_all.new_empty(*hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
+        d_gh_all = torch.empty_like(d_gx_all)  # grad of LN(a) + b_hh
+        d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
         needs = ctx.needs_input_grad
+        d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
+        if ctx.native:
+            grad = native.ops().gru_backward(
+                d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+                rz_all, n_all, hn_all, prevs, a_all, mean_all, rstd_all, reverse, layer_norm,
+                d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
+            )  # fmt: skip
+        else:
+            r, z = rz_all.chunk(2, dim=-1)
+            d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
+            d_r_pre = d_n_pre * hn_all * r * (1 - r)
+            d_z_pre = (prevs - n_all) * z * (1 - z)
+            coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
+            coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
+            grad = d_h
+            for t in _order(rz_all.shape[0], not reverse):
+                d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
+                tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
+                torch.mul(tiled, coef_x[t], out=d_gx_all[t])
+                d_a = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
+                if layer_norm:
+                    d_a = _norm_input_grad(d_a, a_all[t], mean_all[t], rstd_all[t], ln_w)
+                    d_a_all[t] = d_a
+                d_rec = torch.mm(d_a, w_hh)  # (B, H)
+                grad = torch.addcmul(d_prev, d_new, z[t])
+                grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
+            if layer_norm:
+                d_ln = _norm_param_grads(d_gh_all, a_all, mean_all, rstd_all, needs[4:6])
         h_rec_all = prevs if rec_mask is None else prevs * rec_mask
-        d_ln: tuple[Tensor | None, Tensor | None] = (None, None)
-        if layer_norm:
-            d_ln = _norm_param_grads(d_gh_all, a_all, mean_all, rstd_all, needs[4:6])
         return (
             d_gx_all if needs[0] else None,
             grad if needs[1] else None,

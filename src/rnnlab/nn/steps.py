@@ -63,6 +63,9 @@ def normalize(x: Tensor, norm: Norm) -> Tensor:
 
 def input_projection(x: Tensor, w: StepWeights) -> Tensor:
     """``LN_ih(x W_ih^T) + b_ih`` for any number of leading dimensions."""
+    if w.ln_ih is None and w.b_ih is not None:  # bias added inside the matrix multiply
+        flat = torch.addmm(w.b_ih, x.reshape(-1, x.shape[-1]), w.w_ih.t())
+        return flat.view(*x.shape[:-1], flat.shape[-1])
     gx = normalize(torch.matmul(x, w.w_ih.t()), w.ln_ih)
     if w.b_ih is not None:
         gx = gx + w.b_ih

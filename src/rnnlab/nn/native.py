@@ -1,0 +1,152 @@
+"""rnnlab's native CPU recurrence (``csrc/recurrence.cpp``), built on first use.
+
+The time loops of :mod:`rnnlab.nn.fused_bptt` run here in C++ for CPU tensors of float32 or
+float64: per step one BLAS matrix multiply, ATen's vectorized sigmoid/tanh and one fused
+pass of elementwise work, with no Python between the steps. The Python loops in
+``fused_bptt`` compute the same thing and remain the path for GPUs, other dtypes and
+machines without a C++ compiler.
+
+The extension is compiled once with ``torch.utils.cpp_extension`` (about 30 s on two
+cores) into ``$RNNLAB_CACHE/native/`` (``~/.cache/rnnlab/native/``), in a folder named
+after the torch version and the source's hash, so an upgrade rebuilds and concurrent
+processes share one build. ``RNNLAB_NATIVE=0`` turns it off (the Python loops run).
+
+Example:
+    >>> import torch
+    >>> from rnnlab.nn import native
+    >>> isinstance(native.status(), str)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnlab.cache import cache_dir
+
+SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
+LIBRARY = "rnnlab_native"
+
+_loaded: dict[str, Any] = {}
+_python_only: ContextVar[bool] = ContextVar("rnnlab_python_loops", default=False)
+
+
+@contextmanager
+def python_loops() -> Iterator[None]:
+    """Run the Python loops of ``fused_bptt`` inside this block, even where these are built.
+
+    For comparisons (tests, benchmarks): both compute the same function.
+
+    Example:
+        >>> import torch
+        >>> from rnnlab.nn import native
+        >>> with native.python_loops():
+        ...     native.usable(torch.zeros(1))
+        False
+    """
+    token = _python_only.set(True)
+    try:
+        yield
+    finally:
+        _python_only.reset(token)
+
+
+def _build_directory() -> Path:
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    python = f"py{sys.version_info.major}{sys.version_info.minor}"
+    platform = sysconfig.get_platform().replace("-", "_")
+    return cache_dir() / "native" / f"torch{torch.__version__}-{python}-{platform}-{digest}"
+
+
+def _missing_tool() -> str | None:
+    compilers = (os.environ.get("CXX"), shutil.which("c++"), shutil.which("g++"))
+    if not any(compilers):
+        return "no C++ compiler (c++/g++) on PATH"
+    try:
+        from torch.utils.cpp_extension import verify_ninja_availability
+
+        verify_ninja_availability()
+    except RuntimeError:
+        return "ninja is not installed (pip install ninja)"
+    return None
+
+
+def _load() -> Any | None:
+    if "ops" in _loaded:
+        return _loaded["ops"]
+    ops: Any | None = None
+    if os.environ.get("RNNLAB_NATIVE", "1") == "0":
+        _loaded["reason"] = "turned off by RNNLAB_NATIVE=0"
+    elif (missing := _missing_tool()) is not None:
+        _loaded["reason"] = missing
+    else:
+        ops = _compile()
+    _loaded["ops"] = ops
+    return ops
+
+
+def _compile() -> Any | None:
+    from torch.utils.cpp_extension import load
+
+    build = _build_directory()
+    build.mkdir(parents=True, exist_ok=True)
+    if not any(build.glob(f"{LIBRARY}*.so")):
+        print(
+            f"rnnlab: building the native CPU recurrence kernel in {build} "
+            "(first use only, about 30 s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    try:
+        load(
+            name=LIBRARY,
+            sources=[str(SOURCE)],
+            build_directory=str(build),
+            extra_cflags=["-O3", "-fopenmp-simd"],
+            is_python_module=False,
+            verbose=False,
+        )
+    except Exception as error:  # a failed build leaves the Python loops in charge
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        _loaded["reason"] = f"the build failed ({first_line}); see {build}"
+        return None
+    _loaded["reason"] = f"built in {build}"
+    return getattr(torch.ops, LIBRARY)
+
+
+def ops() -> Any | None:
+    """The compiled ops (``torch.ops.rnnlab_native``), or ``None`` where they cannot be built."""
+    return _load()
+
+
+def usable(*tensors: torch.Tensor | None) -> bool:
+    """Whether the native loops can run on these tensors: CPU, one float32/float64 dtype, built."""
+    present = [t for t in tensors if t is not None]
+    if not present or _python_only.get():
+        return False
+    first = present[0]
+    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
+        return False
+    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in present):
+        return False
+    return _load() is not None
+
+
+def status() -> str:
+    """One line: whether the native loops are available, and why not if they are not."""
+    if "ops" not in _loaded:
+        return "not built yet (built on the first CPU float32/float64 call)"
+    if _loaded["ops"] is None:
+        return f"unavailable: {_loaded.get('reason', 'unknown reason')}"
+    return "available"
