@@ -125,9 +125,21 @@ def _compile() -> Any | None:
     return getattr(torch.ops, LIBRARY)
 
 
-def ops() -> Any | None:
-    """The compiled ops (``torch.ops.rnnlab_native``), or ``None`` where they cannot be built."""
-    return _load()
+def ops() -> Any:
+    """The compiled ops (``torch.ops.rnnlab_native``); check :func:`usable` or :func:`built` first.
+
+    Raises:
+        RuntimeError: where they cannot be built (:func:`status` says why).
+    """
+    loaded = _load()
+    if loaded is None:
+        raise RuntimeError(f"rnnlab native loops {status()}")
+    return loaded
+
+
+def built() -> bool:
+    """Whether the native ops are built (building them now if they can be)."""
+    return _load() is not None
 
 
 def usable(*tensors: torch.Tensor | None) -> bool:
