@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import rnnlab
-from rnnlab.nn import regularizers
+from rnnlab.nn import native, regularizers
 
 FAMILIES: list[tuple[type[nn.Module], type[nn.Module], dict[str, Any]]] = [
     (rnnlab.RNN, nn.RNN, {}),
@@ -149,3 +149,45 @@ def test_same_seed_same_initialization_as_torch() -> None:
     theirs = nn.LSTM(3, 4, num_layers=2)
     for name, value in theirs.state_dict().items():
         assert torch.equal(ours.state_dict()[name], value)
+
+
+@pytest.mark.parametrize("mode", ["native", "torch"])
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_bernoulli_draws(mode: str, p: float) -> None:
+    """Frequency within 5 standard errors; seeded draws repeat; 0 and 1 are exact."""
+    n = 200_000
+    like = torch.zeros(1)
+    if mode == "torch":
+        with native.python_loops():
+            draws = regularizers.bernoulli((n,), p, like, torch.float32)
+    else:
+        if not native.built():
+            pytest.skip(f"native kernels {native.status()}")
+        draws = regularizers.bernoulli((n,), p, like, torch.float32)
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    frequency = float(draws.mean())
+    assert abs(frequency - p) <= 5 * (p * (1 - p) / n) ** 0.5
+    if p in (0.0, 1.0):
+        assert frequency == p
+
+
+def test_native_bernoulli_is_seeded_and_thread_independent() -> None:
+    if not native.built():
+        pytest.skip(f"native kernels {native.status()}")
+    like = torch.zeros(1)
+    threads = torch.get_num_threads()
+    torch.manual_seed(3)
+    first = regularizers.bernoulli((300, 500), 0.3, like, torch.bool)
+    second = regularizers.bernoulli((300, 500), 0.3, like, torch.bool)
+    torch.manual_seed(3)
+    torch.set_num_threads(2)
+    try:
+        again = regularizers.bernoulli((300, 500), 0.3, like, torch.bool)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, second)
+    # neighbouring elements are not correlated
+    values = first.flatten().float()
+    correlation = torch.corrcoef(torch.stack((values[:-1], values[1:])))[0, 1]
+    assert abs(float(correlation)) < 0.02

@@ -111,16 +111,26 @@ void layer_norm_input_grad(const T* dy, const T* a, const T* mean, const T* rstd
     }
   });
   if (grad_gain == nullptr && grad_bias == nullptr) return;
-  for (int64_t r = 0; r < rows; ++r) {  // serial: every row adds into the same vectors
+  // Serial (every row adds into the same vectors): this step's sums over the rows in T, then
+  // into the double accumulators that sum over steps.
+  std::vector<T> part_gain(n, T(0)), part_bias(n, T(0));
+  T* pg = part_gain.data();
+  T* pb = part_bias.data();
+  for (int64_t r = 0; r < rows; ++r) {
     const T* g_in = dy + r * n;
     const T* x = a + r * n;
     const T m = mean[r], s = rstd[r];
-    if (grad_gain != nullptr) {
-      for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(g_in[j] * ((x[j] - m) * s));
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      pg[j] += g_in[j] * ((x[j] - m) * s);
+      pb[j] += g_in[j];
     }
-    if (grad_bias != nullptr) {
-      for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(g_in[j]);
-    }
+  }
+  if (grad_gain != nullptr) {
+    for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(pg[j]);
+  }
+  if (grad_bias != nullptr) {
+    for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(pb[j]);
   }
 }
 
@@ -667,9 +677,40 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
   return grad;
 }
 
+// ----------------------------------------------------------------------------- masks
+
+// SplitMix64's finalizer: a bijective mix of 64 bits (Steele, Lea and Flood 2014).
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Bernoulli(p) draws, 1 with probability p: element i is 1 where the top 32 bits of
+// mix64(seed + (i + 1) * golden) fall below p * 2^32. Counter-based, so the result depends
+// on (seed, shape, p) only, not on the number of threads.
+Tensor bernoulli_mask(at::IntArrayRef shape, double p, int64_t seed, at::ScalarType dtype) {
+  Tensor out = at::empty(shape, at::TensorOptions().dtype(dtype));
+  const int64_t count = out.numel();
+  const uint64_t threshold = static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 4294967296.0));
+  const uint64_t key = static_cast<uint64_t>(seed);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBool, dtype, "rnnlab_bernoulli_mask", [&] {
+    scalar_t* data = out.data_ptr<scalar_t>();
+    at::parallel_for(0, count, 65536, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const uint64_t bits = mix64(key + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL);
+        data[i] = static_cast<scalar_t>((bits >> 32) < threshold);
+      }
+    });
+  });
+  return out;
+}
+
 }  // namespace rnnlab_native
 
 TORCH_LIBRARY(rnnlab_native, m) {
+  m.def("bernoulli_mask(int[] shape, float p, int seed, ScalarType dtype) -> Tensor",
+        &rnnlab_native::bernoulli_mask);
   m.def(
       "rnn_forward(Tensor gx, Tensor h0, Tensor w_hh, Tensor? b_hh, Tensor? ln_w, Tensor? ln_b, "
       "Tensor? rec_mask, Tensor? zone, Tensor? valid, bool relu, bool reverse, bool layer_norm, "
