@@ -10,7 +10,8 @@ The extension is compiled once with ``torch.utils.cpp_extension`` (``-O3
 -march=native``, about 20 s on two cores) into ``$RNNLAB_CACHE/native/``
 (``~/.cache/rnnlab/native/``), in a folder named after the torch version, the CPU's
 instruction-set flags and the source's hash, so an upgrade or another CPU model sharing
-the home directory gets its own build, and concurrent processes share one. ``RNNLAB_NATIVE=0`` turns it off (the Python loops run).
+the home directory gets its own build, and concurrent processes share one.
+``RNNLAB_NATIVE=0`` turns it off (the Python loops run).
 
 Example:
     >>> import torch

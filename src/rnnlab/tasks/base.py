@@ -156,7 +156,7 @@ class Task(ABC):
     @abstractmethod
     def step(
         self, model: nn.Module, batch: Any, state: Any
-    ) -> tuple[Tensor, Any, dict[str, float]]:
+    ) -> tuple[Tensor, Any, Mapping[str, float | Tensor]]:
         """One training step's forward pass.
 
         Args:
@@ -168,9 +168,11 @@ class Task(ABC):
         Returns:
             ``(loss, state, batch_metrics)``: the scalar loss to minimize (the mean over the
             batch), the state for the next step (detached; ``None`` for stateless tasks),
-            and floats to average over the logging interval. ``batch_metrics["count"]`` is
-            the number of samples or tokens the loss averages over (weights the averages and
-            gives the throughput).
+            and values to average over the logging interval: floats or 0-d tensors (the
+            trainer reads the tensors together with the loss in one device synchronization
+            per step, so a task need not call ``float()`` on the device). ``batch_metrics
+            ["count"]`` is a float: the number of samples or tokens the loss averages over
+            (weights the averages and gives the throughput).
         """
 
     @abstractmethod

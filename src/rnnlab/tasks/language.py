@@ -384,13 +384,13 @@ class LanguageTask(Task):
 
     def step(
         self, model: nn.Module, batch: Any, state: Any
-    ) -> tuple[Tensor, Any, dict[str, float]]:
+    ) -> tuple[Tensor, Any, dict[str, float | Tensor]]:
         inputs, targets = batch  # (L, B), (L, B)
         logits, new_state = model(inputs, state)  # (L, B, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-        metrics = {"count": float(targets.numel())}
+        metrics: dict[str, float | Tensor] = {"count": float(targets.numel())}
         if self.data_config.loss_reduction == "sum_over_time":
-            metrics["loss"] = float(loss.detach())  # logged per token
+            metrics["loss"] = loss.detach()  # logged per token
             loss = loss * inputs.shape[0]  # summed over the L steps, mean over streams
         return loss, detach_state(new_state), metrics
 

@@ -513,7 +513,20 @@ class Trainer:
             group["lr"] = lr
         with self._autocast():
             loss, new_state, batch_metrics = self.task.step(self.train_model, batch, state)
-        value = float(loss.detach())
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        norm = self._clip_by_norm()
+        # The step's one host-device synchronization: loss, gradient norm, tensor metrics.
+        tensor_metrics = {k: v for k, v in batch_metrics.items() if isinstance(v, Tensor)}
+        scalars = [loss.detach(), norm, *(v.detach() for v in tensor_metrics.values())]
+        value, grad_norm, *metric_values = torch.stack(
+            [t.float().reshape(()).to(norm.device) for t in scalars]
+        ).tolist()
+        batch_metrics = {**batch_metrics, **dict(zip(tensor_metrics, metric_values, strict=True))}
         nonfinite, signalled = distributed.any_true(
             [not math.isfinite(value), self._signal is not None], self.dist, self.device
         )
@@ -522,13 +535,7 @@ class Trainer:
         count = float(batch_metrics.get("count", 1.0))
         if nonfinite:
             return self._nonfinite(value, epoch, index, count)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        grad_norm, clipped = self._clip()
+        clipped = self._clip_by_value(grad_norm)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -547,19 +554,26 @@ class Trainer:
         self._maybe_log_interval(epoch)
         return new_state
 
-    def _clip(self) -> tuple[float, bool]:
-        """Pre-clip total gradient norm, and whether clipping changed the gradients."""
+    def _clip_by_norm(self) -> Tensor:
+        """Clip by total norm when configured; the pre-clip total norm, as a tensor (no sync)."""
         params = [p for p in self.model.parameters() if p.grad is not None]
         max_norm = self.train_cfg.grad_clip_norm
-        norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else float("inf")))
+        if not params:
+            return torch.zeros((), device=self.device)
+        return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else float("inf"))
+
+    def _clip_by_value(self, grad_norm: float) -> bool:
+        """Clip by value when configured; whether clipping (by norm or value) changed anything."""
+        max_norm = self.train_cfg.grad_clip_norm
         if max_norm is not None:
-            return norm, norm > max_norm
+            return grad_norm > max_norm
         clip_value = self.train_cfg.grad_clip_value
         if clip_value is None:
-            return norm, False
+            return False
+        params = [p for p in self.model.parameters() if p.grad is not None]
         clipped = any(bool((p.grad.abs() > clip_value).any()) for p in params if p.grad is not None)
         torch.nn.utils.clip_grad_value_(params, clip_value)
-        return norm, clipped
+        return clipped
 
     def _nonfinite(self, value: float, epoch: int, index: int, count: float) -> Any:
         where = f"step {self.step + 1} (epoch {epoch + 1}, batch {index + 1})"
@@ -583,6 +597,8 @@ class Trainer:
                 "or set train.skip_nonfinite = true to skip such batches"
             )
         self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:  # unscale_ ran for this step: close it
+            self.scaler.update()
         self.step += 1
         for meter in (self.interval, self.epoch_meter):
             meter.steps += 1
