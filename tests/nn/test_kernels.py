@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 import rnnlab
-from rnnlab.nn import force_loop
+from rnnlab.nn import force_loop, native
 
 
 def test_plain_layer_runs_torch_fused() -> None:
@@ -45,3 +48,50 @@ def test_force_loop_is_scoped() -> None:
 def test_extra_repr_lists_active_extras() -> None:
     text = repr(rnnlab.LSTM(3, 4, zoneout=0.1, forget_bias=1.0))
     assert "zoneout=0.1" in text and "forget_bias=1.0" in text and "layer_norm" not in text
+
+
+def _native_or_skip() -> None:
+    if not native.built():
+        pytest.skip(f"native loops {native.status()}")
+
+
+def test_plain_layers_train_through_native_loops_where_faster() -> None:
+    _native_or_skip()
+    gru = rnnlab.GRU(8, 256)
+    assert gru.kernel(batch=32).name == "rnnlab-fused-bptt"
+    assert "faster than torch's" in gru.explain(batch=32)
+    assert gru.kernel(batch=128).name == "torch-fused"  # torch's kernel wins there
+    assert gru.kernel().name == "torch-fused"  # batch unknown: no claim
+    assert rnnlab.LSTM(8, 512).kernel().name == "rnnlab-fused-bptt"
+    assert rnnlab.LSTM(8, 256).kernel(batch=32).name == "torch-fused"  # oneDNN wins there
+    assert rnnlab.RNN(8, 64).kernel(batch=1).name == "rnnlab-fused-bptt"
+
+
+def test_native_plain_routing_only_when_training_with_gradients() -> None:
+    _native_or_skip()
+    gru = rnnlab.GRU(8, 64)
+    with torch.no_grad():
+        assert gru.kernel(batch=4).name == "torch-fused"
+    assert gru.eval().kernel(batch=4).name == "torch-fused"
+    assert rnnlab.GRU(8, 64).to(torch.bfloat16).kernel(batch=4).name == "torch-fused"
+    with native.python_loops():
+        assert rnnlab.GRU(8, 64).kernel(batch=4).name == "torch-fused"
+
+
+def test_native_plain_routing_matches_torch_nn_in_training() -> None:
+    _native_or_skip()
+    torch.manual_seed(0)
+    ours = rnnlab.GRU(6, 64, num_layers=2, bidirectional=True)
+    theirs = torch.nn.GRU(6, 64, num_layers=2, bidirectional=True)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(7, 5, 6)
+    assert ours.kernel(batch=5).name == "rnnlab-fused-bptt"
+    out, h = ours(x)
+    want_out, want_h = theirs(x)
+    (out.square().sum() + h.sum()).backward()
+    (want_out.square().sum() + want_h.sum()).backward()
+    torch.testing.assert_close(out, want_out, atol=1e-5, rtol=1e-5)
+    for (name, got), want in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(
+            got.grad, want.grad, atol=1e-5, rtol=1e-5, msg=lambda m, n=name: f"{n}: {m}"
+        )

@@ -13,8 +13,27 @@ batched over all steps. rnnlab's reference time loop (step by step under autogra
 Three kernels, by name:
 
 - ``torch-fused``: torch's own kernel (no step-changing extra; DropConnect allowed);
-- ``rnnlab-fused-bptt``: rnnlab's fused BPTT (layer norm, recurrent dropout, zoneout);
+- ``rnnlab-fused-bptt``: rnnlab's fused BPTT (layer norm, recurrent dropout, zoneout), whose
+  time loops run in C++ on CPU (``rnnlab.nn.native``);
 - ``rnnlab-loop``: the reference loop, only when forced.
+
+Plain layers too run rnnlab's fused BPTT where it is measurably faster than torch's own CPU
+kernel: in training (gradients on), on CPU, in float32/float64, with the native loops built,
+for the sizes in :data:`NATIVE_PLAIN_RULES`. ``benchmarks/suite.py`` measured them on a
+2-core machine (T=50, forward+backward, 2 threads; ratio rnnlab / torch.nn):
+
+======  ==========================  ===========================  ============================
+cell    batch 1                     batch 32                     batch 128
+======  ==========================  ===========================  ============================
+RNN     0.36-0.40 (H 128-1024)      0.77-0.93                    1.23-1.25 (H <= 256), 0.97
+GRU     0.23-0.40                   0.56-0.88                    0.84 (H 128), 1.02-1.17
+LSTM    1.40 (H 128), 0.48-0.76     1.23-1.46 (H <= 256),        1.03-1.08 (H <= 256), 0.95
+        (H >= 512)                  0.87-0.99 (H >= 512)         (H 512)
+======  ==========================  ===========================  ============================
+
+torch's CPU LSTM runs oneDNN's fused RNN kernel, which the hand-written loop beats only from
+H = 512; its CPU RNN and GRU are per-step ATen loops with autograd, which it beats except
+for large batches. Elsewhere, on GPUs and in eval mode, torch's kernel runs.
 
 Regularizers are inactive in ``eval()`` mode, so an evaluating layer with only dropout-type
 extras runs fused. Zoneout is the exception: at evaluation it mixes the previous and the
@@ -28,7 +47,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from rnnlab.nn import native
+
+# Where rnnlab's fused BPTT beats torch's CPU kernel for a plain layer in training:
+# (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
+NATIVE_PLAIN_RULES = {
+    "rnn": lambda hidden, batch: batch is not None and (batch <= 64 or hidden >= 512),
+    "gru": lambda hidden, batch: batch is not None and (batch <= 64 or hidden <= 128),
+    "lstm": lambda hidden, batch: hidden >= 512,
+}
+NATIVE_PLAIN_WORDS = {
+    "rnn": "batch <= 64, or hidden >= 512",
+    "gru": "batch <= 64, or hidden <= 128",
+    "lstm": "hidden >= 512",
+}
 
 _forced: ContextVar[str | None] = ContextVar("rnnlab_forced_kernel", default=None)
 
@@ -86,6 +122,9 @@ class HasExtras(Protocol):
     recurrent_dropout: float
     zoneout: float
     weight_drop: float
+    family: ClassVar[str]
+    hidden_size: int
+    weight_hh_l0: Any  # a Tensor (nn.Module's __getattr__ types it loosely)
 
 
 @dataclass(frozen=True)
@@ -113,8 +152,18 @@ class KernelChoice:
         return "rnnlab-fused-bptt" if self.fused_bptt else "rnnlab-loop"
 
 
-def select_kernel(layer: HasExtras) -> KernelChoice:
-    """Choose the kernel for ``layer`` in its current train/eval mode."""
+def _native_plain(layer: HasExtras, batch: int | None) -> bool:
+    """Whether a plain layer runs rnnlab's fused BPTT because it is faster there."""
+    if not (layer.training and torch.is_grad_enabled()):
+        return False
+    rule = NATIVE_PLAIN_RULES.get(layer.family)
+    if rule is None or not rule(layer.hidden_size, batch):
+        return False
+    return native.usable(layer.weight_hh_l0)  # CPU, float32/float64, built, not turned off
+
+
+def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
+    """Choose the kernel for ``layer`` in its current train/eval mode, for a batch size."""
     mode = "training" if layer.training else "eval"
     step_changes = []
     if layer.layer_norm:
@@ -154,6 +203,20 @@ def select_kernel(layer: HasExtras) -> KernelChoice:
                 "time steps run as one matrix multiply; the recurrence runs as one autograd "
                 f"node per direction and layer{weights}, with hand-derived backpropagation "
                 "through time and the weight gradients batched over all steps."
+            ),
+        )
+    if _native_plain(layer, batch):
+        weights = " (W_hh DropConnect-masked for this call)" if drop_connect else ""
+        return KernelChoice(
+            fused=False,
+            drop_connect=drop_connect,
+            fused_bptt=True,
+            reason=(
+                f"rnnlab-fused-bptt ({mode} mode, CPU): no extra changes the step equations, "
+                f"but for a {layer.family.upper()} with hidden_size={layer.hidden_size}"
+                + (f" and batch {batch}" if batch is not None else "")
+                + " rnnlab's fused BPTT with native C++ time loops trains faster than torch's "
+                f"CPU kernel (measured; rule: {NATIVE_PLAIN_WORDS[layer.family]}){weights}."
             ),
         )
     if drop_connect:

@@ -141,13 +141,13 @@ class RecurrentLayer(nn.RNNBase):
 
     # ----------------------------------------------------------------------------- routing
 
-    def kernel(self) -> KernelChoice:
-        """The kernel the next forward call will run, in the current train/eval mode."""
-        return select_kernel(self)
+    def kernel(self, batch: int | None = None) -> KernelChoice:
+        """The kernel the next forward call will run, in the current mode, for a batch size."""
+        return select_kernel(self, batch)
 
-    def explain(self) -> str:
-        """Which kernel runs and why, in words."""
-        return self.kernel().reason
+    def explain(self, batch: int | None = None) -> str:
+        """Which kernel runs and why, in words (for a batch size, where that matters)."""
+        return self.kernel(batch).reason
 
     def forward(
         self,
@@ -167,9 +167,9 @@ class RecurrentLayer(nn.RNNBase):
         Returns:
             ``output, h_n`` (LSTM: ``output, (h_n, c_n)``) as torch.nn returns them.
         """
-        choice = self.kernel()
         name = type(self).__name__
         if isinstance(input, PackedSequence):
+            choice = self.kernel(int(input.batch_sizes[0]))
             if lengths is not None:
                 raise ValueError(
                     f"{name}: pass lengths only with a padded tensor, not with a PackedSequence"
@@ -179,7 +179,7 @@ class RecurrentLayer(nn.RNNBase):
             if choice.fused:
                 return self._forward_fused(input, hx, choice)
             padded, packed_lengths = pad_packed_sequence(input, batch_first=self.batch_first)
-            output, state = self._forward_loop(padded, hx, packed_lengths)
+            output, state = self._forward_loop(padded, hx, packed_lengths, choice)
             return _repack(output, packed_lengths, input, self.batch_first), state
 
         validation.check_input(name, input, self.input_size, (2, 3))
@@ -188,6 +188,7 @@ class RecurrentLayer(nn.RNNBase):
         steps = input.shape[time_dim] if batched else input.shape[0]
         batch = input.shape[batch_dim] if batched else 1
         self._check_state(hx, batch, batched)
+        choice = self.kernel(batch)
         checked_lengths = None
         if lengths is not None:
             if not batched:
@@ -209,7 +210,7 @@ class RecurrentLayer(nn.RNNBase):
         if not batched:
             input = input.unsqueeze(batch_dim)
             hx = _map_state(hx, lambda s: s.unsqueeze(1))
-        output, state = self._forward_loop(input, hx, checked_lengths)
+        output, state = self._forward_loop(input, hx, checked_lengths, choice)
         if not batched:
             output = output.squeeze(batch_dim)
             state = _map_state(state, lambda s: s.squeeze(1))
@@ -286,7 +287,11 @@ class RecurrentLayer(nn.RNNBase):
         )
 
     def _forward_loop(
-        self, input: Tensor, hx: State | None, lengths: Tensor | None
+        self,
+        input: Tensor,
+        hx: State | None,
+        lengths: Tensor | None,
+        choice: KernelChoice,
     ) -> tuple[Tensor, State]:
         """rnnlab's own implementation for a batched padded input."""
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
@@ -301,7 +306,6 @@ class RecurrentLayer(nn.RNNBase):
         if lengths is not None:
             time = torch.arange(steps).unsqueeze(1)  # (T, 1)
             valid = (time < lengths.unsqueeze(0)).unsqueeze(-1).to(x.device)  # (T, B, 1)
-        choice = self.kernel()
         directions = 2 if self.bidirectional else 1
         layer_input = x
         h_last: list[Tensor] = []
