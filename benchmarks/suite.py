@@ -130,7 +130,7 @@ def layer_rows(args: argparse.Namespace, peak: float) -> list[dict[str, Any]]:
                         "batch": batch,
                         "steps": args.steps,
                         "option": option,
-                        "kernel": layer.kernel().name,
+                        "kernel": layer.kernel(batch).name,
                         "ms": 1e3 * times["ours"],
                         "torch_ms": 1e3 * times["torch"],
                         "loop_ms": 1e3 * times["loop"],

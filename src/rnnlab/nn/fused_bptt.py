@@ -21,10 +21,17 @@ Masks come in drawn by the caller, so the function is deterministic (and gradche
 
 - ``rec_mask`` ``(B, H_out)``: recurrent dropout, ``h_rec = h_{t-1} * rec_mask``;
 - ``zone_h`` ``(T, B, H_out)`` and, for LSTM, ``zone_c`` ``(T, B, H)``: the weight of the
-  previous value, ``h_t = zone * h_{t-1} + (1 - zone) * h~_t``; ``0``/``1`` entries in
-  training (a Bernoulli draw per step) and the constant ``p`` in eval mode;
+  previous value, ``h_t = zone * h_{t-1} + (1 - zone) * h~_t``; in training a Bernoulli
+  draw per step (a bool mask, or 0/1), the constant ``p`` in eval mode;
 - ``valid`` ``(T, B, 1)`` bool: inside the sequence. Outside, the state is held and the
   output is zero, exactly as in the reference loop.
+
+Memory kept for backward: the activations each family's chain rule needs (RNN: ``h~``;
+LSTM: the four gates, ``tanh(c)``, ``c_{t-1}``; GRU: ``r``, ``z``, ``n`` and the reset
+product's operand), layer-norm inputs and statistics, and masks as bool. ``h_{t-1}`` is
+rebuilt from the outputs unless lengths are given (then the state is held past a sequence's
+end and differs from the output), and without zoneout and lengths the RNN's ``h~`` is the
+output itself.
 
 ``reverse=True`` runs ``t = T-1 .. 0``. The equations are those of ``rnnlab.nn.steps``.
 """
@@ -139,6 +146,19 @@ def _at(mask: Tensor | None, t: int) -> Tensor | None:
     return None if mask is None else mask[t]
 
 
+def _weights(zone: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """A zoneout mask as weights of the previous value: a bool mask becomes 0/1 in ``dtype``."""
+    if zone is None or zone.dtype != torch.bool:
+        return zone
+    return zone.to(dtype)
+
+
+def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
+    """``h_{t-1}`` as step ``t`` saw it, rebuilt from the outputs (exact without lengths)."""
+    first = h0.unsqueeze(0)
+    return torch.cat((out[1:], first)) if reverse else torch.cat((first, out[:-1]))
+
+
 def _dense(tensor: Tensor | None) -> Tensor | None:
     """Contiguous copy (or view) for the native loops; ``None`` stays ``None``."""
     return None if tensor is None else tensor.contiguous()
@@ -205,12 +225,15 @@ class _RNNFunction(torch.autograd.Function):
         steps = gx.shape[0]
         recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
-        acts = torch.empty_like(out)  # h~_t: the activation before zoneout and lengths
-        prevs = torch.empty_like(out)  # h_{t-1} as step t sees it
-        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone)
+        # h~_t, the activation before zoneout and lengths: the output itself without them
+        acts = out if zone is None and valid is None else torch.empty_like(out)
+        # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
+        prevs = torch.empty_like(out) if valid is not None else None
+        weights = _weights(zone, gx.dtype)
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, weights)
         if ctx.native:
             h = native.ops().rnn_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(weights),
                 _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs,
                 *recurrence.saved(),
             )  # fmt: skip
@@ -218,25 +241,31 @@ class _RNNFunction(torch.autograd.Function):
             base = gx if b_hh is None else gx + b_hh  # (T, B, H)
             h = h0
             for t in _order(steps, reverse):
-                prevs[t] = h
+                if prevs is not None:
+                    prevs[t] = h
                 h_rec = h if rec_mask is None else h * rec_mask
                 pre = recurrence.add_to(t, base[t], h_rec)
                 if relu:
                     new = torch.clamp_min(pre, 0.0, out=acts[t])
                 else:
                     new = torch.tanh(pre, out=acts[t])
-                h, out[t] = _mix_and_hold(new, h, _at(zone, t), _at(valid, t))
-        ctx.save_for_backward(w_hh, ln_w, rec_mask, zone, valid, acts, prevs, *recurrence.saved())
+                h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(valid, t))
+        rebuild = (h0, out) if prevs is None else (None, None)
+        ctx.save_for_backward(
+            w_hh, ln_w, rec_mask, zone, valid, acts, prevs, *rebuild, *recurrence.saved()
+        )
         ctx.flags = (relu, reverse, layer_norm)
         return out, h
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
-        w_hh, ln_w, rec_mask, zone, valid, acts, prevs, a_all, mean_all, rstd_all = (
-            ctx.saved_tensors
-        )
+        (w_hh, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
+         rstd_all) = ctx.saved_tensors  # fmt: skip
         relu, reverse, layer_norm = ctx.flags
+        zone = _weights(zone, acts.dtype)
+        if prevs is None:
+            prevs = _previous_states(out, h0, reverse)
         d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
         d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
         needs = ctx.needs_input_grad
@@ -306,25 +335,27 @@ class _LSTMFunction(torch.autograd.Function):
         out = gx.new_empty(steps, *h0.shape)  # (T, B, P)
         gates = torch.empty_like(gx)  # (T, B, 4H): sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         tanh_c = gx.new_empty(steps, batch, hidden)  # tanh(LN_c(c~_t))
-        h_prevs = torch.empty_like(out)  # (T, B, P)
+        h_prevs = torch.empty_like(out) if valid is not None else None  # (T, B, P), lengths only
         c_prevs = torch.empty_like(tanh_c)  # (T, B, H)
         c_new_all = torch.empty_like(tanh_c) if layer_norm else None  # c~_t, input of LN_c
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
+        weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
         ctx.native = native.usable(
-            gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask, zone_h, zone_c
+            gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask, weights_h, weights_c
         )
         if ctx.native:
             h, c = native.ops().lstm_forward(
                 gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
-                _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
+                _dense(weights_h), _dense(weights_c), _flat_valid(valid), reverse, layer_norm, out,
                 gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
             )  # fmt: skip
         else:
             base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
             h, c = h0, c0
             for t in _order(steps, reverse):
-                h_prevs[t] = h
+                if h_prevs is not None:
+                    h_prevs[t] = h
                 c_prevs[t] = c
                 h_rec = h if rec_mask is None else h * rec_mask
                 pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
@@ -343,11 +374,12 @@ class _LSTMFunction(torch.autograd.Function):
                 h_new = o * squashed  # (B, H)
                 if w_hr is not None:
                     h_new = torch.mm(h_new, w_hr.t())  # (B, P)
-                c, _ = _mix_and_hold(c_new, c, _at(zone_c, t), _at(valid, t))
-                h, out[t] = _mix_and_hold(h_new, h, _at(zone_h, t), _at(valid, t))
+                c, _ = _mix_and_hold(c_new, c, _at(weights_c, t), _at(valid, t))
+                h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(valid, t))
+        rebuild = (h0, out) if h_prevs is None else (None, None)
         ctx.save_for_backward(
-            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid,
-            gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
+            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c, h_prevs,
+            *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
         return out, h, c
@@ -356,10 +388,13 @@ class _LSTMFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor, d_c: Tensor) -> Grads:
         (
-            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid,
-            gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
+            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c, h_prevs,
+            h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
+        zone_h, zone_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
+        if h_prevs is None:
+            h_prevs = _previous_states(out, h0, reverse)
         d_pre_all = torch.empty_like(gates)  # (T, B, 4H) = dgx
         d_a_all = torch.empty_like(gates) if layer_norm else d_pre_all
         d_lnc_all = torch.empty_like(tanh_c) if layer_norm else None  # grad of LN_c's output
@@ -459,11 +494,12 @@ class _GRUFunction(torch.autograd.Function):
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # r, z
         n_all = torch.empty_like(zero)
         hn_all = torch.empty_like(zero)  # LN(a_n) + b_hn: what r multiplies
-        prevs = torch.empty_like(zero)
-        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone)
+        prevs = torch.empty_like(zero) if valid is not None else None  # lengths only
+        weights = _weights(zone, gx.dtype)
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, weights)
         if ctx.native:
             h = native.ops().gru_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(weights),
                 _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
                 *recurrence.saved(),
             )  # fmt: skip
@@ -475,7 +511,8 @@ class _GRUFunction(torch.autograd.Function):
             )
             h = h0
             for t in _order(steps, reverse):
-                prevs[t] = h
+                if prevs is not None:
+                    prevs[t] = h
                 h_rec = h if rec_mask is None else h * rec_mask
                 gh = recurrence.project(t, h_rec)  # (B, 3H)
                 rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
@@ -484,19 +521,24 @@ class _GRUFunction(torch.autograd.Function):
                 hn_all[t] = h_n
                 n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
                 h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-                h, out[t] = _mix_and_hold(h_new, h, _at(zone, t), _at(valid, t))
+                h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(valid, t))
+        rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
-            w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *recurrence.saved()
-        )
+            w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
+            *recurrence.saved(),
+        )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
         return out, h
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
-        (w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, a_all, mean_all,
-         rstd_all) = ctx.saved_tensors  # fmt: skip
+        (w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
+         mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
+        zone = _weights(zone, n_all.dtype)
+        if prevs is None:
+            prevs = _previous_states(out, h0, reverse)
         d_gx_all = hn_all.new_empty(*hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
         d_gh_all = torch.empty_like(d_gx_all)  # grad of LN(a) + b_hh
         d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
@@ -572,7 +614,9 @@ def run_direction(
         w_hr: LSTM projection ``(H_out, H)``.
         rec_mask: recurrent-dropout mask ``(B, H_out)``, reused at every step.
         zone_h, zone_c: weight of the previous state per step, broadcastable to
-            ``(T, B, H_out)`` / ``(T, B, H)``: Bernoulli ``0/1`` in training, ``p`` in eval.
+            ``(T, B, H_out)`` / ``(T, B, H)``: in training a bool mask (``True`` keeps the
+            previous value; saved for backward as bool, a quarter of the memory of 0/1
+            weights) or 0/1 weights, in eval the constant ``p``.
         valid: ``(T, B, 1)`` bool, ``False`` past a sequence's length.
         reverse: run from ``t = T-1`` down to ``0``.
         nonlinearity: ``"tanh"`` or ``"relu"`` (simple RNN only).

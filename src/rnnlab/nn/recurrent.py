@@ -412,9 +412,8 @@ class RecurrentLayer(nn.RNNBase):
         gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         masks = self._draw_masks(h, c, steps)
         zone_h = zone_c = None
-        if masks.zone_h is not None:  # training: 0/1 weight of the previous value per step
-            zone_h = masks.zone_h.to(h.dtype)
-            zone_c = None if masks.zone_c is None else masks.zone_c.to(h.dtype)
+        if masks.zone_h is not None:  # training: bool masks, True keeps the previous value
+            zone_h, zone_c = masks.zone_h, masks.zone_c
         elif self.zoneout > 0:  # eval: the expectation p * previous + (1 - p) * new
             p = torch.tensor(self.zoneout, dtype=h.dtype, device=h.device)
             zone_h = p.expand(steps, *h.shape)

@@ -276,19 +276,19 @@ int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps
 Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_hh,
                    const OptTensor& ln_w, const OptTensor& ln_b, const OptTensor& rec_mask,
                    const OptTensor& zone, const OptTensor& valid, bool relu, bool reverse,
-                   bool layer_norm, Tensor out, Tensor acts, Tensor prevs, const OptTensor& a_all,
+                   bool layer_norm, Tensor out, Tensor acts, const OptTensor& prevs, const OptTensor& a_all,
                    const OptTensor& mean_all, const OptTensor& rstd_all) {
   const int64_t steps = gx.size(0), rows = gx.size(1), hidden = gx.size(2);
   const int64_t plane = rows * hidden;
   Tensor h = h0.contiguous().clone();
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
-  const Tensor w_t = w_hh.t();
+  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_rnn_forward", [&] {
     using T = scalar_t;
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       T* h_data = h.data_ptr<T>();
-      std::copy(h_data, h_data + plane, prevs.data_ptr<T>() + t * plane);
+      if (has(prevs)) std::copy(h_data, h_data + plane, prevs->data_ptr<T>() + t * plane);
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
       Tensor act_t = acts.select(0, t);
       recurrent_projection<T>(act_t, gx.data_ptr<T>() + t * plane, data_or_null<T>(b_hh), h_rec,
@@ -358,7 +358,7 @@ std::vector<Tensor> lstm_forward(
     const OptTensor& b_hh, const OptTensor& ln_w, const OptTensor& ln_b, const OptTensor& lnc_w, const OptTensor& lnc_b,
     const OptTensor& w_hr, const OptTensor& rec_mask, const OptTensor& zone_h,
     const OptTensor& zone_c, const OptTensor& valid, bool reverse, bool layer_norm, Tensor out,
-    Tensor gates, Tensor tanh_c, Tensor h_prevs, Tensor c_prevs, const OptTensor& c_new_all,
+    Tensor gates, Tensor tanh_c, const OptTensor& h_prevs, Tensor c_prevs, const OptTensor& c_new_all,
     const OptTensor& c_mean, const OptTensor& c_rstd, const OptTensor& a_all,
     const OptTensor& mean_all, const OptTensor& rstd_all) {
   const int64_t steps = gx.size(0), rows = gx.size(1), width = gx.size(2);
@@ -370,7 +370,7 @@ std::vector<Tensor> lstm_forward(
   Tensor c_buffer = layer_norm ? Tensor() : at::empty_like(c);
   Tensor h_new = at::empty_like(c);  // o * tanh(c), (B, H)
   Tensor h_proj = has(w_hr) ? at::empty_like(h) : Tensor();
-  const Tensor w_t = w_hh.t();
+  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
   const Tensor w_hr_t = has(w_hr) ? w_hr->t() : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_lstm_forward", [&] {
     using T = scalar_t;
@@ -378,7 +378,7 @@ std::vector<Tensor> lstm_forward(
       const int64_t t = step_at(s, steps, reverse);
       T* h_data = h.data_ptr<T>();
       T* c_data = c.data_ptr<T>();
-      std::copy(h_data, h_data + plane_p, h_prevs.data_ptr<T>() + t * plane_p);
+      if (has(h_prevs)) std::copy(h_data, h_data + plane_p, h_prevs->data_ptr<T>() + t * plane_p);
       std::copy(c_data, c_data + plane_h, c_prevs.data_ptr<T>() + t * plane_h);
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane_p);
       Tensor gate_t = gates.select(0, t);  // (B, 4H): pre-activations, then activations
@@ -552,7 +552,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
                    const OptTensor& b_hh, const OptTensor& ln_w, const OptTensor& ln_b,
                    const OptTensor& rec_mask, const OptTensor& zone, const OptTensor& valid,
                    bool reverse, bool layer_norm, Tensor out, Tensor rz_all, Tensor n_all,
-                   Tensor hn_all, Tensor prevs, const OptTensor& a_all, const OptTensor& mean_all,
+                   Tensor hn_all, const OptTensor& prevs, const OptTensor& a_all, const OptTensor& mean_all,
                    const OptTensor& rstd_all) {
   const int64_t steps = gx_all.size(0), rows = gx_all.size(1), width = gx_all.size(2);
   const int64_t hidden = width / 3;
@@ -561,14 +561,14 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
   Tensor gh = at::empty({rows, width}, gx_all.options());
   Tensor h_new = at::empty_like(h);
-  const Tensor w_t = w_hh.t();
+  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
   AT_DISPATCH_FLOATING_TYPES(gx_all.scalar_type(), "rnnlab_gru_forward", [&] {
     using T = scalar_t;
     const T* bias = data_or_null<T>(b_hh);  // r and z outside the reset product, n inside
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       T* h_data = h.data_ptr<T>();
-      std::copy(h_data, h_data + plane, prevs.data_ptr<T>() + t * plane);
+      if (has(prevs)) std::copy(h_data, h_data + plane, prevs->data_ptr<T>() + t * plane);
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
       recurrent_projection<T>(gh, nullptr, nullptr, h_rec, w_t, layer_norm, a_all, mean_all,
                               rstd_all, ln_w, ln_b, t);
@@ -719,7 +719,7 @@ TORCH_LIBRARY(rnnlab_native, m) {
   m.def(
       "rnn_forward(Tensor gx, Tensor h0, Tensor w_hh, Tensor? b_hh, Tensor? ln_w, Tensor? ln_b, "
       "Tensor? rec_mask, Tensor? zone, Tensor? valid, bool relu, bool reverse, bool layer_norm, "
-      "Tensor(a!) out, Tensor(b!) acts, Tensor(c!) prevs, Tensor(d!)? a_all, "
+      "Tensor(a!) out, Tensor(b!) acts, Tensor(c!)? prevs, Tensor(d!)? a_all, "
       "Tensor(e!)? mean_all, Tensor(f!)? rstd_all) -> Tensor",
       &rnnlab_native::rnn_forward);
   m.def(
@@ -733,7 +733,7 @@ TORCH_LIBRARY(rnnlab_native, m) {
       "Tensor? ln_b, "
       "Tensor? lnc_w, Tensor? lnc_b, Tensor? w_hr, Tensor? rec_mask, Tensor? zone_h, "
       "Tensor? zone_c, Tensor? valid, bool reverse, bool layer_norm, Tensor(a!) out, "
-      "Tensor(b!) gates, Tensor(c!) tanh_c, Tensor(d!) h_prevs, Tensor(e!) c_prevs, "
+      "Tensor(b!) gates, Tensor(c!) tanh_c, Tensor(d!)? h_prevs, Tensor(e!) c_prevs, "
       "Tensor(f!)? c_new_all, Tensor(g!)? c_mean, Tensor(h!)? c_rstd, Tensor(i!)? a_all, "
       "Tensor(j!)? mean_all, Tensor(k!)? rstd_all) -> Tensor[]",
       &rnnlab_native::lstm_forward);
@@ -750,7 +750,7 @@ TORCH_LIBRARY(rnnlab_native, m) {
       "gru_forward(Tensor gx, Tensor h0, Tensor w_hh, Tensor? b_hh, Tensor? ln_w, Tensor? ln_b, "
       "Tensor? rec_mask, Tensor? zone, Tensor? valid, bool reverse, bool layer_norm, "
       "Tensor(a!) out, Tensor(b!) rz_all, Tensor(c!) n_all, Tensor(d!) hn_all, "
-      "Tensor(e!) prevs, Tensor(f!)? a_all, Tensor(g!)? mean_all, Tensor(h!)? rstd_all) -> Tensor",
+      "Tensor(e!)? prevs, Tensor(f!)? a_all, Tensor(g!)? mean_all, Tensor(h!)? rstd_all) -> Tensor",
       &rnnlab_native::gru_forward);
   m.def(
       "gru_backward(Tensor d_out, Tensor d_h, Tensor w_hh, Tensor? ln_w, Tensor? rec_mask, "
