@@ -14,3 +14,14 @@ import torch
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+
+
+def pytest_sessionstart(session: object) -> None:
+    """Build rnnlab's native CPU kernel once, before any test.
+
+    The subprocesses that tests start (CLI runs, torchrun, workers) then find it in the
+    cache instead of each printing a build notice or building concurrently.
+    """
+    from rnnlab.nn import native
+
+    native.built()

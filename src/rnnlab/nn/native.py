@@ -88,6 +88,13 @@ def _missing_tool() -> str | None:
     compilers = (os.environ.get("CXX"), shutil.which("c++"), shutil.which("g++"))
     if not any(compilers):
         return "no C++ compiler (c++/g++) on PATH"
+    if shutil.which("ninja") is None:  # the pip package's binary, outside an activated venv
+        try:
+            import ninja  # type: ignore[import-not-found]
+
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass
     try:
         from torch.utils.cpp_extension import verify_ninja_availability
 
