@@ -90,7 +90,7 @@ def _missing_tool() -> str | None:
         return "no C++ compiler (c++/g++) on PATH"
     if shutil.which("ninja") is None:  # the pip package's binary, outside an activated venv
         try:
-            import ninja  # type: ignore[import-not-found]
+            import ninja
 
             os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
         except ImportError:
