@@ -709,12 +709,12 @@ class SpeechDigitsTask(SpeechTask):
 
     def step(
         self, model: nn.Module, batch: Any, state: Any
-    ) -> tuple[Tensor, Any, dict[str, float]]:
+    ) -> tuple[Tensor, Any, dict[str, float | Tensor]]:
         features, frames, labels = batch  # (B, T, F), (B,), (B,)
         logits, _ = model(features, frames.cpu())  # (B, C)
         loss = F.cross_entropy(logits.float(), labels)
         correct = (logits.argmax(dim=-1) == labels).float().mean()
-        return loss, None, {"count": float(labels.shape[0]), "accuracy": float(correct)}
+        return loss, None, {"count": float(labels.shape[0]), "accuracy": correct.detach()}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, loader: Iterable[Any]) -> dict[str, float]:
