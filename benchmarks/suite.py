@@ -19,7 +19,9 @@ One command measures, in one run on one machine:
    ``torch.autograd.graph.saved_tensors_hooks``: deterministic, unlike timings), for ours
    and torch.nn, with their ratio.
 3. **End to end**: ``lm_throughput.py`` (the ptb-small model through rnnlab's Trainer
-   against a plain torch.nn loop; synthetic tokens unless ``--ptb``).
+   against a plain torch.nn loop; synthetic tokens unless ``--ptb``) and, where
+   ``$RNNLAB_DATA`` holds ETT and FSDD, ``task_throughput.py`` (the ``etth1-gru`` forecaster
+   and the ``fsdd-gru`` digit recognizer, each against a plain torch.nn loop).
 
 Usage::
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -198,14 +201,19 @@ def verdict(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def end_to_end(args: argparse.Namespace) -> list[str]:
-    """The ptb-small training throughput, rnnlab Trainer against a plain loop."""
+    """Training throughput, rnnlab Trainer against plain loops: ptb-small, ETTh1, FSDD."""
     import lm_throughput
+    import task_throughput
 
     argv = ["--steps", str(args.e2e_steps), "--repeats", "2", "--threads"]
     argv += [str(torch.get_num_threads()), "--device", args.device]
     if not args.ptb:
         argv.append("--synthetic")
     lm_throughput.main(argv)
+    if os.environ.get("RNNLAB_DATA") and args.device == "cpu":
+        task_throughput.main(["etth1-gru", "fsdd-gru", "--threads", str(torch.get_num_threads())])
+    else:
+        print("task_throughput: skipped (set RNNLAB_DATA to a folder with ett/ and fsdd/)")
     return argv
 
 
