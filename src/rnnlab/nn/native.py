@@ -122,15 +122,15 @@ def _compile() -> Any | None:
     from torch.utils.cpp_extension import load
 
     build = _build_directory()
-    build.mkdir(parents=True, exist_ok=True)
-    if not any(build.glob(f"{LIBRARY}*.so")):
-        print(
-            f"rnnlab: building the native CPU recurrence kernel in {build} "
-            "(first use only, about 20 s)",
-            file=sys.stderr,
-            flush=True,
-        )
     try:
+        build.mkdir(parents=True, exist_ok=True)
+        if not any(build.glob(f"{LIBRARY}*.so")):
+            print(
+                f"rnnlab: building the native CPU recurrence kernel in {build} "
+                "(first use only, about 20 s)",
+                file=sys.stderr,
+                flush=True,
+            )
         load(
             name=LIBRARY,
             sources=[str(SOURCE)],
