@@ -126,3 +126,26 @@ def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path: Path) -> No
     assert "NonFiniteLossError" in trials[1].user_attrs[FAIL_REASON]
     assert trials[2].state == TrialState.COMPLETE
     assert "proj_size" in (tmp_path / "trials.csv").read_text()
+
+
+def test_open_storage_waits_out_a_concurrent_schema_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers opening a new database together: the loser of the schema race retries."""
+    import sqlalchemy.exc
+
+    from rnnlab.tuning import study as study_mod
+
+    real = study_mod.RDBStorage
+    calls = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study_mod, "RDBStorage", racing)
+    storage = open_storage(default_storage(tmp_path))
+    assert len(calls) == 2
+    assert optuna.create_study(storage=storage, study_name="s").study_name == "s"

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from tests.tuning.test_study import LR_SPACE, ROOT, TINY, _study
 
 from rnnlab.tuning import space as space_mod
-from rnnlab.tuning.study import finished, tune
+from rnnlab.tuning.study import TuningError, finished, tune
 
 
 def test_two_workers_share_one_sqlite_file(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_killed_study_resumes_with_finished_trials_kept(tmp_path: Path) -> None:
                 continue
             try:
                 states = [t.state for t in _study(tmp_path, "adding").trials]
-            except (KeyError, optuna.exceptions.StorageInternalError):
+            except (KeyError, optuna.exceptions.StorageInternalError, TuningError):
                 continue  # the study is being created
             if states.count(TrialState.COMPLETE) >= 2 and states[-1] == TrialState.RUNNING:
                 process.send_signal(signal.SIGKILL)

@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -152,6 +154,9 @@ def default_storage(study_dir: Path) -> str:
     return f"sqlite:///{(study_dir / 'study.db').resolve()}"
 
 
+SCHEMA_RACE_ATTEMPTS = 5
+
+
 def open_storage(url: str, heartbeat_interval: int = 10) -> RDBStorage:
     """An RDB storage with heartbeats: trials of killed workers are failed, then retried.
 
@@ -161,18 +166,29 @@ def open_storage(url: str, heartbeat_interval: int = 10) -> RDBStorage:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}  # several workers wait on the file lock
-    try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna 5.0
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=2 * heartbeat_interval,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
-    except Exception as err:  # sqlalchemy's errors: a bad URL, a missing driver, no server
-        raise TuningError(f"cannot open storage {url!r}: {type(err).__name__}: {err}") from None
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental in Optuna 5.0
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=2 * heartbeat_interval,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as err:
+            # Processes opening a new database together race to create its schema: the
+            # loser's insert of the schema version fails, or it reads a table not yet
+            # created. A moment later the winner's schema is complete.
+            if attempt == SCHEMA_RACE_ATTEMPTS - 1:
+                raise TuningError(
+                    f"cannot open storage {url!r}: {type(err).__name__}: {err}"
+                ) from None
+            time.sleep(0.2 * (attempt + 1))
+        except Exception as err:  # sqlalchemy's errors: a bad URL, a missing driver, no server
+            raise TuningError(f"cannot open storage {url!r}: {type(err).__name__}: {err}") from None
+    raise AssertionError("unreachable")
 
 
 def finished(study: optuna.Study) -> int:
