@@ -159,6 +159,11 @@ def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
     return torch.cat((out[1:], first)) if reverse else torch.cat((first, out[:-1]))
 
 
+def _norm_inputs(a_all: Tensor | None, h_rec_all: Tensor, w_hh: Tensor) -> Tensor:
+    """The layer norm's inputs ``a_t = h_rec_t W_hh^T`` of all steps: kept, or recomputed."""
+    return torch.matmul(h_rec_all, w_hh.t()) if a_all is None else a_all
+
+
 def _dense(tensor: Tensor | None) -> Tensor | None:
     """Contiguous copy (or view) for the native loops; ``None`` stays ``None``."""
     return None if tensor is None else tensor.contiguous()
@@ -170,13 +175,26 @@ def _flat_valid(valid: Tensor | None) -> Tensor | None:
 
 
 class _Recurrence:
-    """The recurrent projection ``LN_hh(h_rec W_hh^T)`` with its statistics kept per step."""
+    """The recurrent projection ``LN_hh(h_rec W_hh^T)`` with its statistics kept per step.
 
-    def __init__(self, gx: Tensor, w_hh: Tensor, norm: tuple[Tensor | None, Tensor | None] | None):
+    With ``keep_inputs=False`` the layer norm's input ``a_t = h_rec W_hh^T`` is not kept:
+    backward recomputes all of them in one matrix multiply (:func:`_norm_inputs`), which
+    saves a ``(T, B, G*H)`` buffer for a few percent more time.
+    """
+
+    def __init__(
+        self,
+        gx: Tensor,
+        w_hh: Tensor,
+        norm: tuple[Tensor | None, Tensor | None] | None,
+        keep_inputs: bool = True,
+    ):
         steps, batch, width = gx.shape
         self.w_t = w_hh.t()
         self.norm = norm
-        self.a_all = gx.new_empty(steps, batch, width) if norm is not None else None
+        keep = norm is not None and keep_inputs
+        self.a_all = gx.new_empty(steps, batch, width) if keep else None
+        self.scratch = gx.new_empty(batch, width) if norm is not None and not keep else None
         self.mean_all = gx.new_empty(steps, batch, 1) if norm is not None else None
         self.rstd_all = gx.new_empty(steps, batch, 1) if norm is not None else None
 
@@ -184,7 +202,8 @@ class _Recurrence:
         """``LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
         if self.norm is None:
             return torch.mm(h_rec, self.w_t)
-        a = torch.mm(h_rec, self.w_t, out=cast(Tensor, self.a_all)[t])
+        into = self.scratch if self.a_all is None else self.a_all[t]
+        a = torch.mm(h_rec, self.w_t, out=cast(Tensor, into))
         normed, mean, rstd = _norm_forward(a, self.norm)
         cast(Tensor, self.mean_all)[t] = mean
         cast(Tensor, self.rstd_all)[t] = rstd
@@ -223,7 +242,8 @@ class _RNNFunction(torch.autograd.Function):
         layer_norm: bool,
     ) -> tuple[Tensor, Tensor]:
         steps = gx.shape[0]
-        recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
+        norm = (ln_w, ln_b) if layer_norm else None
+        recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         # h~_t, the activation before zoneout and lengths: the output itself without them
         acts = out if zone is None and valid is None else torch.empty_like(out)
@@ -266,6 +286,9 @@ class _RNNFunction(torch.autograd.Function):
         zone = _weights(zone, acts.dtype)
         if prevs is None:
             prevs = _previous_states(out, h0, reverse)
+        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
+        if layer_norm:
+            a_all = _norm_inputs(a_all, h_rec_all, w_hh)
         d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
         d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
         needs = ctx.needs_input_grad
@@ -291,7 +314,6 @@ class _RNNFunction(torch.autograd.Function):
                 d_ln_w, d_ln_b = _norm_param_grads(
                     d_pre_all, a_all, mean_all, rstd_all, (needs[4], needs[5])
                 )
-        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
         return (
             d_pre_all if needs[0] else None,
             grad if needs[1] else None,
@@ -488,7 +510,8 @@ class _GRUFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor]:
         steps, batch, width = gx.shape
         hidden = width // 3
-        recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
+        norm = (ln_w, ln_b) if layer_norm else None
+        recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
         zero = gx.new_empty(steps, batch, hidden)  # (T, B, H)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # r, z
@@ -539,6 +562,9 @@ class _GRUFunction(torch.autograd.Function):
         zone = _weights(zone, n_all.dtype)
         if prevs is None:
             prevs = _previous_states(out, h0, reverse)
+        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
+        if layer_norm:
+            a_all = _norm_inputs(a_all, h_rec_all, w_hh)
         d_gx_all = hn_all.new_empty(*hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
         d_gh_all = torch.empty_like(d_gx_all)  # grad of LN(a) + b_hh
         d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
@@ -571,7 +597,6 @@ class _GRUFunction(torch.autograd.Function):
                 grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
             if layer_norm:
                 d_ln = _norm_param_grads(d_gh_all, a_all, mean_all, rstd_all, needs[4:6])
-        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
         return (
             d_gx_all if needs[0] else None,
             grad if needs[1] else None,

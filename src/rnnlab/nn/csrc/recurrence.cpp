@@ -229,12 +229,14 @@ void add_masked(const T* d_prev, const T* d_rec, const T* mask, T* grad, int64_t
 }
 
 // out_t = gx_t + bias + h W^T, or with layer norm out_t = gx_t + bias + LN(a), a = h W^T
-// (kept for backward). `gx_t` and `bias` may be null (then 0).
+// (kept in a_all[t] for backward when a_all is given, else computed in `scratch`, and
+// backward recomputes it). `gx_t` and `bias` may be null (then 0).
 template <typename T>
 void recurrent_projection(Tensor out_t, const T* gx_t, const T* bias, const Tensor& h_rec,
                           const Tensor& w_t, bool layer_norm, const OptTensor& a_all,
                           const OptTensor& mean_all, const OptTensor& rstd_all,
-                          const OptTensor& ln_w, const OptTensor& ln_b, int64_t t) {
+                          const OptTensor& ln_w, const OptTensor& ln_b, int64_t t,
+                          const Tensor& scratch) {
   const int64_t rows = out_t.size(0), n = out_t.size(1);
   T* y = out_t.data_ptr<T>();
   auto add_inputs = [&](bool accumulate) {
@@ -261,7 +263,7 @@ void recurrent_projection(Tensor out_t, const T* gx_t, const T* bias, const Tens
     }
     return;
   }
-  Tensor a_t = a_all->select(0, t);
+  Tensor a_t = has(a_all) ? a_all->select(0, t) : scratch;
   at::mm_out(a_t, h_rec, w_t);
   layer_norm_rows<T>(a_t.data_ptr<T>(), y, mean_all->data_ptr<T>() + t * rows,
                      rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
@@ -283,6 +285,8 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
   Tensor h = h0.contiguous().clone();
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
   const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
+  const Tensor scratch =
+      layer_norm && !has(a_all) ? at::empty({rows, hidden}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_rnn_forward", [&] {
     using T = scalar_t;
     for (int64_t s = 0; s < steps; ++s) {
@@ -292,7 +296,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
       Tensor act_t = acts.select(0, t);
       recurrent_projection<T>(act_t, gx.data_ptr<T>() + t * plane, data_or_null<T>(b_hh), h_rec,
-                              w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t);
+                              w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t, scratch);
       if (relu) {
         act_t.clamp_min_(0);
       } else {
@@ -372,6 +376,8 @@ std::vector<Tensor> lstm_forward(
   Tensor h_proj = has(w_hr) ? at::empty_like(h) : Tensor();
   const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
   const Tensor w_hr_t = has(w_hr) ? w_hr->t() : Tensor();
+  const Tensor scratch =
+      layer_norm && !has(a_all) ? at::empty({rows, width}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_lstm_forward", [&] {
     using T = scalar_t;
     for (int64_t s = 0; s < steps; ++s) {
@@ -383,7 +389,8 @@ std::vector<Tensor> lstm_forward(
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane_p);
       Tensor gate_t = gates.select(0, t);  // (B, 4H): pre-activations, then activations
       recurrent_projection<T>(gate_t, gx.data_ptr<T>() + t * plane_g, data_or_null<T>(b_hh),
-                              h_rec, w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t);
+                              h_rec, w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t,
+                              scratch);
       gate_t.narrow(1, 2 * hidden, hidden).tanh_();
       gate_t.narrow(1, 0, 2 * hidden).sigmoid_();
       gate_t.narrow(1, 3 * hidden, hidden).sigmoid_();
@@ -562,6 +569,8 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
   Tensor gh = at::empty({rows, width}, gx_all.options());
   Tensor h_new = at::empty_like(h);
   const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
+  const Tensor scratch =
+      layer_norm && !has(a_all) ? at::empty({rows, width}, gx_all.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx_all.scalar_type(), "rnnlab_gru_forward", [&] {
     using T = scalar_t;
     const T* bias = data_or_null<T>(b_hh);  // r and z outside the reset product, n inside
@@ -571,7 +580,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
       if (has(prevs)) std::copy(h_data, h_data + plane, prevs->data_ptr<T>() + t * plane);
       if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
       recurrent_projection<T>(gh, nullptr, nullptr, h_rec, w_t, layer_norm, a_all, mean_all,
-                              rstd_all, ln_w, ln_b, t);
+                              rstd_all, ln_w, ln_b, t, scratch);
       const T* gx = gx_all.data_ptr<T>() + t * rows * width;
       const T* gr = gh.data_ptr<T>();
       Tensor rz_t = rz_all.select(0, t);
