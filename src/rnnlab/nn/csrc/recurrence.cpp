@@ -271,6 +271,30 @@ void recurrent_projection(Tensor out_t, const T* gx_t, const T* bias, const Tens
   add_inputs(true);
 }
 
+// Backward of one step's recurrent projection: d_a = LN'(d_pre) (d_pre itself without layer
+// norm), then grad = d_prev + (d_a W_hh) * mask. d_pre_all is (T, B, G*H); d_rec a buffer.
+template <typename T>
+void recurrent_projection_backward(const Tensor& d_pre_all, const OptTensor& d_a_all,
+                                   bool layer_norm, const OptTensor& a_all,
+                                   const OptTensor& mean_all, const OptTensor& rstd_all,
+                                   const OptTensor& ln_w, NormGrads& norm_grads,
+                                   const Tensor& w_hh, Tensor d_rec, const T* d_prev,
+                                   const OptTensor& rec_mask, T* grad, int64_t t) {
+  const int64_t rows = d_pre_all.size(1), width = d_pre_all.size(2);
+  Tensor d_a_t = d_pre_all.select(0, t);
+  if (layer_norm) {
+    d_a_t = d_a_all->select(0, t);
+    layer_norm_input_grad<T>(d_pre_all.data_ptr<T>() + t * rows * width,
+                             a_all->data_ptr<T>() + t * rows * width,
+                             mean_all->data_ptr<T>() + t * rows,
+                             rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
+                             d_a_t.data_ptr<T>(), rows, width, norm_grads.gain_data(),
+                             norm_grads.bias_data());
+  }
+  at::mm_out(d_rec, d_a_t, w_hh);
+  add_masked<T>(d_prev, d_rec.data_ptr<T>(), data_or_null<T>(rec_mask), grad, d_rec.numel());
+}
+
 int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps - 1 - s : s; }
 
 // ----------------------------------------------------------------------------- simple RNN
@@ -337,18 +361,9 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
           d_pre[i] = dn[i] * slope;
         }
       });
-      Tensor d_a_t = d_pre_all.select(0, t);
-      if (layer_norm) {
-        d_a_t = d_a_all->select(0, t);
-        layer_norm_input_grad<T>(d_pre, a_all->data_ptr<T>() + t * plane,
-                                 mean_all->data_ptr<T>() + t * rows,
-                                 rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
-                                 d_a_t.data_ptr<T>(), rows, hidden, norm_grads.gain_data(),
-                                 norm_grads.bias_data());
-      }
-      at::mm_out(d_rec, d_a_t, w_hh);
-      add_masked<T>(d_prev.data_ptr<T>(), d_rec.data_ptr<T>(), data_or_null<T>(rec_mask),
-                    grad.data_ptr<T>(), plane);
+      recurrent_projection_backward<T>(d_pre_all, d_a_all, layer_norm, a_all, mean_all,
+                                       rstd_all, ln_w, norm_grads, w_hh, d_rec,
+                                       d_prev.data_ptr<T>(), rec_mask, grad.data_ptr<T>(), t);
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
@@ -534,18 +549,9 @@ std::vector<Tensor> lstm_backward(
           }
         }
       });
-      Tensor d_a_t = d_pre_all.select(0, t);
-      if (layer_norm) {
-        d_a_t = d_a_all->select(0, t);
-        layer_norm_input_grad<T>(d_pre, a_all->data_ptr<T>() + t * plane_g,
-                                 mean_all->data_ptr<T>() + t * rows,
-                                 rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
-                                 d_a_t.data_ptr<T>(), rows, width, norm_grads.gain_data(),
-                                 norm_grads.bias_data());
-      }
-      at::mm_out(d_rec, d_a_t, w_hh);
-      add_masked<T>(dh_prev.data_ptr<T>(), d_rec.data_ptr<T>(), data_or_null<T>(rec_mask),
-                    grad_h.data_ptr<T>(), plane_p);
+      recurrent_projection_backward<T>(d_pre_all, d_a_all, layer_norm, a_all, mean_all,
+                                       rstd_all, ln_w, norm_grads, w_hh, d_rec,
+                                       dh_prev.data_ptr<T>(), rec_mask, grad_h.data_ptr<T>(), t);
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
@@ -674,17 +680,9 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
           }
         }
       });
-      Tensor d_a_t = d_gh_all.select(0, t);
-      if (layer_norm) {
-        d_a_t = d_a_all->select(0, t);
-        layer_norm_input_grad<T>(dgh, a_all->data_ptr<T>() + t * rows * width,
-                                 mean_all->data_ptr<T>() + t * rows,
-                                 rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
-                                 d_a_t.data_ptr<T>(), rows, width, norm_grads.gain_data(),
-                                 norm_grads.bias_data());
-      }
-      at::mm_out(d_rec, d_a_t, w_hh);
-      add_masked<T>(dp, d_rec.data_ptr<T>(), data_or_null<T>(rec_mask), grad.data_ptr<T>(), plane);
+      recurrent_projection_backward<T>(d_gh_all, d_a_all, layer_norm, a_all, mean_all, rstd_all,
+                                       ln_w, norm_grads, w_hh, d_rec, dp, rec_mask,
+                                       grad.data_ptr<T>(), t);
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
