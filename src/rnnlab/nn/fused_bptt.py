@@ -30,8 +30,8 @@ Memory kept for backward: the activations each family's chain rule needs (RNN: `
 LSTM: the four gates, ``tanh(c)``, ``c_{t-1}``; GRU: ``r``, ``z``, ``n`` and the reset
 product's operand), layer-norm inputs and statistics, and masks as bool. ``h_{t-1}`` is
 rebuilt from the outputs unless lengths are given (then the state is held past a sequence's
-end and differs from the output), and without zoneout and lengths the RNN's ``h~`` is the
-output itself.
+end and differs from the output), and without lengths the RNN's ``h~`` is the output itself
+(with a zoneout mask, wherever the mask takes the new value; elsewhere its gradient is 0).
 
 ``reverse=True`` runs ``t = T-1 .. 0``. The equations are those of ``rnnlab.nn.steps``.
 """
@@ -245,8 +245,11 @@ class _RNNFunction(torch.autograd.Function):
         norm = (ln_w, ln_b) if layer_norm else None
         recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
-        # h~_t, the activation before zoneout and lengths: the output itself without them
-        acts = out if zone is None and valid is None else torch.empty_like(out)
+        # h~_t, the activation before zoneout and lengths: without lengths, the output itself
+        # wherever a zoneout mask (bool) takes the new value; where it keeps the previous one,
+        # backward multiplies act'(h~_t) by 0, so the output stands in for h~_t there too.
+        shared = valid is None and (zone is None or zone.dtype == torch.bool)
+        acts = out if shared else torch.empty_like(out)
         # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
         prevs = torch.empty_like(out) if valid is not None else None
         weights = _weights(zone, gx.dtype)
