@@ -96,3 +96,13 @@ def test_native_plain_routing_matches_torch_nn_in_training() -> None:
         torch.testing.assert_close(
             got.grad, want.grad, atol=1e-5, rtol=1e-5, msg=lambda m, n=name: f"{n}: {m}"
         )
+
+
+def test_explain_says_where_the_time_loops_run() -> None:
+    layer = rnnlab.LSTM(4, 8, zoneout=0.1)
+    with native.python_loops():
+        assert "time loops run in Python (forced by" in layer.explain()
+    if native.built():
+        assert "time loops run as compiled C++" in layer.explain()
+    else:
+        assert "time loops run in Python (native kernel unavailable" in layer.explain()

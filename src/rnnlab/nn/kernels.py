@@ -155,6 +155,18 @@ class KernelChoice:
         return "rnnlab-fused-bptt" if self.fused_bptt else "rnnlab-loop"
 
 
+def _loops_in_words(layer: HasExtras) -> str:
+    """Where the fused BPTT's time loops run for this layer's weights."""
+    weight = layer.weight_hh_l0
+    if native.usable(weight):
+        return "its time loops run as compiled C++ (rnnlab.nn.native)"
+    if native.python_forced():
+        return "its time loops run in Python (forced by rnnlab.nn.native.python_loops())"
+    if weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.float64):
+        return f"its time loops run in Python ({weight.device.type}, {weight.dtype})"
+    return f"its time loops run in Python (native kernel {native.status()})"
+
+
 def _native_plain(layer: HasExtras, batch: int | None) -> bool:
     """Whether a plain layer runs rnnlab's fused BPTT because it is faster there."""
     if not (layer.training and torch.is_grad_enabled()):
@@ -205,7 +217,9 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 + ", which torch's fused kernel cannot compute. Input projections of all "
                 "time steps run as one matrix multiply; the recurrence runs as one autograd "
                 f"node per direction and layer{weights}, with hand-derived backpropagation "
-                "through time and the weight gradients batched over all steps."
+                "through time and the weight gradients batched over all steps; "
+                + _loops_in_words(layer)
+                + "."
             ),
         )
     if _native_plain(layer, batch):

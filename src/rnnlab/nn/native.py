@@ -164,6 +164,11 @@ def built() -> bool:
     return _load() is not None
 
 
+def python_forced() -> bool:
+    """Whether the caller is inside :func:`python_loops`."""
+    return _python_only.get()
+
+
 def usable(*tensors: torch.Tensor | None) -> bool:
     """Whether the native loops can run on these tensors: CPU, one float32/float64 dtype, built."""
     present = [t for t in tensors if t is not None]
