@@ -159,6 +159,28 @@ def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
     return torch.cat((out[1:], first)) if reverse else torch.cat((first, out[:-1]))
 
 
+def _restore(
+    prevs: Tensor | None,
+    out: Tensor,
+    h0: Tensor,
+    rec_mask: Tensor | None,
+    a_all: Tensor | None,
+    w_hh: Tensor,
+    reverse: bool,
+    layer_norm: bool,
+) -> tuple[Tensor, Tensor, Any]:
+    """What forward did not keep: ``(h_{t-1}, h_rec = h_{t-1} * mask, LN inputs)`` of all steps.
+
+    The LN inputs are ``None`` without layer norm (typed ``Any``, as ``ctx.saved_tensors``).
+    """
+    if prevs is None:
+        prevs = _previous_states(out, h0, reverse)
+    h_rec_all = prevs if rec_mask is None else prevs * rec_mask
+    if layer_norm:
+        a_all = _norm_inputs(a_all, h_rec_all, w_hh)
+    return prevs, h_rec_all, a_all
+
+
 def _norm_inputs(a_all: Tensor | None, h_rec_all: Tensor, w_hh: Tensor) -> Tensor:
     """The layer norm's inputs ``a_t = h_rec_t W_hh^T`` of all steps: kept, or recomputed."""
     return torch.matmul(h_rec_all, w_hh.t()) if a_all is None else a_all
@@ -287,11 +309,9 @@ class _RNNFunction(torch.autograd.Function):
          rstd_all) = ctx.saved_tensors  # fmt: skip
         relu, reverse, layer_norm = ctx.flags
         zone = _weights(zone, acts.dtype)
-        if prevs is None:
-            prevs = _previous_states(out, h0, reverse)
-        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
-        if layer_norm:
-            a_all = _norm_inputs(a_all, h_rec_all, w_hh)
+        prevs, h_rec_all, a_all = _restore(
+            prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
+        )
         d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
         d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
         needs = ctx.needs_input_grad
@@ -563,11 +583,9 @@ class _GRUFunction(torch.autograd.Function):
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
         zone = _weights(zone, n_all.dtype)
-        if prevs is None:
-            prevs = _previous_states(out, h0, reverse)
-        h_rec_all = prevs if rec_mask is None else prevs * rec_mask
-        if layer_norm:
-            a_all = _norm_inputs(a_all, h_rec_all, w_hh)
+        prevs, h_rec_all, a_all = _restore(
+            prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
+        )
         d_gx_all = hn_all.new_empty(*hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
         d_gh_all = torch.empty_like(d_gx_all)  # grad of LN(a) + b_hh
         d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
