@@ -46,17 +46,19 @@ VOCAB, HIDDEN, LAYERS, BATCH, BPTT, LR, CLIP, INIT = 10_000, 200, 2, 20, 20, 1.0
 
 
 class StepClock(Callback):
-    """Records the wall time at the end of every step from step ``warmup`` to ``last``."""
+    """Wall time and samples (or tokens) at the end of every step from ``warmup`` to ``last``."""
 
     name = "step_clock"
 
     def __init__(self, warmup: int, last: int) -> None:
         self.warmup, self.last = warmup, last
         self.times: list[float] = []
+        self.samples: list[float] = []
 
     def on_step_end(self, trainer: Any, info: StepInfo) -> None:
         if self.warmup <= info.step <= self.last:
             self.times.append(time.perf_counter())
+            self.samples.append(info.count)
 
 
 def rates(times: list[float]) -> tuple[float, float]:

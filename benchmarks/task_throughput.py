@@ -33,26 +33,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lm_throughput import StepClock
 from rnnlab import api
 from rnnlab import config as configs
 from rnnlab.tasks import TASKS
-from rnnlab.training.callbacks import Callback, StepInfo
-
-
-class StepClock(Callback):
-    """Wall time at the end of every step from ``warmup`` to ``last``, and samples per step."""
-
-    name = "step_clock"
-
-    def __init__(self, warmup: int, last: int) -> None:
-        self.warmup, self.last = warmup, last
-        self.times: list[float] = []
-        self.samples: list[float] = []
-
-    def on_step_end(self, trainer: Any, info: StepInfo) -> None:
-        if self.warmup <= info.step <= self.last:
-            self.times.append(time.perf_counter())
-            self.samples.append(info.count)
 
 
 def median_rate(times: list[float], samples: list[float]) -> float:

@@ -205,8 +205,8 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
             fused_bptt=True,
             reason=f"rnnlab-fused-bptt ({mode} mode): forced by rnnlab.nn.force_fused_bptt().",
         )
+    weights = " (W_hh DropConnect-masked for this call)" if drop_connect else ""
     if step_changes:
-        weights = " (W_hh DropConnect-masked for this call)" if drop_connect else ""
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
@@ -223,7 +223,6 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
             ),
         )
     if _native_plain(layer, batch):
-        weights = " (W_hh DropConnect-masked for this call)" if drop_connect else ""
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
