@@ -22,7 +22,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace rnnlab_native {
@@ -31,6 +34,9 @@ using at::Tensor;
 using OptTensor = std::optional<Tensor>;
 
 constexpr double kLayerNormEps = 1e-5;
+
+// `#pragma omp simd` for loops inside AT_DISPATCH's macro argument (a #pragma cannot go there).
+#define RNNLAB_SIMD _Pragma("omp simd")
 
 template <typename T>
 T* data_or_null(const OptTensor& t) {
@@ -297,6 +303,221 @@ void recurrent_projection_backward(const Tensor& d_pre_all, const OptTensor& d_a
 
 int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps - 1 - s : s; }
 
+// ----------------------------------------------------------------------------- row kernels
+//
+// The fused steps (LSTM) work row by row: one batch row's gates, cell and layer norm at a
+// time, split between the threads by rows.
+
+// Elements of work per thread below which a step's row pass stays on one thread. Waking the
+// second thread costs a few microseconds; one fused pass over 32 x 512 gates costs ~20.
+constexpr int64_t kRowGrainElements = 4096;
+
+// The grain (rows per chunk) for at::parallel_for over `rows` rows of `width` elements.
+inline int64_t row_grain(int64_t rows, int64_t width) {
+  (void)rows;
+  return std::max<int64_t>(1, kRowGrainElements / std::max<int64_t>(width, 1));
+}
+
+// e^x in float: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6
+// (truncation error below 2e-7 relative), 2^k through the exponent bits. Branch-free, so the
+// loops that call it vectorize (with -fno-trapping-math: GCC keeps the clamps as branches
+// otherwise). Inputs are clamped to [-87, 88] (float's normal range).
+inline float exp_poly(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float y = x * 1.44269504f;  // k = round(x / ln 2), by truncation (std::floor does not vectorize)
+  const int32_t n = static_cast<int32_t>(y + std::copysign(0.5f, y));
+  const float k = static_cast<float>(n);
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;  // ln 2 split in two parts
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const uint32_t bits = (static_cast<uint32_t>(n) + 127u) << 23;  // NaN in: NaN out (p)
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// sigmoid and tanh: through exp_poly in float, std:: functions in double (gradcheck).
+template <typename T>
+inline T sigmoid_of(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return 1.0f / (1.0f + exp_poly(-x));
+  } else {
+    return T(1) / (T(1) + std::exp(-x));
+  }
+}
+
+template <typename T>
+inline T tanh_of(T x) {
+  if constexpr (std::is_same_v<T, float>) {
+    const float e = exp_poly(-2.0f * std::fabs(x));  // tanh|x| = (1 - e) / (1 + e)
+    const float m = (1.0f - e) / (1.0f + e);
+    return x < 0.0f ? -m : m;
+  } else {
+    return std::tanh(x);
+  }
+}
+
+// In place on one row of LSTM gates [i, f, g, o]: sigmoid, sigmoid, tanh, sigmoid.
+template <typename T>
+inline void activate_gates(T* g, int64_t hidden) {
+#pragma omp simd
+  for (int64_t j = 0; j < 2 * hidden; ++j) g[j] = sigmoid_of<T>(g[j]);
+  T* cand = g + 2 * hidden;
+#pragma omp simd
+  for (int64_t j = 0; j < hidden; ++j) cand[j] = tanh_of<T>(cand[j]);
+  T* out_gate = g + 3 * hidden;
+#pragma omp simd
+  for (int64_t j = 0; j < hidden; ++j) out_gate[j] = sigmoid_of<T>(out_gate[j]);
+}
+
+template <typename T>
+inline void tanh_row(const T* x, T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = tanh_of<T>(x[j]);
+}
+
+// Mean and 1 / sqrt(biased variance + eps) of one row.
+template <typename T>
+inline void row_moments(const T* x, int64_t n, T& mean, T& rstd) {
+  using acc_t = at::opmath_type<T>;
+  acc_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += x[j];
+  const acc_t mu = sum / n;
+  acc_t squares = 0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t j = 0; j < n; ++j) squares += (x[j] - mu) * (x[j] - mu);
+  mean = static_cast<T>(mu);
+  rstd = static_cast<T>(acc_t(1) / std::sqrt(squares / n + acc_t(kLayerNormEps)));
+}
+
+// y = (x - mean) * rstd * gain + bias (gain, bias may be null).
+template <typename T>
+inline void normalize_row(const T* x, T mean, T rstd, const T* gain, const T* bias, T* y,
+                          int64_t n) {
+  if (gain != nullptr && bias != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - mean) * rstd * gain[j] + bias[j];
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      T v = (x[j] - mean) * rstd;
+      if (gain != nullptr) v *= gain[j];
+      if (bias != nullptr) v += bias[j];
+      y[j] = v;
+    }
+  }
+}
+
+// y += x + bias (bias may be null).
+template <typename T>
+inline void add_inputs_row(T* y, const T* x, const T* bias, int64_t n) {
+  if (bias != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] += x[j] + bias[j];
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] += x[j];
+  }
+}
+
+// grad = d_prev + d_rec * mask (mask may be null), one row.
+template <typename T>
+inline void add_masked_row(const T* d_prev, const T* d_rec, const T* mask, T* grad, int64_t n) {
+  if (mask != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad[j] = d_prev[j] + d_rec[j] * mask[j];
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad[j] = d_prev[j] + d_rec[j];
+  }
+}
+
+// The row form of unmix(): gradients of the fresh value and of the previous state.
+template <typename T>
+inline void unmix_row(const T* grad_state, const T* grad_out, const T* zone, bool inside,
+                      T* d_new, T* d_prev, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const T g = grad_state[j];
+    const T total = grad_out != nullptr ? g + grad_out[j] : g;
+    T mixed = inside ? total : T(0);
+    T prev = inside ? T(0) : g;
+    if (zone != nullptr) {
+      prev += zone[j] * mixed;
+      mixed = (T(1) - zone[j]) * mixed;
+    }
+    d_new[j] = mixed;
+    d_prev[j] = prev;
+  }
+}
+
+// Input gradient of layer norm for one row (see layer_norm_input_grad), adding the row's
+// share of the gain and bias gradients into `grad_gain` / `grad_bias` when given.
+template <typename T>
+inline void layer_norm_row_grad(const T* dy, const T* x, T mean, T rstd, const T* gain, T* dx,
+                                int64_t n, double* grad_gain, double* grad_bias) {
+  using acc_t = at::opmath_type<T>;
+  // g = dy * gain, into dx first (dx is then overwritten in place).
+  if (gain != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) dx[j] = dy[j] * gain[j];
+  } else {
+    std::copy(dy, dy + n, dx);
+  }
+  acc_t sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+  for (int64_t j = 0; j < n; ++j) {
+    sum_g += dx[j];
+    sum_gx += dx[j] * ((x[j] - mean) * rstd);
+  }
+  const T mean_g = static_cast<T>(sum_g / n), mean_gx = static_cast<T>(sum_gx / n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dx[j] - mean_g - (x[j] - mean) * rstd * mean_gx);
+  if (grad_gain != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(dy[j] * ((x[j] - mean) * rstd));
+  }
+  if (grad_bias != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(dy[j]);
+  }
+}
+
+// Layer-norm parameter gradients summed per thread (double), added up at the end.
+struct ThreadNormGrads {
+  int64_t n;
+  int threads;
+  std::vector<double> gain, bias;
+  ThreadNormGrads(int64_t size, bool want_gain, bool want_bias)
+      : n(size),
+        threads(std::max(1, at::get_num_threads())),
+        gain(want_gain ? size * threads : 0, 0.0),
+        bias(want_bias ? size * threads : 0, 0.0) {}
+  double* gain_for(int thread) { return gain.empty() ? nullptr : gain.data() + slot(thread) * n; }
+  double* bias_for(int thread) { return bias.empty() ? nullptr : bias.data() + slot(thread) * n; }
+  void store(const OptTensor& gain_out, const OptTensor& bias_out) const {
+    if (has(gain_out)) write(gain, *gain_out);
+    if (has(bias_out)) write(bias, *bias_out);
+  }
+
+ private:
+  int64_t slot(int thread) const { return std::min(std::max(thread, 0), threads - 1); }
+  void write(const std::vector<double>& parts, const Tensor& out) const {
+    std::vector<double> total(n, 0.0);
+    for (int k = 0; k < threads; ++k) {
+      for (int64_t j = 0; j < n; ++j) total[j] += parts[k * n + j];
+    }
+    Tensor source = at::from_blob(total.data(), {n}, at::TensorOptions().dtype(at::kDouble));
+    out.copy_(source);
+  }
+};
+
+
 // ----------------------------------------------------------------------------- simple RNN
 
 Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_hh,
@@ -371,6 +592,10 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
 }
 
 // ----------------------------------------------------------------------------- LSTM
+//
+// One step is one matrix multiply (BLAS) and then one fused pass over the batch rows, split
+// between the threads by rows: every row's work (layer norm, gates, cell update, zoneout,
+// lengths) is independent of the other rows' and stays in L1 while it runs.
 
 std::vector<Tensor> lstm_forward(
     const Tensor& gx, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
@@ -383,71 +608,128 @@ std::vector<Tensor> lstm_forward(
   const int64_t steps = gx.size(0), rows = gx.size(1), width = gx.size(2);
   const int64_t hidden = width / 4, out_size = h0.size(1);
   const int64_t plane_h = rows * hidden, plane_p = rows * out_size, plane_g = rows * width;
+  const bool projected = has(w_hr);
   Tensor h = h0.contiguous().clone();
   Tensor c = c0.contiguous().clone();
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
-  Tensor c_buffer = layer_norm ? Tensor() : at::empty_like(c);
+  Tensor c_buffer = layer_norm ? Tensor() : at::empty_like(c);  // c~_t without layer norm
   Tensor h_new = at::empty_like(c);  // o * tanh(c), (B, H)
-  Tensor h_proj = has(w_hr) ? at::empty_like(h) : Tensor();
+  Tensor h_proj = projected ? at::empty_like(h) : Tensor();
   const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
-  const Tensor w_hr_t = has(w_hr) ? w_hr->t() : Tensor();
+  const Tensor w_hr_t = projected ? w_hr->t() : Tensor();
   const Tensor scratch =
       layer_norm && !has(a_all) ? at::empty({rows, width}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_lstm_forward", [&] {
     using T = scalar_t;
+    T* h_data = h.data_ptr<T>();
+    T* c_data = c.data_ptr<T>();
+    T* h_rec_data = h_rec.data_ptr<T>();
+    // Base pointers, taken once (data_ptr checks the dtype at every call).
+    T* gates_p = gates.data_ptr<T>();
+    const T* gx_p = gx.data_ptr<T>();
+    T* c_prevs_p = c_prevs.data_ptr<T>();
+    T* c_fresh_p = layer_norm ? c_new_all->data_ptr<T>() : c_buffer.data_ptr<T>();
+    T* tanh_p = tanh_c.data_ptr<T>();
+    T* h_new_p = h_new.data_ptr<T>();
+    T* h_proj_p = projected ? h_proj.data_ptr<T>() : nullptr;
+    T* out_p = out.data_ptr<T>();
+    T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T *c_mean_p = data_or_null<T>(c_mean), *c_rstd_p = data_or_null<T>(c_rstd);
+    const T* mask = data_or_null<T>(rec_mask);
+    const T* bias = data_or_null<T>(b_hh);
+    const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
+    const T *c_gain = data_or_null<T>(lnc_w), *c_shift = data_or_null<T>(lnc_b);
+    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane_p);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      T* h_data = h.data_ptr<T>();
-      T* c_data = c.data_ptr<T>();
-      if (has(h_prevs)) std::copy(h_data, h_data + plane_p, h_prevs->data_ptr<T>() + t * plane_p);
-      std::copy(c_data, c_data + plane_h, c_prevs.data_ptr<T>() + t * plane_h);
-      if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane_p);
-      Tensor gate_t = gates.select(0, t);  // (B, 4H): pre-activations, then activations
-      recurrent_projection<T>(gate_t, gx.data_ptr<T>() + t * plane_g, data_or_null<T>(b_hh),
-                              h_rec, w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t,
-                              scratch);
-      gate_t.narrow(1, 2 * hidden, hidden).tanh_();
-      gate_t.narrow(1, 0, 2 * hidden).sigmoid_();
-      gate_t.narrow(1, 3 * hidden, hidden).sigmoid_();
-      Tensor c_new_t = layer_norm ? c_new_all->select(0, t) : c_buffer;
-      const T* g = gate_t.data_ptr<T>();
-      T* cn = c_new_t.data_ptr<T>();
-      for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const T* gi = g + r * width;
-          const T* gf = gi + hidden;
-          const T* gg = gi + 2 * hidden;
-          const T* cp = c_data + r * hidden;
-          T* y = cn + r * hidden;
-          for (int64_t j = 0; j < hidden; ++j) y[j] = gf[j] * cp[j] + gi[j] * gg[j];
-        }
-      });
-      Tensor tanh_c_t = tanh_c.select(0, t);
-      if (layer_norm) {
-        layer_norm_rows<T>(cn, tanh_c_t.data_ptr<T>(), c_mean->data_ptr<T>() + t * rows,
-                           c_rstd->data_ptr<T>() + t * rows, data_or_null<T>(lnc_w),
-                           data_or_null<T>(lnc_b), rows, hidden);
-        tanh_c_t.tanh_();
-      } else {
-        at::tanh_out(tanh_c_t, c_new_t);
-      }
-      const T* tc = tanh_c_t.data_ptr<T>();
-      T* hn = h_new.data_ptr<T>();
-      for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const T* go = g + r * width + 3 * hidden;
-          for (int64_t j = 0; j < hidden; ++j) hn[r * hidden + j] = go[j] * tc[r * hidden + j];
-        }
-      });
-      const T* h_fresh = hn;
-      if (has(w_hr)) {
-        at::mm_out(h_proj, h_new, w_hr_t);
-        h_fresh = h_proj.data_ptr<T>();
-      }
+      Tensor gate_t = gates.select(0, t);  // (B, 4H): h W^T, then the activations
+      Tensor a_t = !layer_norm ? gate_t : has(a_all) ? a_all->select(0, t) : scratch;
+      at::mm_out(a_t, h_rec, w_t);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      mix_and_hold<T>(cn, c_data, nullptr, step_or_null<T>(zone_c, t, plane_h), v, rows, hidden);
-      mix_and_hold<T>(h_fresh, h_data, out.data_ptr<T>() + t * plane_p,
-                      step_or_null<T>(zone_h, t, plane_p), v, rows, out_size);
+      const T* zh = step_or_null<T>(zone_h, t, plane_p);
+      const T* zc = step_or_null<T>(zone_c, t, plane_h);
+      const T* a_data = a_t.data_ptr<T>();
+      T* out_t = out_p + t * plane_p;
+      T* prevs_t = step_or_null<T>(h_prevs, t, plane_p);
+      // h <- mix(h, fresh) for rows [begin, end), with out_t, h_prevs and the masked copy.
+      auto hold_h = [&](int64_t begin, int64_t end, const T* fresh_all) {
+        for (int64_t r = begin; r < end; ++r) {
+          const bool inside = v == nullptr || v[r];
+          T* hr = h_data + r * out_size;
+          const T* fresh = fresh_all + r * out_size;
+          const T* z = zh == nullptr ? nullptr : zh + r * out_size;
+          T* y = out_t + r * out_size;
+          if (prevs_t != nullptr) std::copy(hr, hr + out_size, prevs_t + r * out_size);
+          for (int64_t j = 0; j < out_size; ++j) {
+            const T mixed = z == nullptr ? fresh[j] : z[j] * hr[j] + (T(1) - z[j]) * fresh[j];
+            if (inside) hr[j] = mixed;
+            y[j] = inside ? mixed : T(0);
+          }
+          if (mask != nullptr) {
+            const T* m = mask + r * out_size;
+            T* hm = h_rec_data + r * out_size;
+RNNLAB_SIMD
+            for (int64_t j = 0; j < out_size; ++j) hm[j] = hr[j] * m[j];
+          }
+        }
+      };
+      auto cell_rows = [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t gate_row = t * plane_g + r * width, cell_row = t * plane_h + r * hidden;
+          T* g = gates_p + gate_row;
+          const T* x = gx_p + gate_row;
+          if (layer_norm) {
+            const T* a = a_data + r * width;
+            T mu, rs;
+            row_moments<T>(a, width, mu, rs);
+            mean_p[t * rows + r] = mu;
+            rstd_p[t * rows + r] = rs;
+            normalize_row<T>(a, mu, rs, gain, shift, g, width);
+          }
+          add_inputs_row<T>(g, x, bias, width);
+          activate_gates<T>(g, hidden);
+          const T* gi = g;
+          const T* gf = g + hidden;
+          const T* gg = g + 2 * hidden;
+          const T* go = g + 3 * hidden;
+          T* c_row = c_data + r * hidden;
+          T* c_prev = c_prevs_p + cell_row;
+          T* cn = c_fresh_p + (layer_norm ? cell_row : r * hidden);
+RNNLAB_SIMD
+          for (int64_t j = 0; j < hidden; ++j) {
+            c_prev[j] = c_row[j];
+            cn[j] = gf[j] * c_row[j] + gi[j] * gg[j];
+          }
+          T* tc = tanh_p + cell_row;
+          if (layer_norm) {
+            T mu, rs;
+            row_moments<T>(cn, hidden, mu, rs);
+            c_mean_p[t * rows + r] = mu;
+            c_rstd_p[t * rows + r] = rs;
+            normalize_row<T>(cn, mu, rs, c_gain, c_shift, tc, hidden);
+            tanh_row<T>(tc, tc, hidden);
+          } else {
+            tanh_row<T>(cn, tc, hidden);
+          }
+          T* hn = h_new_p + r * hidden;
+RNNLAB_SIMD
+          for (int64_t j = 0; j < hidden; ++j) hn[j] = go[j] * tc[j];
+          const bool inside = v == nullptr || v[r];
+          const T* z = zc == nullptr ? nullptr : zc + r * hidden;
+          for (int64_t j = 0; j < hidden; ++j) {
+            const T mixed = z == nullptr ? cn[j] : z[j] * c_prev[j] + (T(1) - z[j]) * cn[j];
+            c_row[j] = inside ? mixed : c_prev[j];
+          }
+          if (!projected) hold_h(r, r + 1, h_new_p);
+        }
+      };
+      at::parallel_for(0, rows, row_grain(rows, width), cell_rows);
+      if (projected) {
+        at::mm_out(h_proj, h_new, w_hr_t);
+        at::parallel_for(0, rows, row_grain(rows, out_size), [&](int64_t begin, int64_t end) {
+          hold_h(begin, end, h_proj_p);
+        });
+      }
     }
   });
   return {h, c};
@@ -466,92 +748,139 @@ std::vector<Tensor> lstm_backward(
   const int64_t steps = gates.size(0), rows = gates.size(1), width = gates.size(2);
   const int64_t hidden = width / 4, out_size = d_h.size(1);
   const int64_t plane_h = rows * hidden, plane_p = rows * out_size, plane_g = rows * width;
+  const bool projected = has(w_hr);
   Tensor grad_h = d_h.contiguous().clone();
   Tensor grad_c = d_c.contiguous().clone();
   Tensor dh_new = at::empty_like(grad_h), dh_prev = at::empty_like(grad_h);
   Tensor dc_new = at::empty_like(grad_c), dc_prev = at::empty_like(grad_c);
   Tensor d_rec = at::empty_like(grad_h);
-  Tensor dh_cell = has(w_hr) ? at::empty_like(grad_c) : dh_new;  // grad of o * tanh(c), (B, H)
+  Tensor dh_cell = projected ? at::empty_like(grad_c) : dh_new;  // grad of o * tanh(c), (B, H)
   Tensor d_ln_c = layer_norm ? at::empty_like(grad_c) : Tensor();
-  NormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
-  NormGrads cell_norm_grads(hidden, has(d_lnc_w), has(d_lnc_b));
+  ThreadNormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
+  ThreadNormGrads cell_norm_grads(hidden, has(d_lnc_w), has(d_lnc_b));
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnlab_lstm_backward", [&] {
     using T = scalar_t;
+    const T* mask = data_or_null<T>(rec_mask);
+    const T* gain = data_or_null<T>(ln_w);
+    const T* c_gain = data_or_null<T>(lnc_w);
+    T* g_h = grad_h.data_ptr<T>();
+    T* g_c = grad_c.data_ptr<T>();
+    const T* dhp = dh_prev.data_ptr<T>();
+    const T* drec = d_rec.data_ptr<T>();
+    // Base pointers, taken once (data_ptr checks the dtype at every call).
+    const T* d_out_p = d_out.data_ptr<T>();
+    T* dh_new_p = dh_new.data_ptr<T>();
+    T* dh_prev_p = dh_prev.data_ptr<T>();
+    T* d_hnew_all_p = data_or_null<T>(d_hnew_all);
+    T* dc_new_p = dc_new.data_ptr<T>();
+    T* dc_prev_p = dc_prev.data_ptr<T>();
+    const T* gates_p = gates.data_ptr<T>();
+    const T* tanh_p = tanh_c.data_ptr<T>();
+    const T* dh_cell_p = dh_cell.data_ptr<T>();
+    T* d_lnc_p = data_or_null<T>(d_lnc_all);
+    T* d_ln_c_p = layer_norm ? d_ln_c.data_ptr<T>() : nullptr;
+    const T* c_new_p = data_or_null<T>(c_new_all);
+    const T *c_mean_p = data_or_null<T>(c_mean), *c_rstd_p = data_or_null<T>(c_rstd);
+    T* d_pre_p = d_pre_all.data_ptr<T>();
+    const T* c_prevs_p = c_prevs.data_ptr<T>();
+    const T* a_p = data_or_null<T>(a_all);
+    const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T* d_a_p = data_or_null<T>(d_a_all);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      unmix<T>(grad_h.data_ptr<T>(), d_out.data_ptr<T>() + t * plane_p,
-               step_or_null<T>(zone_h, t, plane_p), v, dh_new.data_ptr<T>(),
-               dh_prev.data_ptr<T>(), rows, out_size);
-      unmix<T>(grad_c.data_ptr<T>(), nullptr, step_or_null<T>(zone_c, t, plane_h), v,
-               dc_new.data_ptr<T>(), dc_prev.data_ptr<T>(), rows, hidden);
-      if (has(w_hr)) {
-        T* keep = d_hnew_all->data_ptr<T>() + t * plane_p;
-        std::copy(dh_new.data_ptr<T>(), dh_new.data_ptr<T>() + plane_p, keep);
-        at::mm_out(dh_cell, dh_new, *w_hr);
-      }
-      const T* g = gates.data_ptr<T>() + t * plane_g;
-      const T* tc = tanh_c.data_ptr<T>() + t * plane_h;
-      const T* dH = dh_cell.data_ptr<T>();
-      T* dC = dc_new.data_ptr<T>();
-      if (layer_norm) {
-        T* d_normed = d_lnc_all->data_ptr<T>() + t * plane_h;
-        for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const T* go = g + r * width + 3 * hidden;
-            for (int64_t j = 0; j < hidden; ++j) {
-              const int64_t i = r * hidden + j;
-              d_normed[i] = dH[i] * (go[j] * (T(1) - tc[i] * tc[i]));
-            }
-          }
-        });
-        layer_norm_input_grad<T>(d_normed, c_new_all->data_ptr<T>() + t * plane_h,
-                                 c_mean->data_ptr<T>() + t * rows, c_rstd->data_ptr<T>() + t * rows,
-                                 data_or_null<T>(lnc_w), d_ln_c.data_ptr<T>(), rows, hidden,
-                                 cell_norm_grads.gain_data(), cell_norm_grads.bias_data());
-        const T* extra = d_ln_c.data_ptr<T>();
-        for_rows(plane_h, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) dC[i] += extra[i];
-        });
-      } else {
-        for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-          for (int64_t r = begin; r < end; ++r) {
-            const T* go = g + r * width + 3 * hidden;
-            for (int64_t j = 0; j < hidden; ++j) {
-              const int64_t i = r * hidden + j;
-              dC[i] += dH[i] * (go[j] * (T(1) - tc[i] * tc[i]));
-            }
-          }
-        });
-      }
-      T* d_pre = d_pre_all.data_ptr<T>() + t * plane_g;
-      const T* cp = c_prevs.data_ptr<T>() + t * plane_h;
-      T* g_c = grad_c.data_ptr<T>();
-      const T* dcp = dc_prev.data_ptr<T>();
-      for_rows(rows, width, [&](int64_t begin, int64_t end) {
+      const T* zh = step_or_null<T>(zone_h, t, plane_p);
+      const T* zc = step_or_null<T>(zone_c, t, plane_h);
+      // grad_h of rows [begin, end): the previous step's two paths summed, then split into
+      // the gradient of this step's fresh value and of the state before it.
+      auto unmix_h = [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const T* gi = g + r * width;
-          const T* gf = gi + hidden;
-          const T* gg = gi + 2 * hidden;
-          const T* go = gi + 3 * hidden;
-          T* di = d_pre + r * width;
+          const int64_t o = r * out_size;
+          if (s > 0) add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
+          unmix_row<T>(g_h + o, d_out_p + t * plane_p + o,
+                       zh == nullptr ? nullptr : zh + o, v == nullptr || v[r],
+                       dh_new_p + o, dh_prev_p + o, out_size);
+          if (projected) {
+            const T* dn = dh_new_p + o;
+            std::copy(dn, dn + out_size, d_hnew_all_p + t * plane_p + o);
+          }
+        }
+      };
+      auto cell_rows = [&](int64_t begin, int64_t end) {
+        const int thread = at::get_thread_num();
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t gate_row = t * plane_g + r * width, cell_row = t * plane_h + r * hidden;
+          const int64_t o = r * hidden;
+          T* dcn = dc_new_p + o;
+          T* dcp = dc_prev_p + o;
+          unmix_row<T>(g_c + o, nullptr, zc == nullptr ? nullptr : zc + o, v == nullptr || v[r],
+                       dcn, dcp, hidden);
+          const T* g = gates_p + gate_row;
+          const T* gi = g;
+          const T* gf = g + hidden;
+          const T* gg = g + 2 * hidden;
+          const T* go = g + 3 * hidden;
+          const T* tc = tanh_p + cell_row;
+          const T* dH = dh_cell_p + o;
+          if (layer_norm) {
+            T* d_normed = d_lnc_p + cell_row;
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) d_normed[j] = dH[j] * (go[j] * (T(1) - tc[j] * tc[j]));
+            T* extra = d_ln_c_p + o;
+            layer_norm_row_grad<T>(d_normed, c_new_p + cell_row,
+                                   c_mean_p[t * rows + r],
+                                   c_rstd_p[t * rows + r], c_gain, extra, hidden,
+                                   cell_norm_grads.gain_for(thread), cell_norm_grads.bias_for(thread));
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) dcn[j] += extra[j];
+          } else {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) dcn[j] += dH[j] * (go[j] * (T(1) - tc[j] * tc[j]));
+          }
+          T* di = d_pre_p + gate_row;
           T* df = di + hidden;
           T* dg = di + 2 * hidden;
           T* dout = di + 3 * hidden;
+          const T* cp = c_prevs_p + cell_row;
+          T* gc = g_c + o;
+RNNLAB_SIMD
           for (int64_t j = 0; j < hidden; ++j) {
-            const int64_t i = r * hidden + j;
-            const T dc = dC[i];
+            const T dc = dcn[j];
             di[j] = dc * (gg[j] * (gi[j] * (T(1) - gi[j])));
-            df[j] = dc * (cp[i] * (gf[j] * (T(1) - gf[j])));
+            df[j] = dc * (cp[j] * (gf[j] * (T(1) - gf[j])));
             dg[j] = dc * (gi[j] * (T(1) - gg[j] * gg[j]));
-            dout[j] = dH[i] * (tc[i] * (go[j] * (T(1) - go[j])));
-            g_c[i] = dcp[i] + dc * gf[j];
+            dout[j] = dH[j] * (tc[j] * (go[j] * (T(1) - go[j])));
+            gc[j] = dcp[j] + dc * gf[j];
+          }
+          if (layer_norm) {
+            layer_norm_row_grad<T>(di, a_p + gate_row,
+                                   mean_p[t * rows + r],
+                                   rstd_p[t * rows + r], gain,
+                                   d_a_p + gate_row, width,
+                                   norm_grads.gain_for(thread), norm_grads.bias_for(thread));
           }
         }
+      };
+      if (!projected) {
+        at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
+          unmix_h(begin, end);
+          cell_rows(begin, end);
+        });
+      } else {
+        at::parallel_for(0, rows, row_grain(rows, out_size), unmix_h);
+        at::mm_out(dh_cell, dh_new, *w_hr);
+        at::parallel_for(0, rows, row_grain(rows, width), cell_rows);
+      }
+      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
+      at::mm_out(d_rec, d_a_t, w_hh);
+    }
+    if (steps > 0) {
+      at::parallel_for(0, rows, row_grain(rows, out_size), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * out_size;
+          add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
+        }
       });
-      recurrent_projection_backward<T>(d_pre_all, d_a_all, layer_norm, a_all, mean_all,
-                                       rstd_all, ln_w, norm_grads, w_hh, d_rec,
-                                       dh_prev.data_ptr<T>(), rec_mask, grad_h.data_ptr<T>(), t);
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
