@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nn import fused_bptt, regularizers, validation
+from rnnlab.nn.input_norm import normalized_projection
 from rnnlab.nn.kernels import KernelChoice, select_kernel
 from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
 
@@ -409,7 +410,12 @@ class RecurrentLayer(nn.RNNBase):
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """The same function as :meth:`_run_direction`, through ``rnnlab.nn.fused_bptt``."""
         steps = x.shape[0]
-        gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
+        if self.family == "rnn" and weights.ln_ih is not None and torch.is_grad_enabled():
+            # Keeps x only (not x W_ih^T): the simple RNN's memory, where it binds.
+            gain, shift = weights.ln_ih
+            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
+        else:
+            gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         masks = self._draw_masks(h, c, steps)
         zone_h = zone_c = None
         if masks.zone_h is not None:  # training: bool masks, True keeps the previous value

@@ -53,8 +53,13 @@ def keep_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
 
 
 def drop_connect(weight: Tensor, p: float) -> Tensor:
-    """``weight * mask / (1 - p)`` with a fresh Bernoulli mask; ``weight`` is left unchanged."""
-    return weight * keep_mask(tuple(weight.shape), p, weight)
+    """``weight * mask / (1 - p)`` with a fresh Bernoulli mask; ``weight`` is left unchanged.
+
+    The mask is drawn as bool and applied with ``where``, so autograd keeps one byte per
+    weight for backward (a float mask would keep four).
+    """
+    keep = bernoulli(tuple(weight.shape), 1.0 - p, weight, torch.bool)
+    return torch.where(keep, weight, 0.0).mul_(1.0 / (1.0 - p))
 
 
 def zoneout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
