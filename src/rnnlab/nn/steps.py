@@ -66,10 +66,13 @@ def input_projection(x: Tensor, w: StepWeights) -> Tensor:
     if w.ln_ih is None and w.b_ih is not None:  # bias added inside the matrix multiply
         flat = torch.addmm(w.b_ih, x.reshape(-1, x.shape[-1]), w.w_ih.t())
         return flat.view(*x.shape[:-1], flat.shape[-1])
-    gx = normalize(torch.matmul(x, w.w_ih.t()), w.ln_ih)
-    if w.b_ih is not None:
-        gx = gx + w.b_ih
-    return gx
+    a = torch.matmul(x, w.w_ih.t())
+    if w.ln_ih is not None and w.b_ih is not None:
+        # LN(a; g, beta) + b = LN(a; g, beta + b): one pass over (..., G*H), not two.
+        gain, shift = w.ln_ih
+        return normalize(a, (gain, shift + w.b_ih))
+    gx = normalize(a, w.ln_ih)
+    return gx if w.b_ih is None else gx + w.b_ih
 
 
 def _recurrent_projection(h_rec: Tensor, w: StepWeights) -> Tensor:
