@@ -274,15 +274,15 @@ class _RNNFunction(torch.autograd.Function):
         acts = out if shared else torch.empty_like(out)
         # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
         prevs = torch.empty_like(out) if valid is not None else None
-        weights = _weights(zone, gx.dtype)
-        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, weights)
-        if ctx.native:
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
+        if ctx.native:  # zoneout masks go as they are (bool in training)
             h = native.ops().rnn_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(weights),
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
                 _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs,
                 *recurrence.saved(),
             )  # fmt: skip
         else:
+            weights = _weights(zone, gx.dtype)
             base = gx if b_hh is None else gx + b_hh  # (T, B, H)
             h = h0
             for t in _order(steps, reverse):
@@ -308,7 +308,6 @@ class _RNNFunction(torch.autograd.Function):
         (w_hh, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
         relu, reverse, layer_norm = ctx.flags
-        zone = _weights(zone, acts.dtype)
         prevs, h_rec_all, a_all = _restore(
             prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
         )
@@ -323,6 +322,7 @@ class _RNNFunction(torch.autograd.Function):
                 d_a_all if layer_norm else None, d_ln_w, d_ln_b,
             )  # fmt: skip
         else:
+            zone = _weights(zone, acts.dtype)
             slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
             grad = d_h
             for t in _order(acts.shape[0], not reverse):
@@ -385,17 +385,15 @@ class _LSTMFunction(torch.autograd.Function):
         c_new_all = torch.empty_like(tanh_c) if layer_norm else None  # c~_t, input of LN_c
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
-        weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
-        ctx.native = native.usable(
-            gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask, weights_h, weights_c
-        )
-        if ctx.native:
+        ctx.native = native.usable(gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask)
+        if ctx.native:  # zoneout masks go as they are (bool in training)
             h, c = native.ops().lstm_forward(
                 gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
-                _dense(weights_h), _dense(weights_c), _flat_valid(valid), reverse, layer_norm, out,
+                _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
                 gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
             )  # fmt: skip
         else:
+            weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
             base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
             h, c = h0, c0
             for t in _order(steps, reverse):
@@ -437,7 +435,6 @@ class _LSTMFunction(torch.autograd.Function):
             h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
-        zone_h, zone_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
         if h_prevs is None:
             h_prevs = _previous_states(out, h0, reverse)
         d_pre_all = torch.empty_like(gates)  # (T, B, 4H) = dgx
@@ -456,6 +453,7 @@ class _LSTMFunction(torch.autograd.Function):
                 d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
             )  # fmt: skip
         else:
+            zone_h, zone_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
             i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
             # Elementwise factors of the chain rule, for all steps at once:
             # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o']
@@ -541,15 +539,15 @@ class _GRUFunction(torch.autograd.Function):
         n_all = torch.empty_like(zero)
         hn_all = torch.empty_like(zero)  # LN(a_n) + b_hn: what r multiplies
         prevs = torch.empty_like(zero) if valid is not None else None  # lengths only
-        weights = _weights(zone, gx.dtype)
-        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, weights)
-        if ctx.native:
+        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
+        if ctx.native:  # zoneout masks go as they are (bool in training)
             h = native.ops().gru_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(weights),
+                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
                 _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
                 *recurrence.saved(),
             )  # fmt: skip
         else:
+            weights = _weights(zone, gx.dtype)
             # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
             b_hn = None if b_hh is None else b_hh[2 * hidden :]
             base = (
@@ -582,7 +580,6 @@ class _GRUFunction(torch.autograd.Function):
         (w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         reverse, layer_norm = ctx.flags
-        zone = _weights(zone, n_all.dtype)
         prevs, h_rec_all, a_all = _restore(
             prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
         )
@@ -598,6 +595,7 @@ class _GRUFunction(torch.autograd.Function):
                 d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
             )  # fmt: skip
         else:
+            zone = _weights(zone, n_all.dtype)
             r, z = rz_all.chunk(2, dim=-1)
             d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
             d_r_pre = d_n_pre * hn_all * r * (1 - r)

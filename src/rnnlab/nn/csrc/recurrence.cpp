@@ -10,7 +10,8 @@
 //
 // Conventions (as in fused_bptt.py): tensors are contiguous, time-major ``(T, B, N)``;
 // ``valid`` is a ``(T, B)`` bool tensor (false past a sequence's end: the state is held and
-// the output is zero); ``zone`` is the weight of the previous value, ``(T, B, N)``:
+// the output is zero); ``zone`` is the weight of the previous value, ``(T, B, N)``, float
+// weights (evaluation: the constant p) or a bool mask (training: true keeps the previous value):
 //   state_t = zone * state_{t-1} + (1 - zone) * new_t.
 // Layer norm over the last dimension: y = (a - mean) * rstd * gain + bias,
 // rstd = 1 / sqrt(var + eps), var biased.
@@ -301,6 +302,19 @@ void recurrent_projection_backward(const Tensor& d_pre_all, const OptTensor& d_a
   add_masked<T>(d_prev, d_rec.data_ptr<T>(), data_or_null<T>(rec_mask), grad, d_rec.numel());
 }
 
+// Zoneout weights of step t as a T pointer: into the (T, B, N) float weights themselves, or a
+// bool mask's step (true keeps the previous value) converted into `scratch`, (B, N).
+template <typename T>
+const T* zone_at(const OptTensor& zone, int64_t t, int64_t plane, std::vector<T>& scratch) {
+  if (!has(zone)) return nullptr;
+  if (zone->scalar_type() != at::kBool) return zone->data_ptr<T>() + t * plane;
+  const bool* mask = zone->data_ptr<bool>() + t * plane;
+  scratch.resize(plane);
+  T* weights = scratch.data();
+  for (int64_t j = 0; j < plane; ++j) weights[j] = mask[j] ? T(1) : T(0);
+  return weights;
+}
+
 int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps - 1 - s : s; }
 
 // ----------------------------------------------------------------------------- row kernels
@@ -534,6 +548,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
       layer_norm && !has(a_all) ? at::empty({rows, hidden}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_rnn_forward", [&] {
     using T = scalar_t;
+    std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       T* h_data = h.data_ptr<T>();
@@ -548,7 +563,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
         act_t.tanh_();
       }
       mix_and_hold<T>(act_t.data_ptr<T>(), h_data, out.data_ptr<T>() + t * plane,
-                      step_or_null<T>(zone, t, plane), step_or_null<bool>(valid, t, rows), rows,
+                      zone_at<T>(zone, t, plane, zone_row), step_or_null<bool>(valid, t, rows), rows,
                       hidden);
     }
   });
@@ -568,9 +583,10 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
   AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "rnnlab_rnn_backward", [&] {
     using T = scalar_t;
+    std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
-      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, step_or_null<T>(zone, t, plane),
+      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
                step_or_null<bool>(valid, t, rows), d_new.data_ptr<T>(), d_prev.data_ptr<T>(),
                rows, hidden);
       T* d_pre = d_pre_all.data_ptr<T>() + t * plane;
@@ -640,14 +656,15 @@ std::vector<Tensor> lstm_forward(
     const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
     const T *c_gain = data_or_null<T>(lnc_w), *c_shift = data_or_null<T>(lnc_b);
     if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane_p);
+    std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       Tensor gate_t = gates.select(0, t);  // (B, 4H): h W^T, then the activations
       Tensor a_t = !layer_norm ? gate_t : has(a_all) ? a_all->select(0, t) : scratch;
       at::mm_out(a_t, h_rec, w_t);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* zh = step_or_null<T>(zone_h, t, plane_p);
-      const T* zc = step_or_null<T>(zone_c, t, plane_h);
+      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row);
+      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row);
       const T* a_data = a_t.data_ptr<T>();
       T* out_t = out_p + t * plane_p;
       T* prevs_t = step_or_null<T>(h_prevs, t, plane_p);
@@ -786,11 +803,12 @@ std::vector<Tensor> lstm_backward(
     const T* a_p = data_or_null<T>(a_all);
     const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
     T* d_a_p = data_or_null<T>(d_a_all);
+    std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* zh = step_or_null<T>(zone_h, t, plane_p);
-      const T* zc = step_or_null<T>(zone_c, t, plane_h);
+      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row);
+      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row);
       // grad_h of rows [begin, end): the previous step's two paths summed, then split into
       // the gradient of this step's fresh value and of the state before it.
       auto unmix_h = [&](int64_t begin, int64_t end) {
@@ -909,6 +927,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
   AT_DISPATCH_FLOATING_TYPES(gx_all.scalar_type(), "rnnlab_gru_forward", [&] {
     using T = scalar_t;
     const T* bias = data_or_null<T>(b_hh);  // r and z outside the reset product, n inside
+    std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       T* h_data = h.data_ptr<T>();
@@ -954,7 +973,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
           }
         }
       });
-      mix_and_hold<T>(fresh, h_data, out.data_ptr<T>() + t * plane, step_or_null<T>(zone, t, plane),
+      mix_and_hold<T>(fresh, h_data, out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
                       step_or_null<bool>(valid, t, rows), rows, hidden);
     }
   });
@@ -975,9 +994,10 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
   AT_DISPATCH_FLOATING_TYPES(n_all.scalar_type(), "rnnlab_gru_backward", [&] {
     using T = scalar_t;
+    std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
-      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, step_or_null<T>(zone, t, plane),
+      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
                step_or_null<bool>(valid, t, rows), d_new.data_ptr<T>(), d_prev.data_ptr<T>(),
                rows, hidden);
       const T* rz = rz_all.data_ptr<T>() + t * 2 * plane;
