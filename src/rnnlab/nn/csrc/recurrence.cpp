@@ -456,18 +456,43 @@ inline void add_masked_row(const T* d_prev, const T* d_rec, const T* mask, T* gr
 template <typename T>
 inline void unmix_row(const T* grad_state, const T* grad_out, const T* zone, bool inside,
                       T* d_new, T* d_prev, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    const T g = grad_state[j];
-    const T total = grad_out != nullptr ? g + grad_out[j] : g;
-    T mixed = inside ? total : T(0);
-    T prev = inside ? T(0) : g;
-    if (zone != nullptr) {
-      prev += zone[j] * mixed;
-      mixed = (T(1) - zone[j]) * mixed;
-    }
-    d_new[j] = mixed;
-    d_prev[j] = prev;
+  if (!inside) {  // the state was held: its gradient passes to the previous state whole
+    std::copy(grad_state, grad_state + n, d_prev);
+    std::fill(d_new, d_new + n, T(0));
+    return;
   }
+  if (grad_out != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) d_new[j] = grad_state[j] + grad_out[j];
+  } else {
+    std::copy(grad_state, grad_state + n, d_new);
+  }
+  if (zone != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      d_prev[j] = zone[j] * d_new[j];
+      d_new[j] = (T(1) - zone[j]) * d_new[j];
+    }
+  } else {
+    std::fill(d_prev, d_prev + n, T(0));
+  }
+}
+
+// One row of zoneout then lengths: state <- mix(state, fresh) where the row is inside its
+// sequence (else the state is held); out (may be null) <- the new state, or 0 outside.
+template <typename T>
+inline void mix_row(const T* fresh, const T* zone, bool inside, T* state, T* out, int64_t n) {
+  if (!inside) {
+    if (out != nullptr) std::fill(out, out + n, T(0));
+    return;
+  }
+  if (zone != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) state[j] = zone[j] * state[j] + (T(1) - zone[j]) * fresh[j];
+  } else {
+    std::copy(fresh, fresh + n, state);
+  }
+  if (out != nullptr) std::copy(state, state + n, out);
 }
 
 // Input gradient of layer norm for one row (see layer_norm_input_grad), adding the row's
@@ -677,11 +702,7 @@ std::vector<Tensor> lstm_forward(
           const T* z = zh == nullptr ? nullptr : zh + r * out_size;
           T* y = out_t + r * out_size;
           if (prevs_t != nullptr) std::copy(hr, hr + out_size, prevs_t + r * out_size);
-          for (int64_t j = 0; j < out_size; ++j) {
-            const T mixed = z == nullptr ? fresh[j] : z[j] * hr[j] + (T(1) - z[j]) * fresh[j];
-            if (inside) hr[j] = mixed;
-            y[j] = inside ? mixed : T(0);
-          }
+          mix_row<T>(fresh, z, inside, hr, y, out_size);
           if (mask != nullptr) {
             const T* m = mask + r * out_size;
             T* hm = h_rec_data + r * out_size;
@@ -733,10 +754,7 @@ RNNLAB_SIMD
           for (int64_t j = 0; j < hidden; ++j) hn[j] = go[j] * tc[j];
           const bool inside = v == nullptr || v[r];
           const T* z = zc == nullptr ? nullptr : zc + r * hidden;
-          for (int64_t j = 0; j < hidden; ++j) {
-            const T mixed = z == nullptr ? cn[j] : z[j] * c_prev[j] + (T(1) - z[j]) * cn[j];
-            c_row[j] = inside ? mixed : c_prev[j];
-          }
+          mix_row<T>(cn, z, inside, c_row, nullptr, hidden);  // c_row still holds c_prev
           if (!projected) hold_h(r, r + 1, h_new_p);
         }
       };
