@@ -3,10 +3,11 @@
 // The Python autograd Functions in rnnlab/nn/fused_bptt.py allocate every buffer, compute
 // the input projections before the loop and the weight gradients after it (a few large
 // matrix multiplies). What is left, the loop over time, is here: per step one matrix
-// multiply (BLAS through ATen), the vectorized ATen sigmoid/tanh on the gate block, and
-// one pass of fused elementwise work in plain loops (gate products, layer norm, zoneout,
-// lengths, recurrent dropout). Backward is hand-derived backpropagation through time; it
-// needs no transcendental function, only the activations saved by forward.
+// multiply (BLAS through ATen) and one fused pass over the batch rows, split between the
+// threads by rows (layer norm, gate activations, cell update, zoneout, lengths, recurrent
+// dropout; sigmoid and tanh through a vectorized polynomial exp in float). Backward is
+// hand-derived backpropagation through time, in the same shape; it needs no transcendental
+// function, only the activations saved by forward.
 //
 // Conventions (as in fused_bptt.py): tensors are contiguous, time-major ``(T, B, N)``;
 // ``valid`` is a ``(T, B)`` bool tensor (false past a sequence's end: the state is held and
@@ -52,254 +53,10 @@ T* step_or_null(const OptTensor& t, int64_t step, int64_t stride) {
 
 bool has(const OptTensor& t) { return t.has_value() && t->defined(); }
 
-// Elements per thread below which a step's elementwise work runs on one thread: per step it is
-// small (B x G*H), and waking a second thread costs more than it saves (measured on 2 cores:
-// an LSTM with H=256, B=32 ran 1.3x slower with a 16K grain than serially).
-constexpr int64_t kParallelGrain = 65536;
-
-// Runs fn(row_begin, row_end) over `rows` rows of `width` elements, in parallel when large.
-template <typename F>
-void for_rows(int64_t rows, int64_t width, const F& fn) {
-  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(width, 1));
-  at::parallel_for(0, rows, grain, fn);
-}
-
-// ----------------------------------------------------------------------------- layer norm
-
-// out = LN(a) row by row (rows of n), with the statistics kept for backward.
-template <typename T>
-void layer_norm_rows(const T* a, T* out, T* mean, T* rstd, const T* gain, const T* bias,
-                     int64_t rows, int64_t n) {
-  using acc_t = at::opmath_type<T>;
-  for_rows(rows, n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* x = a + r * n;
-      T* y = out + r * n;
-      acc_t sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < n; ++j) sum += x[j];
-      const acc_t mu = sum / n;
-      acc_t squares = 0;
-#pragma omp simd reduction(+ : squares)
-      for (int64_t j = 0; j < n; ++j) squares += (x[j] - mu) * (x[j] - mu);
-      const acc_t inv = acc_t(1) / std::sqrt(squares / n + acc_t(kLayerNormEps));
-      const T m = static_cast<T>(mu), s = static_cast<T>(inv);
-      mean[r] = m;
-      rstd[r] = s;
-      for (int64_t j = 0; j < n; ++j) {
-        T v = (x[j] - m) * s;
-        if (gain != nullptr) v *= gain[j];
-        if (bias != nullptr) v += bias[j];
-        y[j] = v;
-      }
-    }
-  });
-}
-
-// Input gradient of layer norm: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gain.
-// With `grad_gain`/`grad_bias` given, also adds sum_rows dy * xhat and sum_rows dy to them.
-template <typename T>
-void layer_norm_input_grad(const T* dy, const T* a, const T* mean, const T* rstd, const T* gain,
-                           T* dx, int64_t rows, int64_t n, double* grad_gain, double* grad_bias) {
-  using acc_t = at::opmath_type<T>;
-  for_rows(rows, n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* g_in = dy + r * n;
-      const T* x = a + r * n;
-      T* out = dx + r * n;
-      const T m = mean[r], s = rstd[r];
-      acc_t sum_g = 0, sum_gx = 0;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-      for (int64_t j = 0; j < n; ++j) {
-        const T g = gain != nullptr ? g_in[j] * gain[j] : g_in[j];
-        sum_g += g;
-        sum_gx += g * ((x[j] - m) * s);
-      }
-      const T mean_g = static_cast<T>(sum_g / n), mean_gx = static_cast<T>(sum_gx / n);
-      for (int64_t j = 0; j < n; ++j) {
-        const T g = gain != nullptr ? g_in[j] * gain[j] : g_in[j];
-        out[j] = s * (g - mean_g - (x[j] - m) * s * mean_gx);
-      }
-    }
-  });
-  if (grad_gain == nullptr && grad_bias == nullptr) return;
-  // Serial (every row adds into the same vectors): this step's sums over the rows in T, then
-  // into the double accumulators that sum over steps.
-  std::vector<T> part_gain(n, T(0)), part_bias(n, T(0));
-  T* pg = part_gain.data();
-  T* pb = part_bias.data();
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* g_in = dy + r * n;
-    const T* x = a + r * n;
-    const T m = mean[r], s = rstd[r];
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      pg[j] += g_in[j] * ((x[j] - m) * s);
-      pb[j] += g_in[j];
-    }
-  }
-  if (grad_gain != nullptr) {
-    for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(pg[j]);
-  }
-  if (grad_bias != nullptr) {
-    for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(pb[j]);
-  }
-}
-
-// Parameter-gradient accumulators of one layer norm (double, summed over steps and batch).
-struct NormGrads {
-  std::vector<double> gain, bias;
-  NormGrads(int64_t n, bool want_gain, bool want_bias)
-      : gain(want_gain ? n : 0, 0.0), bias(want_bias ? n : 0, 0.0) {}
-  double* gain_data() { return gain.empty() ? nullptr : gain.data(); }
-  double* bias_data() { return bias.empty() ? nullptr : bias.data(); }
-  // Writes the sums into the optional output tensors.
-  void store(const OptTensor& gain_out, const OptTensor& bias_out) const {
-    if (has(gain_out)) write(gain, *gain_out);
-    if (has(bias_out)) write(bias, *bias_out);
-  }
-
- private:
-  static void write(const std::vector<double>& sums, const Tensor& out) {
-    Tensor source = at::from_blob(const_cast<double*>(sums.data()), {static_cast<int64_t>(sums.size())},
-                                  at::TensorOptions().dtype(at::kDouble));
-    out.copy_(source);
-  }
-};
-
-// ----------------------------------------------------------------------------- state update
-
-// Zoneout, then lengths: state <- valid ? mix : state; out <- valid ? mix : 0.
-template <typename T>
-void mix_and_hold(const T* fresh, T* state, T* out, const T* zone, const bool* valid,
-                  int64_t rows, int64_t n) {
-  for_rows(rows, n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const bool inside = valid == nullptr || valid[r];
-      const int64_t o = r * n;
-      for (int64_t j = 0; j < n; ++j) {
-        const T prev = state[o + j];
-        T mixed = fresh[o + j];
-        if (zone != nullptr) mixed = zone[o + j] * prev + (T(1) - zone[o + j]) * mixed;
-        if (inside) state[o + j] = mixed;
-        if (out != nullptr) out[o + j] = inside ? mixed : T(0);
-      }
-    }
-  });
-}
-
-// Backward of mix_and_hold: the gradient of the step's new value and of the previous state.
-template <typename T>
-void unmix(const T* grad_state, const T* grad_out, const T* zone, const bool* valid, T* d_new,
-           T* d_prev, int64_t rows, int64_t n) {
-  for_rows(rows, n, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const bool inside = valid == nullptr || valid[r];
-      const int64_t o = r * n;
-      for (int64_t j = 0; j < n; ++j) {
-        const T g = grad_state[o + j];
-        const T total = grad_out != nullptr ? g + grad_out[o + j] : g;
-        T mixed = inside ? total : T(0);
-        T prev = inside ? T(0) : g;
-        if (zone != nullptr) {
-          prev += zone[o + j] * mixed;
-          mixed = (T(1) - zone[o + j]) * mixed;
-        }
-        d_new[o + j] = mixed;
-        d_prev[o + j] = prev;
-      }
-    }
-  });
-}
-
-// y = a * mask (mask may be null: plain copy).
+// y = a * mask, elementwise over `count` values (the masked initial state).
 template <typename T>
 void masked_copy(const T* a, const T* mask, T* y, int64_t count) {
-  for_rows(count, 1, [&](int64_t begin, int64_t end) {
-    if (mask == nullptr) {
-      std::copy(a + begin, a + end, y + begin);
-    } else {
-      for (int64_t i = begin; i < end; ++i) y[i] = a[i] * mask[i];
-    }
-  });
-}
-
-// grad = d_prev + d_rec * mask (mask may be null).
-template <typename T>
-void add_masked(const T* d_prev, const T* d_rec, const T* mask, T* grad, int64_t count) {
-  for_rows(count, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const T rec = mask != nullptr ? d_rec[i] * mask[i] : d_rec[i];
-      grad[i] = d_prev[i] + rec;
-    }
-  });
-}
-
-// out_t = gx_t + bias + h W^T, or with layer norm out_t = gx_t + bias + LN(a), a = h W^T
-// (kept in a_all[t] for backward when a_all is given, else computed in `scratch`, and
-// backward recomputes it). `gx_t` and `bias` may be null (then 0).
-template <typename T>
-void recurrent_projection(Tensor out_t, const T* gx_t, const T* bias, const Tensor& h_rec,
-                          const Tensor& w_t, bool layer_norm, const OptTensor& a_all,
-                          const OptTensor& mean_all, const OptTensor& rstd_all,
-                          const OptTensor& ln_w, const OptTensor& ln_b, int64_t t,
-                          const Tensor& scratch) {
-  const int64_t rows = out_t.size(0), n = out_t.size(1);
-  T* y = out_t.data_ptr<T>();
-  auto add_inputs = [&](bool accumulate) {
-    if (gx_t == nullptr && bias == nullptr && accumulate) return;
-    for_rows(rows, n, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        T* row = y + r * n;
-        const T* g = gx_t == nullptr ? nullptr : gx_t + r * n;
-        for (int64_t j = 0; j < n; ++j) {
-          T v = accumulate ? row[j] : T(0);
-          if (g != nullptr) v += g[j];
-          if (bias != nullptr) v += bias[j];
-          row[j] = v;
-        }
-      }
-    });
-  };
-  if (!layer_norm) {
-    if (gx_t == nullptr && bias == nullptr) {
-      at::mm_out(out_t, h_rec, w_t);
-    } else {
-      add_inputs(false);
-      out_t.addmm_(h_rec, w_t);
-    }
-    return;
-  }
-  Tensor a_t = has(a_all) ? a_all->select(0, t) : scratch;
-  at::mm_out(a_t, h_rec, w_t);
-  layer_norm_rows<T>(a_t.data_ptr<T>(), y, mean_all->data_ptr<T>() + t * rows,
-                     rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
-                     data_or_null<T>(ln_b), rows, n);
-  add_inputs(true);
-}
-
-// Backward of one step's recurrent projection: d_a = LN'(d_pre) (d_pre itself without layer
-// norm), then grad = d_prev + (d_a W_hh) * mask. d_pre_all is (T, B, G*H); d_rec a buffer.
-template <typename T>
-void recurrent_projection_backward(const Tensor& d_pre_all, const OptTensor& d_a_all,
-                                   bool layer_norm, const OptTensor& a_all,
-                                   const OptTensor& mean_all, const OptTensor& rstd_all,
-                                   const OptTensor& ln_w, NormGrads& norm_grads,
-                                   const Tensor& w_hh, Tensor d_rec, const T* d_prev,
-                                   const OptTensor& rec_mask, T* grad, int64_t t) {
-  const int64_t rows = d_pre_all.size(1), width = d_pre_all.size(2);
-  Tensor d_a_t = d_pre_all.select(0, t);
-  if (layer_norm) {
-    d_a_t = d_a_all->select(0, t);
-    layer_norm_input_grad<T>(d_pre_all.data_ptr<T>() + t * rows * width,
-                             a_all->data_ptr<T>() + t * rows * width,
-                             mean_all->data_ptr<T>() + t * rows,
-                             rstd_all->data_ptr<T>() + t * rows, data_or_null<T>(ln_w),
-                             d_a_t.data_ptr<T>(), rows, width, norm_grads.gain_data(),
-                             norm_grads.bias_data());
-  }
-  at::mm_out(d_rec, d_a_t, w_hh);
-  add_masked<T>(d_prev, d_rec.data_ptr<T>(), data_or_null<T>(rec_mask), grad, d_rec.numel());
+  for (int64_t i = 0; i < count; ++i) y[i] = a[i] * mask[i];
 }
 
 // Zoneout weights of step t as a T pointer: into the (T, B, N) float weights themselves, or a
@@ -319,8 +76,8 @@ int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps
 
 // ----------------------------------------------------------------------------- row kernels
 //
-// The fused steps (LSTM) work row by row: one batch row's gates, cell and layer norm at a
-// time, split between the threads by rows.
+// Every cell's step works row by row: one batch row's gates, cell, layer norm, zoneout and
+// lengths at a time, split between the threads by rows (the rows of a step are independent).
 
 // Elements of work per thread below which a step's row pass stays on one thread. Waking the
 // second thread costs a few microseconds; one fused pass over 32 x 512 gates costs ~20.
@@ -452,7 +209,7 @@ inline void add_masked_row(const T* d_prev, const T* d_rec, const T* mask, T* gr
   }
 }
 
-// The row form of unmix(): gradients of the fresh value and of the previous state.
+// Backward of mix_row: the gradients of the step's fresh value and of the previous state.
 template <typename T>
 inline void unmix_row(const T* grad_state, const T* grad_out, const T* zone, bool inside,
                       T* d_new, T* d_prev, int64_t n) {
@@ -495,7 +252,8 @@ inline void mix_row(const T* fresh, const T* zone, bool inside, T* state, T* out
   if (out != nullptr) std::copy(state, state + n, out);
 }
 
-// Input gradient of layer norm for one row (see layer_norm_input_grad), adding the row's
+// Input gradient of layer norm for one row, dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+// with g = dy * gain, adding the row's
 // share of the gain and bias gradients into `grad_gain` / `grad_bias` when given.
 template <typename T>
 inline void layer_norm_row_grad(const T* dy, const T* x, T mean, T rstd, const T* gain, T* dx,
@@ -558,6 +316,8 @@ struct ThreadNormGrads {
 
 
 // ----------------------------------------------------------------------------- simple RNN
+//
+// As the LSTM: per step one matrix multiply, then one fused pass over the batch rows.
 
 Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const OptTensor& b_hh,
                    const OptTensor& ln_w, const OptTensor& ln_b, const OptTensor& rec_mask,
@@ -573,23 +333,57 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
       layer_norm && !has(a_all) ? at::empty({rows, hidden}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_rnn_forward", [&] {
     using T = scalar_t;
+    T* h_data = h.data_ptr<T>();
+    T* h_rec_data = h_rec.data_ptr<T>();
+    const T* mask = data_or_null<T>(rec_mask);
+    const T* bias = data_or_null<T>(b_hh);
+    const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
+    const T* gx_p = gx.data_ptr<T>();
+    T* acts_p = acts.data_ptr<T>();
+    T* out_p = out.data_ptr<T>();
+    T* prevs_p = data_or_null<T>(prevs);
+    T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      T* h_data = h.data_ptr<T>();
-      if (has(prevs)) std::copy(h_data, h_data + plane, prevs->data_ptr<T>() + t * plane);
-      if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
-      Tensor act_t = acts.select(0, t);
-      recurrent_projection<T>(act_t, gx.data_ptr<T>() + t * plane, data_or_null<T>(b_hh), h_rec,
-                              w_t, layer_norm, a_all, mean_all, rstd_all, ln_w, ln_b, t, scratch);
-      if (relu) {
-        act_t.clamp_min_(0);
-      } else {
-        act_t.tanh_();
-      }
-      mix_and_hold<T>(act_t.data_ptr<T>(), h_data, out.data_ptr<T>() + t * plane,
-                      zone_at<T>(zone, t, plane, zone_row), step_or_null<bool>(valid, t, rows), rows,
-                      hidden);
+      Tensor act_t = acts.select(0, t);  // (B, H): h W^T, then the activation
+      Tensor a_t = !layer_norm ? act_t : has(a_all) ? a_all->select(0, t) : scratch;
+      at::mm_out(a_t, h_rec, w_t);
+      const bool* v = step_or_null<bool>(valid, t, rows);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      const T* a_data = a_t.data_ptr<T>();
+      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * hidden, row = t * plane + o;
+          T* act = acts_p + row;
+          if (layer_norm) {
+            T mu, rs;
+            row_moments<T>(a_data + o, hidden, mu, rs);
+            mean_p[t * rows + r] = mu;
+            rstd_p[t * rows + r] = rs;
+            normalize_row<T>(a_data + o, mu, rs, gain, shift, act, hidden);
+          }
+          add_inputs_row<T>(act, gx_p + row, bias, hidden);
+          if (relu) {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) act[j] = act[j] > T(0) ? act[j] : T(0);
+          } else {
+            tanh_row<T>(act, act, hidden);
+          }
+          T* hr = h_data + o;
+          if (prevs_p != nullptr) std::copy(hr, hr + hidden, prevs_p + row);
+          // acts may be out itself (see fused_bptt): mix_row reads act before it writes out.
+          mix_row<T>(act, z_t == nullptr ? nullptr : z_t + o, v == nullptr || v[r], hr,
+                     out_p + row, hidden);
+          if (mask != nullptr) {
+            T* hm = h_rec_data + o;
+            const T* m = mask + o;
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) hm[j] = hr[j] * m[j];
+          }
+        }
+      });
     }
   });
   return h;
@@ -603,29 +397,62 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
                     const OptTensor& d_ln_w, const OptTensor& d_ln_b) {
   const int64_t steps = acts.size(0), rows = acts.size(1), hidden = acts.size(2);
   const int64_t plane = rows * hidden;
-  NormGrads norm_grads(hidden, has(d_ln_w), has(d_ln_b));
+  ThreadNormGrads norm_grads(hidden, has(d_ln_w), has(d_ln_b));
   Tensor grad = d_h.contiguous().clone();
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
   AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "rnnlab_rnn_backward", [&] {
     using T = scalar_t;
+    const T* mask = data_or_null<T>(rec_mask);
+    const T* gain = data_or_null<T>(ln_w);
+    T* g_h = grad.data_ptr<T>();
+    T* d_new_p = d_new.data_ptr<T>();
+    T* d_prev_p = d_prev.data_ptr<T>();
+    const T* d_rec_p = d_rec.data_ptr<T>();
+    const T* d_out_p = d_out.data_ptr<T>();
+    const T* acts_p = acts.data_ptr<T>();
+    T* d_pre_p = d_pre_all.data_ptr<T>();
+    const T* a_p = data_or_null<T>(a_all);
+    const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T* d_a_p = data_or_null<T>(d_a_all);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
-      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
-               step_or_null<bool>(valid, t, rows), d_new.data_ptr<T>(), d_prev.data_ptr<T>(),
-               rows, hidden);
-      T* d_pre = d_pre_all.data_ptr<T>() + t * plane;
-      const T* act = acts.data_ptr<T>() + t * plane;
-      const T* dn = d_new.data_ptr<T>();
-      for_rows(plane, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          const T slope = relu ? (act[i] > T(0) ? T(1) : T(0)) : T(1) - act[i] * act[i];
-          d_pre[i] = dn[i] * slope;
+      const bool* v = step_or_null<bool>(valid, t, rows);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
+        const int thread = at::get_thread_num();
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * hidden, row = t * plane + o;
+          if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
+          unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
+                       v == nullptr || v[r], d_new_p + o, d_prev_p + o, hidden);
+          const T* act = acts_p + row;
+          const T* dn = d_new_p + o;
+          T* d_pre = d_pre_p + row;
+          if (relu) {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) d_pre[j] = act[j] > T(0) ? dn[j] : T(0);
+          } else {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) d_pre[j] = dn[j] * (T(1) - act[j] * act[j]);
+          }
+          if (layer_norm) {
+            layer_norm_row_grad<T>(d_pre, a_p + row, mean_p[t * rows + r], rstd_p[t * rows + r],
+                                   gain, d_a_p + row, hidden, norm_grads.gain_for(thread),
+                                   norm_grads.bias_for(thread));
+          }
         }
       });
-      recurrent_projection_backward<T>(d_pre_all, d_a_all, layer_norm, a_all, mean_all,
-                                       rstd_all, ln_w, norm_grads, w_hh, d_rec,
-                                       d_prev.data_ptr<T>(), rec_mask, grad.data_ptr<T>(), t);
+      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
+      at::mm_out(d_rec, d_a_t, w_hh);
+    }
+    if (steps > 0) {
+      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * hidden;
+          add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
+        }
+      });
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
@@ -925,6 +752,10 @@ RNNLAB_SIMD
 }
 
 // ----------------------------------------------------------------------------- GRU
+//
+// As the LSTM: per step one matrix multiply, then one fused pass over the batch rows.
+// Gates [r, z, n]; b_hh's r and z parts add outside the reset product, its n part inside:
+//   n = tanh(gx_n + r * (LN(a)_n + b_hn)),  h~ = n + z * (h - n).
 
 Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
                    const OptTensor& b_hh, const OptTensor& ln_w, const OptTensor& ln_b,
@@ -937,62 +768,86 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
   const int64_t plane = rows * hidden;
   Tensor h = h0.contiguous().clone();
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
-  Tensor gh = at::empty({rows, width}, gx_all.options());
+  Tensor gh = at::empty({rows, width}, gx_all.options());  // LN(h W^T) (or h W^T), one step
   Tensor h_new = at::empty_like(h);
   const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
   const Tensor scratch =
       layer_norm && !has(a_all) ? at::empty({rows, width}, gx_all.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx_all.scalar_type(), "rnnlab_gru_forward", [&] {
     using T = scalar_t;
-    const T* bias = data_or_null<T>(b_hh);  // r and z outside the reset product, n inside
+    const T* bias = data_or_null<T>(b_hh);
+    const T* mask = data_or_null<T>(rec_mask);
+    const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
+    T* h_data = h.data_ptr<T>();
+    T* h_rec_data = h_rec.data_ptr<T>();
+    T* gh_p = gh.data_ptr<T>();
+    T* fresh_p = h_new.data_ptr<T>();
+    const T* gx_p = gx_all.data_ptr<T>();
+    T* rz_p = rz_all.data_ptr<T>();
+    T* n_p = n_all.data_ptr<T>();
+    T* hn_p = hn_all.data_ptr<T>();
+    T* out_p = out.data_ptr<T>();
+    T* prevs_p = data_or_null<T>(prevs);
+    T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      T* h_data = h.data_ptr<T>();
-      if (has(prevs)) std::copy(h_data, h_data + plane, prevs->data_ptr<T>() + t * plane);
-      if (has(rec_mask)) masked_copy<T>(h_data, rec_mask->data_ptr<T>(), h_rec.data_ptr<T>(), plane);
-      recurrent_projection<T>(gh, nullptr, nullptr, h_rec, w_t, layer_norm, a_all, mean_all,
-                              rstd_all, ln_w, ln_b, t, scratch);
-      const T* gx = gx_all.data_ptr<T>() + t * rows * width;
-      const T* gr = gh.data_ptr<T>();
-      Tensor rz_t = rz_all.select(0, t);
-      T* rz = rz_t.data_ptr<T>();
-      for_rows(rows, 2 * hidden, [&](int64_t begin, int64_t end) {
+      Tensor a_t = !layer_norm ? gh : has(a_all) ? a_all->select(0, t) : scratch;
+      at::mm_out(a_t, h_rec, w_t);
+      const bool* v = step_or_null<bool>(valid, t, rows);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      const T* a_data = a_t.data_ptr<T>();
+      at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          for (int64_t j = 0; j < 2 * hidden; ++j) {
-            const T b = bias != nullptr ? bias[j] : T(0);
-            rz[r * 2 * hidden + j] = gx[r * width + j] + (gr[r * width + j] + b);
+          const int64_t o = r * hidden, row = t * plane + o;
+          T* g = gh_p + r * width;
+          if (layer_norm) {
+            T mu, rs;
+            row_moments<T>(a_data + r * width, width, mu, rs);
+            mean_p[t * rows + r] = mu;
+            rstd_p[t * rows + r] = rs;
+            normalize_row<T>(a_data + r * width, mu, rs, gain, shift, g, width);
           }
-        }
-      });
-      rz_t.sigmoid_();
-      Tensor n_t = n_all.select(0, t);
-      T* n = n_t.data_ptr<T>();
-      T* hn = hn_all.data_ptr<T>() + t * plane;
-      for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
+          const T* x = gx_p + t * rows * width + r * width;
+          T* rz = rz_p + t * 2 * plane + r * 2 * hidden;
+          if (bias != nullptr) {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < 2 * hidden; ++j) rz[j] = sigmoid_of<T>(x[j] + (g[j] + bias[j]));
+          } else {
+RNNLAB_SIMD
+            for (int64_t j = 0; j < 2 * hidden; ++j) rz[j] = sigmoid_of<T>(x[j] + g[j]);
+          }
+          T* hn = hn_p + row;
+          const T* g_n = g + 2 * hidden;
+          if (bias != nullptr) {
+            const T* b_n = bias + 2 * hidden;
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) hn[j] = g_n[j] + b_n[j];
+          } else {
+            std::copy(g_n, g_n + hidden, hn);
+          }
+          T* n = n_p + row;
+          const T* x_n = x + 2 * hidden;
+          const T* z = rz + hidden;
+          T* hr = h_data + o;
+          T* fresh = fresh_p + o;
+RNNLAB_SIMD
           for (int64_t j = 0; j < hidden; ++j) {
-            const int64_t i = r * hidden + j;
-            T value = gr[r * width + 2 * hidden + j];
-            if (bias != nullptr) value += bias[2 * hidden + j];
-            hn[i] = value;
-            n[i] = gx[r * width + 2 * hidden + j] + rz[r * 2 * hidden + j] * value;
+            n[j] = tanh_of<T>(x_n[j] + rz[j] * hn[j]);
+            fresh[j] = n[j] + z[j] * (hr[j] - n[j]);
+          }
+          if (prevs_p != nullptr) std::copy(hr, hr + hidden, prevs_p + row);
+          mix_row<T>(fresh, z_t == nullptr ? nullptr : z_t + o, v == nullptr || v[r], hr,
+                     out_p + row, hidden);
+          if (mask != nullptr) {
+            T* hm = h_rec_data + o;
+            const T* m = mask + o;
+RNNLAB_SIMD
+            for (int64_t j = 0; j < hidden; ++j) hm[j] = hr[j] * m[j];
           }
         }
       });
-      n_t.tanh_();
-      T* fresh = h_new.data_ptr<T>();
-      for_rows(rows, hidden, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          for (int64_t j = 0; j < hidden; ++j) {
-            const int64_t i = r * hidden + j;
-            const T z = rz[r * 2 * hidden + hidden + j];
-            fresh[i] = n[i] + z * (h_data[i] - n[i]);
-          }
-        }
-      });
-      mix_and_hold<T>(fresh, h_data, out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
-                      step_or_null<bool>(valid, t, rows), rows, hidden);
     }
   });
   return h;
@@ -1007,49 +862,80 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
                     const OptTensor& d_ln_w, const OptTensor& d_ln_b) {
   const int64_t steps = n_all.size(0), rows = n_all.size(1), hidden = n_all.size(2);
   const int64_t width = 3 * hidden, plane = rows * hidden;
-  NormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
+  ThreadNormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
   Tensor grad = d_h.contiguous().clone();
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
   AT_DISPATCH_FLOATING_TYPES(n_all.scalar_type(), "rnnlab_gru_backward", [&] {
     using T = scalar_t;
+    const T* mask = data_or_null<T>(rec_mask);
+    const T* gain = data_or_null<T>(ln_w);
+    T* g_h = grad.data_ptr<T>();
+    T* d_new_p = d_new.data_ptr<T>();
+    T* d_prev_p = d_prev.data_ptr<T>();
+    const T* d_rec_p = d_rec.data_ptr<T>();
+    const T* d_out_p = d_out.data_ptr<T>();
+    const T* rz_p = rz_all.data_ptr<T>();
+    const T* n_p = n_all.data_ptr<T>();
+    const T* hn_p = hn_all.data_ptr<T>();
+    const T* prevs_p = prevs.data_ptr<T>();
+    T* dgx_p = d_gx_all.data_ptr<T>();
+    T* dgh_p = d_gh_all.data_ptr<T>();
+    const T* a_p = data_or_null<T>(a_all);
+    const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T* d_a_p = data_or_null<T>(d_a_all);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
-      unmix<T>(grad.data_ptr<T>(), d_out.data_ptr<T>() + t * plane, zone_at<T>(zone, t, plane, zone_row),
-               step_or_null<bool>(valid, t, rows), d_new.data_ptr<T>(), d_prev.data_ptr<T>(),
-               rows, hidden);
-      const T* rz = rz_all.data_ptr<T>() + t * 2 * plane;
-      const T* n = n_all.data_ptr<T>() + t * plane;
-      const T* hn = hn_all.data_ptr<T>() + t * plane;
-      const T* prev = prevs.data_ptr<T>() + t * plane;
-      T* dgx = d_gx_all.data_ptr<T>() + t * rows * width;
-      T* dgh = d_gh_all.data_ptr<T>() + t * rows * width;
-      const T* dn = d_new.data_ptr<T>();
-      T* dp = d_prev.data_ptr<T>();
-      for_rows(rows, width, [&](int64_t begin, int64_t end) {
+      const bool* v = step_or_null<bool>(valid, t, rows);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
+        const int thread = at::get_thread_num();
         for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * hidden, row = t * plane + o;
+          if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
+          unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
+                       v == nullptr || v[r], d_new_p + o, d_prev_p + o, hidden);
+          const T* rr = rz_p + t * 2 * plane + r * 2 * hidden;
+          const T* z = rr + hidden;
+          const T* n = n_p + row;
+          const T* hn = hn_p + row;
+          const T* prev = prevs_p + row;
+          const T* dn = d_new_p + o;
+          T* dp = d_prev_p + o;
+          T* dgx = dgx_p + t * rows * width + r * width;
+          T* dgh = dgh_p + t * rows * width + r * width;
+RNNLAB_SIMD
           for (int64_t j = 0; j < hidden; ++j) {
-            const int64_t i = r * hidden + j;
-            const T rr = rz[r * 2 * hidden + j];
-            const T z = rz[r * 2 * hidden + hidden + j];
-            const T d = dn[i];
-            const T d_n_pre = d * ((T(1) - z) * (T(1) - n[i] * n[i]));
-            const T d_r_pre = d_n_pre * (hn[i] * (rr * (T(1) - rr)));
-            const T d_z_pre = d * ((prev[i] - n[i]) * (z * (T(1) - z)));
-            const int64_t o = r * width;
-            dgx[o + j] = d_r_pre;
-            dgx[o + hidden + j] = d_z_pre;
-            dgx[o + 2 * hidden + j] = d_n_pre;
-            dgh[o + j] = d_r_pre;
-            dgh[o + hidden + j] = d_z_pre;
-            dgh[o + 2 * hidden + j] = d_n_pre * rr;
-            dp[i] += d * z;
+            const T d = dn[j];
+            const T d_n_pre = d * ((T(1) - z[j]) * (T(1) - n[j] * n[j]));
+            const T d_r_pre = d_n_pre * (hn[j] * (rr[j] * (T(1) - rr[j])));
+            const T d_z_pre = d * ((prev[j] - n[j]) * (z[j] * (T(1) - z[j])));
+            dgx[j] = d_r_pre;
+            dgx[hidden + j] = d_z_pre;
+            dgx[2 * hidden + j] = d_n_pre;
+            dgh[j] = d_r_pre;
+            dgh[hidden + j] = d_z_pre;
+            dgh[2 * hidden + j] = d_n_pre * rr[j];
+            dp[j] += d * z[j];
+          }
+          if (layer_norm) {
+            layer_norm_row_grad<T>(dgh, a_p + t * rows * width + r * width, mean_p[t * rows + r],
+                                   rstd_p[t * rows + r], gain,
+                                   d_a_p + t * rows * width + r * width, width,
+                                   norm_grads.gain_for(thread), norm_grads.bias_for(thread));
           }
         }
       });
-      recurrent_projection_backward<T>(d_gh_all, d_a_all, layer_norm, a_all, mean_all, rstd_all,
-                                       ln_w, norm_grads, w_hh, d_rec, dp, rec_mask,
-                                       grad.data_ptr<T>(), t);
+      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_gh_all.select(0, t);
+      at::mm_out(d_rec, d_a_t, w_hh);
+    }
+    if (steps > 0) {
+      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * hidden;
+          add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
+        }
+      });
     }
   });
   norm_grads.store(d_ln_w, d_ln_b);
