@@ -60,7 +60,9 @@ def test_plain_layers_train_through_native_loops_where_faster() -> None:
     gru = rnnlab.GRU(8, 256)
     assert gru.kernel(batch=32).name == "rnnlab-fused-bptt"
     assert "faster than torch's" in gru.explain(batch=32)
-    assert gru.kernel(batch=128).name == "torch-fused"  # torch's kernel wins there
+    assert gru.kernel(batch=128).name == "rnnlab-fused-bptt"  # H 64 <= 256
+    assert rnnlab.GRU(8, 512).kernel(batch=128).name == "torch-fused"  # torch's kernel wins
+    assert gru.kernel(batch=256).name == "torch-fused"  # not measured: no claim
     assert gru.kernel().name == "torch-fused"  # batch unknown: no claim
     assert rnnlab.LSTM(8, 512).kernel(batch=4).name == "rnnlab-fused-bptt"
     assert rnnlab.LSTM(8, 512).kernel(batch=64).name == "torch-fused"

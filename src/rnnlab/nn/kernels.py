@@ -19,24 +19,27 @@ Three kernels, by name:
 
 Plain layers too run rnnlab's fused BPTT where it is measurably faster than torch's own CPU
 kernel: in training (gradients on), on CPU, in float32/float64, with the native loops built,
-for the sizes in :data:`NATIVE_PLAIN_RULES`. ``benchmarks/suite.py`` measured them on a
-2-core machine (T=50, forward+backward, 2 threads; ratio rnnlab / torch.nn):
+for the sizes in :data:`NATIVE_PLAIN_RULES`, measured (forward+backward,
+T=50, 2 threads on the project's 2-core machine; ratio rnnlab / torch.nn, median of paired
+runs; ``benchmarks/plain_routing.py``):
 
-======  ==========================  ===========================  ============================
-cell    batch 1                     batch 32                     batch 128
-======  ==========================  ===========================  ============================
-RNN     0.36-0.40 (H 128-1024)      0.77-0.93                    1.23-1.25 (H <= 256), 0.97
-GRU     0.23-0.40                   0.56-0.88                    0.84 (H 128), 1.02-1.17
-LSTM    1.40 (H 128), 1.05 (H 256)  1.23-1.46 (H <= 256),        1.03-1.10
-        0.48-0.76 (H >= 512)        0.95-1.08 (H >= 512)
-======  ==========================  ===========================  ============================
+======  =====================  =====================  ==========  =====================
+cell    batch 1                batch 8                batch 32    batch 128
+======  =====================  =====================  ==========  =====================
+RNN     0.37-0.48              0.51-0.62              0.67-0.88   0.86-0.97 (H <= 512),
+                                                                  1.01 (H 1024)
+GRU     0.23-0.31              0.30-0.52              0.46-0.83   0.69-0.79 (H <= 256),
+                                                                  0.94-1.09 (H >= 512)
+LSTM    1.04 (H 128),          1.01-1.07 (H <= 256),  1.07-1.23   1.04-1.30
+        0.67-0.94 (H >= 256)   0.93-0.98 (H >= 512)
+======  =====================  =====================  ==========  =====================
 
-(LSTM at batch 8: 0.91 at H 512, 0.92 at H 1024. End to end, the ETTh1 forecaster's GRU 128
-over 448 channel windows trained 0.87x as fast through it as through torch's kernel: hence
-no rule above batch 64.) torch's CPU LSTM runs oneDNN's fused RNN
-kernel, which the hand-written loop beats only from H = 512 and for small batches; torch's
-CPU RNN and GRU are per-step ATen loops under autograd, which it beats except for large
-batches. Elsewhere, on GPUs and in eval mode, torch's kernel runs.
+(H 128-512, and 1024 where shown. End to end, the ETTh1 forecaster's GRU 128 over 448
+channel windows trained 0.87x as fast through it as through torch's kernel: hence no rule
+above batch 128.) torch's CPU LSTM runs oneDNN's fused RNN kernel, which the hand-written
+loop beats only from H = 512 and for small batches; torch's CPU RNN and GRU are per-step
+ATen loops under autograd, which it beats except for large batches and widths. Elsewhere,
+on GPUs and in eval mode, torch's kernel runs.
 
 Regularizers are inactive in ``eval()`` mode, so an evaluating layer with only dropout-type
 extras runs fused. Zoneout is the exception: at evaluation it mixes the previous and the
@@ -59,13 +62,17 @@ from rnnlab.nn import native
 # Where rnnlab's fused BPTT beats torch's CPU kernel for a plain layer in training:
 # (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
 NATIVE_PLAIN_RULES = {
-    "rnn": lambda hidden, batch: batch is not None and batch <= 64,
-    "gru": lambda hidden, batch: batch is not None and batch <= 64,
+    "rnn": lambda hidden, batch: (
+        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 512))
+    ),
+    "gru": lambda hidden, batch: (
+        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 256))
+    ),
     "lstm": lambda hidden, batch: batch is not None and batch <= 16 and hidden >= 512,
 }
 NATIVE_PLAIN_WORDS = {
-    "rnn": "batch <= 64",
-    "gru": "batch <= 64",
+    "rnn": "batch <= 64, or batch <= 128 and hidden <= 512",
+    "gru": "batch <= 64, or batch <= 128 and hidden <= 256",
     "lstm": "hidden >= 512 and batch <= 16",
 }
 
