@@ -14,6 +14,7 @@ through the Python loops (``native.python_loops()``), the path for GPUs and othe
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import zlib
 from typing import Any
@@ -313,3 +314,82 @@ def test_run_direction_rejects_bad_arguments() -> None:
 def test_the_intended_loops_run(loops: str) -> None:
     assert native.usable(torch.zeros(2)) == (loops == "native")
     assert not native.usable(torch.zeros(2, dtype=torch.float16))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_row_blocks_on_two_threads_match_the_python_loops(name: str, loops: str) -> None:
+    """A batch large enough that the native loops split its rows between two threads."""
+    if loops == "python":
+        pytest.skip("compares the native loops with the Python loops")
+    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
+    gen = torch.Generator().manual_seed(11)
+    steps, batch, hidden = 5, 37, 6
+    out_size = 4 if proj else hidden
+    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * hidden
+
+    def randn(*shape: int, scale: float = 1.0) -> Tensor:
+        return torch.randn(*shape, generator=gen) * scale
+
+    leaves = {
+        "gx": randn(steps, batch, width),
+        "h0": randn(batch, out_size),
+        "c0": randn(batch, hidden),
+        "w_hh": randn(width, out_size, scale=0.5),
+        "b_hh": randn(width),
+        "ln_w": randn(width, scale=0.3) + 1,
+        "ln_b": randn(width),
+        "lnc_w": randn(hidden, scale=0.3) + 1,
+        "lnc_b": randn(hidden),
+        "w_hr": randn(out_size, hidden),
+    }
+    lengths = torch.randint(1, steps + 1, (batch,), generator=gen)
+    masks: dict[str, Any] = {
+        "rec_mask": (torch.rand(batch, out_size, generator=gen) < 0.7).float() / 0.7,
+        "zone_h": torch.rand(steps, batch, out_size, generator=gen) < 0.3,
+        "zone_c": (torch.rand(steps, batch, hidden, generator=gen) < 0.3)
+        if family == "lstm"
+        else None,
+        "valid": (torch.arange(steps)[:, None] < lengths).unsqueeze(-1),
+    }
+    weights = randn(steps, batch, out_size)
+    results = {}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for mode in ("native", "python"):
+            inputs = {k: v.clone().requires_grad_() for k, v in leaves.items()}
+            with native.python_loops() if mode == "python" else contextlib.nullcontext():
+                out, h, c = run_direction(
+                    family,
+                    inputs["gx"],
+                    inputs["h0"],
+                    inputs["c0"] if family == "lstm" else None,
+                    inputs["w_hh"],
+                    inputs["b_hh"],
+                    ln_hh=(inputs["ln_w"], inputs["ln_b"]),
+                    ln_c=(inputs["lnc_w"], inputs["lnc_b"]) if family == "lstm" else None,
+                    w_hr=inputs["w_hr"] if proj else None,
+                    reverse=True,
+                    nonlinearity=nonlinearity,
+                    **masks,
+                )
+                loss = (out * weights).sum() + h.sum() + (0 if c is None else c.square().sum())
+                wanted = _USED[family] | ({"w_hr"} if proj else set())
+                used = [v for k, v in inputs.items() if k in wanted]
+                grads = torch.autograd.grad(loss, used)
+            results[mode] = (out, h, c, grads)
+    finally:
+        torch.set_num_threads(previous)
+    ours, reference = results["native"], results["python"]
+    for mine, theirs in zip(ours[:3], reference[:3], strict=True):
+        if mine is not None:
+            torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
+    for mine, theirs in zip(ours[3], reference[3], strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
+
+
+_USED = {
+    "rnn": {"gx", "h0", "w_hh", "b_hh", "ln_w", "ln_b"},
+    "gru": {"gx", "h0", "w_hh", "b_hh", "ln_w", "ln_b"},
+    "lstm": {"gx", "h0", "c0", "w_hh", "b_hh", "ln_w", "ln_b", "lnc_w", "lnc_b"},
+}

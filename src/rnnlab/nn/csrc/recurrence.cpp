@@ -3,8 +3,8 @@
 // The Python autograd Functions in rnnlab/nn/fused_bptt.py allocate every buffer, compute
 // the input projections before the loop and the weight gradients after it (a few large
 // matrix multiplies). What is left, the loop over time, is here: per step one matrix
-// multiply (BLAS through ATen) and one fused pass over the batch rows, split between the
-// threads by rows (layer norm, gate activations, cell update, zoneout, lengths, recurrent
+// multiply (BLAS through ATen) and one fused pass over the batch rows; each thread owns a
+// block of rows for the whole loop, so steps need no barrier (layer norm, gate activations, cell update, zoneout, lengths, recurrent
 // dropout; sigmoid and tanh through a vectorized polynomial exp in float). Backward is
 // hand-derived backpropagation through time, in the same shape; it needs no transcendental
 // function, only the activations saved by forward.
@@ -59,16 +59,18 @@ void masked_copy(const T* a, const T* mask, T* y, int64_t count) {
   for (int64_t i = 0; i < count; ++i) y[i] = a[i] * mask[i];
 }
 
-// Zoneout weights of step t as a T pointer: into the (T, B, N) float weights themselves, or a
-// bool mask's step (true keeps the previous value) converted into `scratch`, (B, N).
+// Zoneout weights of step t as a T pointer to the whole (B, N) plane: into the (T, B, N)
+// float weights themselves, or a bool mask's step (true keeps the previous value) converted
+// into `scratch`, elements [lo, hi) only (a thread's rows).
 template <typename T>
-const T* zone_at(const OptTensor& zone, int64_t t, int64_t plane, std::vector<T>& scratch) {
+const T* zone_at(const OptTensor& zone, int64_t t, int64_t plane, std::vector<T>& scratch,
+                 int64_t lo, int64_t hi) {
   if (!has(zone)) return nullptr;
   if (zone->scalar_type() != at::kBool) return zone->data_ptr<T>() + t * plane;
   const bool* mask = zone->data_ptr<bool>() + t * plane;
   scratch.resize(plane);
   T* weights = scratch.data();
-  for (int64_t j = 0; j < plane; ++j) weights[j] = mask[j] ? T(1) : T(0);
+  for (int64_t j = lo; j < hi; ++j) weights[j] = mask[j] ? T(1) : T(0);
   return weights;
 }
 
@@ -77,16 +79,20 @@ int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps
 // ----------------------------------------------------------------------------- row kernels
 //
 // Every cell's step works row by row: one batch row's gates, cell, layer norm, zoneout and
-// lengths at a time, split between the threads by rows (the rows of a step are independent).
+// lengths at a time. The rows (sequences) of a batch never interact, so each thread owns a
+// block of rows for the whole time loop (see row_block).
 
-// Elements of work per thread below which a step's row pass stays on one thread. Waking the
-// second thread costs a few microseconds; one fused pass over 32 x 512 gates costs ~20.
-constexpr int64_t kRowGrainElements = 4096;
+// Rows per thread when a whole time loop is split between the threads by batch rows: the
+// rows of a recurrence never meet, so each thread runs every step on its own rows (its own
+// small matrix multiply, then its rows' elementwise work) with no barrier between steps.
+// Below 2 x kMinBlockRows rows one block runs, and the matrix multiply inside it uses the
+// threads instead (for small batches BLAS splits the weight better than rows can).
+constexpr int64_t kMinBlockRows = 8;
 
-// The grain (rows per chunk) for at::parallel_for over `rows` rows of `width` elements.
-inline int64_t row_grain(int64_t rows, int64_t width) {
-  (void)rows;
-  return std::max<int64_t>(1, kRowGrainElements / std::max<int64_t>(width, 1));
+inline int64_t row_block(int64_t rows) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  if (threads == 1 || rows < 2 * kMinBlockRows) return std::max<int64_t>(rows, 1);
+  return std::max<int64_t>(kMinBlockRows, (rows + threads - 1) / threads);
 }
 
 // e^x in float: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6
@@ -343,18 +349,26 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
     T* out_p = out.data_ptr<T>();
     T* prevs_p = data_or_null<T>(prevs);
     T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
-    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
+    if (mask != nullptr) {
+      const int64_t o = row_begin * hidden;
+      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * hidden);
+    }
+    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       Tensor act_t = acts.select(0, t);  // (B, H): h W^T, then the activation
       Tensor a_t = !layer_norm ? act_t : has(a_all) ? a_all->select(0, t) : scratch;
-      at::mm_out(a_t, h_rec, w_t);
+      Tensor a_rows = a_t.narrow(0, row_begin, block);
+      at::mm_out(a_rows, h_rec_rows, w_t);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
       const T* a_data = a_t.data_ptr<T>();
-      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
+      {
+        for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           T* act = acts_p + row;
           if (layer_norm) {
@@ -383,8 +397,9 @@ RNNLAB_SIMD
             for (int64_t j = 0; j < hidden; ++j) hm[j] = hr[j] * m[j];
           }
         }
-      });
+      }
     }
+    });
   });
   return h;
 }
@@ -414,14 +429,17 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     const T* a_p = data_or_null<T>(a_all);
     const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
     T* d_a_p = data_or_null<T>(d_a_all);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
+    const int thread = at::get_thread_num();
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
-      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
-        const int thread = at::get_thread_num();
-        for (int64_t r = begin; r < end; ++r) {
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
+      {
+        for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
           unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
@@ -442,18 +460,16 @@ RNNLAB_SIMD
                                    norm_grads.bias_for(thread));
           }
         }
-      });
+      }
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
-      at::mm_out(d_rec, d_a_t, w_hh);
+      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
+      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    if (steps > 0) {
-      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t o = r * hidden;
-          add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-        }
-      });
+    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
+      const int64_t o = r * hidden;
+      add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
     }
+    });
   });
   norm_grads.store(d_ln_w, d_ln_b);
   return grad;
@@ -507,16 +523,24 @@ std::vector<Tensor> lstm_forward(
     const T* bias = data_or_null<T>(b_hh);
     const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
     const T *c_gain = data_or_null<T>(lnc_w), *c_shift = data_or_null<T>(lnc_b);
-    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane_p);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
+    if (mask != nullptr) {
+      const int64_t o = row_begin * out_size;
+      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * out_size);
+    }
+    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       Tensor gate_t = gates.select(0, t);  // (B, 4H): h W^T, then the activations
       Tensor a_t = !layer_norm ? gate_t : has(a_all) ? a_all->select(0, t) : scratch;
-      at::mm_out(a_t, h_rec, w_t);
+      Tensor a_rows = a_t.narrow(0, row_begin, block);
+      at::mm_out(a_rows, h_rec_rows, w_t);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row);
-      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row);
+      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row, row_begin * out_size, row_end * out_size);
+      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row, row_begin * hidden, row_end * hidden);
       const T* a_data = a_t.data_ptr<T>();
       T* out_t = out_p + t * plane_p;
       T* prevs_t = step_or_null<T>(h_prevs, t, plane_p);
@@ -585,14 +609,14 @@ RNNLAB_SIMD
           if (!projected) hold_h(r, r + 1, h_new_p);
         }
       };
-      at::parallel_for(0, rows, row_grain(rows, width), cell_rows);
+      cell_rows(row_begin, row_end);
       if (projected) {
-        at::mm_out(h_proj, h_new, w_hr_t);
-        at::parallel_for(0, rows, row_grain(rows, out_size), [&](int64_t begin, int64_t end) {
-          hold_h(begin, end, h_proj_p);
-        });
+        Tensor proj_rows = h_proj.narrow(0, row_begin, block);
+        at::mm_out(proj_rows, h_new.narrow(0, row_begin, block), w_hr_t);
+        hold_h(row_begin, row_end, h_proj_p);
       }
     }
+    });
   });
   return {h, c};
 }
@@ -648,12 +672,15 @@ std::vector<Tensor> lstm_backward(
     const T* a_p = data_or_null<T>(a_all);
     const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
     T* d_a_p = data_or_null<T>(d_a_all);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
     std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row);
-      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row);
+      const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row, row_begin * out_size, row_end * out_size);
+      const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row, row_begin * hidden, row_end * hidden);
       // grad_h of rows [begin, end): the previous step's two paths summed, then split into
       // the gradient of this step's fresh value and of the state before it.
       auto unmix_h = [&](int64_t begin, int64_t end) {
@@ -724,27 +751,21 @@ RNNLAB_SIMD
           }
         }
       };
-      if (!projected) {
-        at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
-          unmix_h(begin, end);
-          cell_rows(begin, end);
-        });
-      } else {
-        at::parallel_for(0, rows, row_grain(rows, out_size), unmix_h);
-        at::mm_out(dh_cell, dh_new, *w_hr);
-        at::parallel_for(0, rows, row_grain(rows, width), cell_rows);
+      unmix_h(row_begin, row_end);
+      if (projected) {
+        Tensor cell_rows_grad = dh_cell.narrow(0, row_begin, block);
+        at::mm_out(cell_rows_grad, dh_new.narrow(0, row_begin, block), *w_hr);
       }
+      cell_rows(row_begin, row_end);
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
-      at::mm_out(d_rec, d_a_t, w_hh);
+      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
+      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    if (steps > 0) {
-      at::parallel_for(0, rows, row_grain(rows, out_size), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t o = r * out_size;
-          add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
-        }
-      });
+    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
+      const int64_t o = r * out_size;
+      add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
     }
+    });
   });
   norm_grads.store(d_ln_w, d_ln_b);
   cell_norm_grads.store(d_lnc_w, d_lnc_b);
@@ -789,17 +810,25 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
     T* out_p = out.data_ptr<T>();
     T* prevs_p = data_or_null<T>(prevs);
     T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
-    if (mask != nullptr) masked_copy<T>(h_data, mask, h_rec_data, plane);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
+    if (mask != nullptr) {
+      const int64_t o = row_begin * hidden;
+      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * hidden);
+    }
+    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
       Tensor a_t = !layer_norm ? gh : has(a_all) ? a_all->select(0, t) : scratch;
-      at::mm_out(a_t, h_rec, w_t);
+      Tensor a_rows = a_t.narrow(0, row_begin, block);
+      at::mm_out(a_rows, h_rec_rows, w_t);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
       const T* a_data = a_t.data_ptr<T>();
-      at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
+      {
+        for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           T* g = gh_p + r * width;
           if (layer_norm) {
@@ -847,8 +876,9 @@ RNNLAB_SIMD
             for (int64_t j = 0; j < hidden; ++j) hm[j] = hr[j] * m[j];
           }
         }
-      });
+      }
     }
+    });
   });
   return h;
 }
@@ -883,14 +913,17 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     const T* a_p = data_or_null<T>(a_all);
     const T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
     T* d_a_p = data_or_null<T>(d_a_all);
+    // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
+    at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
+    const int64_t block = row_end - row_begin;
+    const int thread = at::get_thread_num();
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, !reverse);
       const bool* v = step_or_null<bool>(valid, t, rows);
-      const T* z_t = zone_at<T>(zone, t, plane, zone_row);
-      at::parallel_for(0, rows, row_grain(rows, width), [&](int64_t begin, int64_t end) {
-        const int thread = at::get_thread_num();
-        for (int64_t r = begin; r < end; ++r) {
+      const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
+      {
+        for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
           unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
@@ -925,18 +958,16 @@ RNNLAB_SIMD
                                    norm_grads.gain_for(thread), norm_grads.bias_for(thread));
           }
         }
-      });
+      }
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_gh_all.select(0, t);
-      at::mm_out(d_rec, d_a_t, w_hh);
+      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
+      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    if (steps > 0) {
-      at::parallel_for(0, rows, row_grain(rows, hidden), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t o = r * hidden;
-          add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-        }
-      });
+    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
+      const int64_t o = r * hidden;
+      add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
     }
+    });
   });
   norm_grads.store(d_ln_w, d_ln_b);
   return grad;
