@@ -393,3 +393,43 @@ _USED = {
     "gru": {"gx", "h0", "w_hh", "b_hh", "ln_w", "ln_b"},
     "lstm": {"gx", "h0", "c0", "w_hh", "b_hh", "ln_w", "ln_b", "lnc_w", "lnc_b"},
 }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_drop_connect_inside_the_function(name: str) -> None:
+    """``w_keep``: gradcheck, the same result as a pre-masked ``W_hh``, and only the mask kept."""
+    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
+    gen = torch.Generator().manual_seed(5)
+    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * HIDDEN
+    out_size = PROJ if proj else HIDDEN
+    batch = 5  # no state of the same shape as W_hh
+    gx = torch.randn(STEPS, batch, width, generator=gen, dtype=F64, requires_grad=True)
+    h0 = torch.randn(batch, out_size, generator=gen, dtype=F64)
+    c0 = torch.randn(batch, HIDDEN, generator=gen, dtype=F64) if family == "lstm" else None
+    w_hh = torch.randn(width, out_size, generator=gen, dtype=F64, requires_grad=True)
+    w_hr = torch.randn(out_size, HIDDEN, generator=gen, dtype=F64) if proj else None
+    keep = torch.rand(width, out_size, generator=gen) < 0.6
+
+    def run(gx: Tensor, w: Tensor, inside: bool) -> tuple[Tensor, Tensor]:
+        weight = w if inside else torch.where(keep, w, 0.0) / 0.6
+        out, h, _ = run_direction(
+            family, gx, h0, c0, weight, None, w_hr=w_hr, nonlinearity=nonlinearity,
+            w_keep=keep if inside else None, weight_drop=0.4,
+        )  # fmt: skip
+        return out, h
+
+    assert gradcheck(lambda g, w: run(g, w, True), (gx, w_hh), eps=1e-6, atol=1e-5, rtol=1e-4)
+    ours, reference = run(gx, w_hh, True), run(gx, w_hh, False)
+    torch.testing.assert_close(ours, reference)
+    grads = torch.autograd.grad(ours[0].sum(), (gx, w_hh))
+    expected = torch.autograd.grad(reference[0].sum(), (gx, w_hh))
+    for mine, theirs in zip(grads, expected, strict=True):
+        torch.testing.assert_close(mine, theirs)
+    kept: list[Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        run(gx, w_hh, True)
+    same_shape = [t for t in kept if t.shape == w_hh.shape]
+    assert all(
+        t.dtype == torch.bool or t.untyped_storage().data_ptr() == w_hh.untyped_storage().data_ptr()
+        for t in same_shape
+    ), "a masked copy of W_hh was kept for backward"

@@ -196,6 +196,18 @@ def _flat_valid(valid: Tensor | None) -> Tensor | None:
     return None if valid is None else valid.reshape(valid.shape[0], valid.shape[1]).contiguous()
 
 
+def _dropped(w_hh: Tensor, keep: Tensor | None, scale: float) -> Tensor:
+    """DropConnect applied inside the fused function: ``W_hh`` where ``keep``, scaled."""
+    return w_hh if keep is None else torch.where(keep, w_hh, 0.0).mul_(scale)
+
+
+def _undropped_grad(grad: Tensor | None, keep: Tensor | None, scale: float) -> Tensor | None:
+    """The gradient of the raw ``W_hh`` from that of the masked one."""
+    if grad is None or keep is None:
+        return grad
+    return torch.where(keep, grad, 0.0).mul_(scale)
+
+
 class _Recurrence:
     """The recurrent projection ``LN_hh(h_rec W_hh^T)`` with its statistics kept per step.
 
@@ -262,7 +274,11 @@ class _RNNFunction(torch.autograd.Function):
         relu: bool,
         reverse: bool,
         layer_norm: bool,
+        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_scale = w_scale
         steps = gx.shape[0]
         norm = (ln_w, ln_b) if layer_norm else None
         recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
@@ -297,7 +313,7 @@ class _RNNFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(valid, t))
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
-            w_hh, ln_w, rec_mask, zone, valid, acts, prevs, *rebuild, *recurrence.saved()
+            w_raw, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, *rebuild, *recurrence.saved()
         )
         ctx.flags = (relu, reverse, layer_norm)
         return out, h
@@ -305,8 +321,9 @@ class _RNNFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
-        (w_hh, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
+        (w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
+        w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         relu, reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(
             prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
@@ -340,11 +357,13 @@ class _RNNFunction(torch.autograd.Function):
         return (
             d_pre_all if needs[0] else None,
             grad if needs[1] else None,
-            _weight_grad(d_a_all, h_rec_all) if needs[2] else None,
+            _undropped_grad(
+                _weight_grad(d_a_all, h_rec_all) if needs[2] else None, w_keep, ctx.w_scale
+            ),
             _sum_rows(d_pre_all) if needs[3] else None,
             d_ln_w,
             d_ln_b,
-            *([None] * 6),
+            *([None] * 8),
         )
 
 
@@ -373,7 +392,11 @@ class _LSTMFunction(torch.autograd.Function):
         valid: Tensor | None,  # (T, B, 1) bool
         reverse: bool,
         layer_norm: bool,
+        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor, Tensor]:
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 4
         recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
@@ -421,8 +444,8 @@ class _LSTMFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(valid, t))
         rebuild = (h0, out) if h_prevs is None else (None, None)
         ctx.save_for_backward(
-            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c, h_prevs,
-            *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
+            w_raw, w_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
+            h_prevs, *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
         return out, h, c
@@ -431,9 +454,10 @@ class _LSTMFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor, d_c: Tensor) -> Grads:
         (
-            w_hh, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c, h_prevs,
-            h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
+            w_hh, w_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
+            h_prevs, h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
+        w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         if h_prevs is None:
             h_prevs = _previous_states(out, h0, reverse)
@@ -499,12 +523,14 @@ class _LSTMFunction(torch.autograd.Function):
             d_pre_all if needs[0] else None,
             grad_h if needs[1] else None,
             grad_c if needs[2] else None,
-            _weight_grad(d_a_all, h_rec_all) if needs[3] else None,
+            _undropped_grad(
+                _weight_grad(d_a_all, h_rec_all) if needs[3] else None, w_keep, ctx.w_scale
+            ),
             _sum_rows(d_pre_all) if needs[4] else None,
             *d_ln,
             *d_lnc,
             d_w_hr,
-            *([None] * 6),
+            *([None] * 8),
         )
 
 
@@ -528,7 +554,11 @@ class _GRUFunction(torch.autograd.Function):
         valid: Tensor | None,  # (T, B, 1) bool
         reverse: bool,
         layer_norm: bool,
+        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 3
         norm = (ln_w, ln_b) if layer_norm else None
@@ -568,7 +598,7 @@ class _GRUFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(valid, t))
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
-            w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
+            w_raw, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
             *recurrence.saved(),
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
@@ -577,8 +607,9 @@ class _GRUFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
-        (w_hh, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
+        (w_hh, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
+        w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(
             prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
@@ -619,10 +650,12 @@ class _GRUFunction(torch.autograd.Function):
         return (
             d_gx_all if needs[0] else None,
             grad if needs[1] else None,
-            _weight_grad(d_a_all, h_rec_all) if needs[2] else None,
+            _undropped_grad(
+                _weight_grad(d_a_all, h_rec_all) if needs[2] else None, w_keep, ctx.w_scale
+            ),
             _sum_rows(d_gh_all) if needs[3] else None,
             *d_ln,
-            *([None] * 5),
+            *([None] * 7),
         )
 
 
@@ -646,6 +679,8 @@ def run_direction(
     valid: Tensor | None = None,
     reverse: bool = False,
     nonlinearity: str = "tanh",
+    w_keep: Tensor | None = None,
+    weight_drop: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """One direction of one layer through the fused BPTT function of its family.
 
@@ -664,6 +699,10 @@ def run_direction(
         valid: ``(T, B, 1)`` bool, ``False`` past a sequence's length.
         reverse: run from ``t = T-1`` down to ``0``.
         nonlinearity: ``"tanh"`` or ``"relu"`` (simple RNN only).
+        w_keep: DropConnect's bool mask of ``w_hh`` (``True`` keeps an entry), applied inside
+            with the scale ``1 / (1 - weight_drop)``: backward keeps the mask (one byte per
+            weight) and recomputes the masked matrix, instead of keeping a masked copy.
+        weight_drop: DropConnect's probability ``p`` (only read with ``w_keep``).
 
     Returns:
         ``(outputs (T, B, H_out), h_T, c_T)``; ``c_T`` is ``None`` except for LSTM.
@@ -677,6 +716,7 @@ def run_direction(
     """
     ln_w, ln_b = _split_norm(ln_hh)
     layer_norm = ln_hh is not None
+    scale = 1.0 / (1.0 - weight_drop) if w_keep is not None else 1.0
     if family == "lstm":
         if c0 is None:
             raise ValueError("run_direction: family 'lstm' needs c0, got None")
@@ -685,12 +725,24 @@ def run_direction(
             raise ValueError("run_direction: LSTM layer norm needs both ln_hh and ln_c")
         out, h, c = _LSTMFunction.apply(
             gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr,
-            rec_mask, zone_h, zone_c, valid, reverse, layer_norm,
+            rec_mask, zone_h, zone_c, valid, reverse, layer_norm, w_keep, scale,
         )  # fmt: skip
         return out, h, c
     if family == "gru":
         out, h = _GRUFunction.apply(
-            gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone_h, valid, reverse, layer_norm
+            gx,
+            h0,
+            w_hh,
+            b_hh,
+            ln_w,
+            ln_b,
+            rec_mask,
+            zone_h,
+            valid,
+            reverse,
+            layer_norm,
+            w_keep,
+            scale,
         )
         return out, h, None
     if family == "rnn":
@@ -700,7 +752,7 @@ def run_direction(
             )
         out, h = _RNNFunction.apply(
             gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone_h, valid,
-            nonlinearity == "relu", reverse, layer_norm,
+            nonlinearity == "relu", reverse, layer_norm, w_keep, scale,
         )  # fmt: skip
         return out, h, None
     raise ValueError(f"run_direction: family must be 'rnn', 'lstm' or 'gru', got {family!r}")

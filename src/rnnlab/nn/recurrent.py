@@ -316,15 +316,15 @@ class RecurrentLayer(nn.RNNBase):
             for direction in range(directions):
                 row = layer * directions + direction
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                run = self._run_direction_fused if choice.fused_bptt else self._run_direction
-                out, h_n, c_n = run(
-                    layer_input,
-                    h0[row],
-                    None if c0 is None else c0[row],
-                    self._step_weights(suffix, choice.drop_connect),
-                    reverse=direction == 1,
-                    valid=valid,
-                )
+                args = (layer_input, h0[row], None if c0 is None else c0[row])
+                if choice.fused_bptt:  # DropConnect inside: the masked copy is not kept
+                    weights = self._step_weights(suffix, drop_connect=False)
+                    out, h_n, c_n = self._run_direction_fused(
+                        *args, weights, direction == 1, valid, choice.drop_connect
+                    )
+                else:
+                    weights = self._step_weights(suffix, choice.drop_connect)
+                    out, h_n, c_n = self._run_direction(*args, weights, direction == 1, valid)
                 outputs.append(out)
                 h_last.append(h_n)
                 if c_n is not None:
@@ -407,9 +407,18 @@ class RecurrentLayer(nn.RNNBase):
         weights: StepWeights,
         reverse: bool,
         valid: Tensor | None,
+        drop_connect: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The same function as :meth:`_run_direction`, through ``rnnlab.nn.fused_bptt``."""
+        """The same function as :meth:`_run_direction`, through ``rnnlab.nn.fused_bptt``.
+
+        With ``drop_connect`` the DropConnect mask of ``W_hh`` is drawn here (the same draw,
+        in the same order, as :meth:`_step_weights` makes) and applied inside the fused
+        function, which keeps the bool mask instead of the masked copy of ``W_hh``.
+        """
         steps = x.shape[0]
+        w_keep = (
+            regularizers.drop_connect_mask(weights.w_hh, self.weight_drop) if drop_connect else None
+        )
         if self.family == "rnn" and weights.ln_ih is not None and torch.is_grad_enabled():
             # Keeps x only (not x W_ih^T): the simple RNN's memory, where it binds.
             gain, shift = weights.ln_ih
@@ -442,6 +451,8 @@ class RecurrentLayer(nn.RNNBase):
             valid=valid,
             reverse=reverse,
             nonlinearity=str(getattr(self, "nonlinearity", "tanh")),
+            w_keep=w_keep,
+            weight_drop=self.weight_drop,
         )
 
     def extra_repr(self) -> str:

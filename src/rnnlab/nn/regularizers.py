@@ -58,7 +58,16 @@ def drop_connect(weight: Tensor, p: float) -> Tensor:
     The mask is drawn as bool and applied with ``where``, so autograd keeps one byte per
     weight for backward (a float mask would keep four).
     """
-    keep = bernoulli(tuple(weight.shape), 1.0 - p, weight, torch.bool)
+    return apply_drop_connect(weight, drop_connect_mask(weight, p), p)
+
+
+def drop_connect_mask(weight: Tensor, p: float) -> Tensor:
+    """DropConnect's bool mask for ``weight``: ``True`` (keep) with probability ``1 - p``."""
+    return bernoulli(tuple(weight.shape), 1.0 - p, weight, torch.bool)
+
+
+def apply_drop_connect(weight: Tensor, keep: Tensor, p: float) -> Tensor:
+    """``weight`` where ``keep``, else 0, scaled by ``1 / (1 - p)``."""
     return torch.where(keep, weight, 0.0).mul_(1.0 / (1.0 - p))
 
 
