@@ -16,8 +16,9 @@ One command measures, in one run on one machine:
    ``ours / loop``; ``GFLOP/s`` and ``% peak`` from the cell's FLOPs (forward LSTM 8H(H+I),
    GRU 6H(H+I), RNN 2H(H+I) per token and layer; backward twice that); and the memory each
    keeps for backward (bytes of the distinct storages saved by autograd, measured with
-   ``torch.autograd.graph.saved_tensors_hooks``: deterministic, unlike timings), for ours
-   and torch.nn, with their ratio.
+   ``torch.autograd.graph.saved_tensors_hooks``, leaving out the input and the parameters,
+   which are resident anyway: deterministic, unlike timings), for ours and torch.nn, with
+   their ratio.
 3. **End to end**: ``lm_throughput.py`` (the ptb-small model through rnnlab's Trainer
    against a plain torch.nn loop; synthetic tokens unless ``--ptb``) and, where
    ``$RNNLAB_DATA`` holds ETT and FSDD, ``task_throughput.py`` (the ``etth1-gru`` forecaster
@@ -74,7 +75,11 @@ def machine_peak(size: int, repeats: int, device: str) -> float:
 
 
 def saved_bytes(module: nn.Module, x: Tensor) -> int:
-    """Bytes of the distinct storages autograd keeps for backward in one forward pass."""
+    """Bytes of the distinct storages autograd keeps for backward in one forward pass.
+
+    Neither the input (the caller's) nor the module's parameters (resident whether or not
+    backward runs) count: what is left is the memory training adds for backward.
+    """
     storages: dict[int, int] = {}
 
     def pack(tensor: Tensor) -> Tensor:
@@ -87,14 +92,51 @@ def saved_bytes(module: nn.Module, x: Tensor) -> int:
     out = out[0] if isinstance(out, tuple) else out
     out.sum().backward()
     module.zero_grad(set_to_none=True)
-    # the input itself is the caller's, not the layer's
     storages.pop(x.untyped_storage().data_ptr(), None)
+    for parameter in module.parameters():
+        storages.pop(parameter.untyped_storage().data_ptr(), None)
     return sum(storages.values())
 
 
 def training_flops(cell: str, hidden: int, size: int, steps: int, batch: int) -> float:
     """Forward + backward FLOPs of one layer: 3 x forward."""
     return 3.0 * FLOPS_PER_TOKEN[cell] * hidden * (hidden + size) * steps * batch
+
+
+def memory_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Only the saved-memory columns (deterministic, seconds to measure): ``--memory-only``."""
+    rows: list[dict[str, Any]] = []
+    print(f"{'cell':5} {'H':>5} {'B':>4} {'option':18} {'MB':>8} {'torch MB':>8} {'mem x':>6}")
+    for cell_name in args.cells:
+        ours_cls, torch_cls, _, family = CELLS[cell_name]
+        for hidden in args.hidden:
+            for batch in args.batch:
+                torch.manual_seed(0)
+                x = torch.randn(args.steps, batch, hidden, device=args.device)
+                torch_bytes = saved_bytes(torch_cls(hidden, hidden, **family).to(args.device), x)
+                for option in args.options:
+                    layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(args.device)
+                    ours_bytes = saved_bytes(layer, x)
+                    ratio = ours_bytes / torch_bytes if torch_bytes else None
+                    rows.append(
+                        {
+                            "cell": cell_name,
+                            "hidden": hidden,
+                            "batch": batch,
+                            "steps": args.steps,
+                            "option": option,
+                            "saved_mb": ours_bytes / 2**20,
+                            "torch_saved_mb": torch_bytes / 2**20,
+                            "memory_ratio": ratio,
+                        }
+                    )
+                    print(
+                        f"{cell_name:5} {hidden:>5} {batch:>4} {option:18} "
+                        f"{ours_bytes / 2**20:8.2f} {torch_bytes / 2**20:8.2f} "
+                        + (f"{ratio:5.2f}x" if ratio is not None else "     -"),
+                        flush=True,
+                    )
+    return rows
 
 
 def layer_rows(args: argparse.Namespace, peak: float) -> list[dict[str, Any]]:
@@ -231,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-size", type=int, default=2048)
     parser.add_argument("--with-ref", action="store_true", help="time force_loop for plain too")
     parser.add_argument("--skip-layers", action="store_true")
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the saved-memory columns, no timing"
+    )
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--e2e-steps", type=int, default=100)
     parser.add_argument("--ptb", action="store_true", help="end to end on PTB ($RNNLAB_DATA)")
@@ -242,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (7 if args.quick else 5)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_only:
+        memory = memory_rows(args)
+        Path(args.json).write_text(json.dumps({"memory": memory}, indent=2), encoding="utf-8")
+        print(f"\nwrote {args.json}")
+        return 0
 
     machine = {
         "torch": torch.__version__,
@@ -259,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"layers: T={args.steps}, forward+backward, median of {args.repeats}; MB = memory "
-        "saved for backward",
+        "saved for backward (beyond input and parameters)",
         flush=True,
     )
     rows = [] if args.skip_layers else layer_rows(args, peak)
