@@ -27,7 +27,7 @@ from torch.autograd import gradcheck
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab
-from rnnlab.nn import force_fused_bptt, force_loop, native
+from rnnlab.nn import force_fused_bptt, force_loop, native, regularizers
 from rnnlab.nn.fused_bptt import run_direction
 
 STEPS, BATCH, HIDDEN, PROJ = 4, 3, 3, 2
@@ -433,3 +433,35 @@ def test_drop_connect_inside_the_function(name: str) -> None:
         t.dtype == torch.bool or t.untyped_storage().data_ptr() == w_hh.untyped_storage().data_ptr()
         for t in same_shape
     ), "a masked copy of W_hh was kept for backward"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_seeded_drop_connect_mask_is_rebuilt_not_kept(name: str, loops: str) -> None:
+    """A ``SeededMask`` gives what its materialized mask gives, and nothing mask-sized is kept."""
+    if loops == "python":
+        pytest.skip("seeded masks are the native loops' counter-hash draws")
+    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
+    gen = torch.Generator().manual_seed(9)
+    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * HIDDEN
+    out_size = PROJ if proj else HIDDEN
+    batch = 5  # no state of the same shape as W_hh
+    gx = torch.randn(STEPS, batch, width, generator=gen, requires_grad=True)
+    h0 = torch.randn(batch, out_size, generator=gen)
+    c0 = torch.randn(batch, HIDDEN, generator=gen) if family == "lstm" else None
+    w_hh = torch.randn(width, out_size, generator=gen, requires_grad=True)
+    w_hr = torch.randn(out_size, HIDDEN, generator=gen) if proj else None
+    seeded = regularizers.SeededMask((width, out_size), 0.6, 1234)
+
+    def run(keep: Any) -> tuple[Tensor, ...]:
+        out, h, _ = run_direction(
+            family, gx, h0, c0, w_hh, None, w_hr=w_hr, nonlinearity=nonlinearity,
+            w_keep=keep, weight_drop=0.4,
+        )  # fmt: skip
+        return (out, h, *torch.autograd.grad(out.square().sum(), (gx, w_hh)))
+
+    kept: list[Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        ours = run(seeded)
+    assert not any(t.shape == w_hh.shape and t.dtype == torch.bool for t in kept)
+    for mine, theirs in zip(ours, run(seeded.materialize()), strict=True):
+        torch.testing.assert_close(mine, theirs, atol=0, rtol=0)

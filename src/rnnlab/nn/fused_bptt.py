@@ -45,6 +45,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnlab.nn import native
+from rnnlab.nn.regularizers import SeededMask
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
 
 Grads = tuple[Tensor | None, ...]
@@ -274,10 +275,13 @@ class _RNNFunction(torch.autograd.Function):
         relu: bool,
         reverse: bool,
         layer_norm: bool,
-        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_keep: Tensor | SeededMask | None,  # DropConnect's bool mask of W_hh, or None
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
-        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
+        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
+        stored_keep = None if ctx.w_seeded is not None else keep
         ctx.w_scale = w_scale
         steps = gx.shape[0]
         norm = (ln_w, ln_b) if layer_norm else None
@@ -313,7 +317,16 @@ class _RNNFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(valid, t))
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
-            w_raw, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, *rebuild, *recurrence.saved()
+            w_raw,
+            stored_keep,
+            ln_w,
+            rec_mask,
+            zone,
+            valid,
+            acts,
+            prevs,
+            *rebuild,
+            *recurrence.saved(),
         )
         ctx.flags = (relu, reverse, layer_norm)
         return out, h
@@ -323,6 +336,8 @@ class _RNNFunction(torch.autograd.Function):
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
+        if ctx.w_seeded is not None:
+            w_keep = ctx.w_seeded.materialize()
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         relu, reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(
@@ -392,10 +407,13 @@ class _LSTMFunction(torch.autograd.Function):
         valid: Tensor | None,  # (T, B, 1) bool
         reverse: bool,
         layer_norm: bool,
-        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_keep: Tensor | SeededMask | None,  # DropConnect's bool mask of W_hh, or None
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor, Tensor]:
-        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
+        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
+        stored_keep = None if ctx.w_seeded is not None else keep
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 4
@@ -444,7 +462,7 @@ class _LSTMFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(valid, t))
         rebuild = (h0, out) if h_prevs is None else (None, None)
         ctx.save_for_backward(
-            w_raw, w_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
+            w_raw, stored_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
             h_prevs, *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
@@ -457,6 +475,8 @@ class _LSTMFunction(torch.autograd.Function):
             w_hh, w_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
             h_prevs, h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
+        if ctx.w_seeded is not None:
+            w_keep = ctx.w_seeded.materialize()
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         if h_prevs is None:
@@ -554,10 +574,13 @@ class _GRUFunction(torch.autograd.Function):
         valid: Tensor | None,  # (T, B, 1) bool
         reverse: bool,
         layer_norm: bool,
-        w_keep: Tensor | None,  # DropConnect's bool mask of W_hh, or None
+        w_keep: Tensor | SeededMask | None,  # DropConnect's bool mask of W_hh, or None
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
-        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask, not the copy
+        ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
+        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
+        stored_keep = None if ctx.w_seeded is not None else keep
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 3
@@ -598,7 +621,7 @@ class _GRUFunction(torch.autograd.Function):
                 h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(valid, t))
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
-            w_raw, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
+            w_raw, stored_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
             *recurrence.saved(),
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
@@ -609,6 +632,8 @@ class _GRUFunction(torch.autograd.Function):
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
+        if ctx.w_seeded is not None:
+            w_keep = ctx.w_seeded.materialize()
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(
@@ -679,7 +704,7 @@ def run_direction(
     valid: Tensor | None = None,
     reverse: bool = False,
     nonlinearity: str = "tanh",
-    w_keep: Tensor | None = None,
+    w_keep: Tensor | SeededMask | None = None,
     weight_drop: float = 0.0,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """One direction of one layer through the fused BPTT function of its family.
@@ -701,7 +726,8 @@ def run_direction(
         nonlinearity: ``"tanh"`` or ``"relu"`` (simple RNN only).
         w_keep: DropConnect's bool mask of ``w_hh`` (``True`` keeps an entry), applied inside
             with the scale ``1 / (1 - weight_drop)``: backward keeps the mask (one byte per
-            weight) and recomputes the masked matrix, instead of keeping a masked copy.
+            weight; nothing for a ``SeededMask``, rebuilt from its seed) and recomputes the
+            masked matrix, instead of keeping a masked copy.
         weight_drop: DropConnect's probability ``p`` (only read with ``w_keep``).
 
     Returns:

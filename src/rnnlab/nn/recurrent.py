@@ -417,7 +417,7 @@ class RecurrentLayer(nn.RNNBase):
         """
         steps = x.shape[0]
         w_keep = (
-            regularizers.drop_connect_mask(weights.w_hh, self.weight_drop) if drop_connect else None
+            regularizers.drop_connect_keep(weights.w_hh, self.weight_drop) if drop_connect else None
         )
         if self.family == "rnn" and weights.ln_ih is not None and torch.is_grad_enabled():
             # Keeps x only (not x W_ih^T): the simple RNN's memory, where it binds.

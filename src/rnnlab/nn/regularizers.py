@@ -22,6 +22,8 @@ rnnlab's native kernels are built (:mod:`rnnlab.nn.native`), from a counter-base
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -41,10 +43,38 @@ def bernoulli(shape: tuple[int, ...], p: float, like: Tensor, dtype: torch.dtype
         True
     """
     if native.usable(like):
-        seed = int(torch.randint(0, _SEED_BOUND, (1,)).item())
-        return native.ops().bernoulli_mask(list(shape), float(p), seed, dtype)
+        return native.ops().bernoulli_mask(list(shape), float(p), draw_seed(), dtype)
     draws = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(p)
     return draws if dtype == like.dtype else draws.to(dtype)
+
+
+def draw_seed() -> int:
+    """One seed for the native counter-based draws, from torch's default generator."""
+    return int(torch.randint(0, _SEED_BOUND, (1,)).item())
+
+
+@dataclass(frozen=True)
+class SeededMask:
+    """A bool Bernoulli mask known by its native counter-hash seed: rebuilt, never stored.
+
+    ``materialize()`` returns the same tensor as :func:`bernoulli` with that seed, so a
+    function can keep the seed for backward instead of the mask.
+    """
+
+    shape: tuple[int, ...]
+    p: float  # probability of True
+    seed: int
+
+    def materialize(self) -> Tensor:
+        return native.ops().bernoulli_mask(list(self.shape), self.p, self.seed, torch.bool)
+
+
+def drop_connect_keep(weight: Tensor, p: float) -> Tensor | SeededMask:
+    """DropConnect's keep mask for ``weight``: a :class:`SeededMask` where the native draws
+    run (the same draw :func:`drop_connect_mask` makes), else the bool tensor."""
+    if native.usable(weight):
+        return SeededMask(tuple(weight.shape), 1.0 - p, draw_seed())
+    return drop_connect_mask(weight, p)
 
 
 def keep_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
