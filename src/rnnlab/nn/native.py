@@ -1,13 +1,14 @@
 """rnnlab's native CPU recurrence (``csrc/recurrence.cpp``), built on first use.
 
 The time loops of :mod:`rnnlab.nn.fused_bptt` run here in C++ for CPU tensors of float32 or
-float64: per step one BLAS matrix multiply, ATen's vectorized sigmoid/tanh and one fused
-pass of elementwise work, with no Python between the steps. The Python loops in
+float64: each thread owns a block of batch rows for the whole loop and runs, per step, one
+BLAS matrix multiply on its rows and one fused, vectorized pass over them (layer norm,
+gates, zoneout, lengths), with no Python and no barrier between the steps. The Python loops in
 ``fused_bptt`` compute the same thing and remain the path for GPUs, other dtypes and
 machines without a C++ compiler.
 
 The extension is compiled once with ``torch.utils.cpp_extension`` (``-O3
--march=native``, about 20 s on two cores) into ``$RNNLAB_CACHE/native/``
+-march=native -fno-trapping-math``, about 20 s on two cores) into ``$RNNLAB_CACHE/native/``
 (``~/.cache/rnnlab/native/``), in a folder named after the torch version, the CPU's
 instruction-set flags and the source's hash, so an upgrade or another CPU model sharing
 the home directory gets its own build, and concurrent processes share one.

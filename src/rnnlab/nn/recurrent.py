@@ -413,7 +413,8 @@ class RecurrentLayer(nn.RNNBase):
 
         With ``drop_connect`` the DropConnect mask of ``W_hh`` is drawn here (the same draw,
         in the same order, as :meth:`_step_weights` makes) and applied inside the fused
-        function, which keeps the bool mask instead of the masked copy of ``W_hh``.
+        function, which keeps no masked copy of ``W_hh``: on the native path only the mask's
+        seed (:class:`rnnlab.nn.regularizers.SeededMask`), elsewhere the bool mask.
         """
         steps = x.shape[0]
         w_keep = (
