@@ -10,8 +10,9 @@ machines without a C++ compiler.
 The extension is compiled once with ``torch.utils.cpp_extension`` (``-O3
 -march=native -fno-trapping-math``, about 20 s on two cores) into ``$RNNLAB_CACHE/native/``
 (``~/.cache/rnnlab/native/``), in a folder named after the torch version, the CPU's
-instruction-set flags and the hash of the source and the compiler flags, so an upgrade or another CPU model sharing
-the home directory gets its own build, and concurrent processes share one.
+instruction-set flags and a hash of the source and the compiler flags, so an upgrade or
+another CPU model sharing the home directory gets its own build, and concurrent processes
+share one.
 ``RNNLAB_NATIVE=0`` turns it off (the Python loops run).
 
 Example:
