@@ -67,10 +67,13 @@ const T* zone_at(const OptTensor& zone, int64_t t, int64_t plane, std::vector<T>
                  int64_t lo, int64_t hi) {
   if (!has(zone)) return nullptr;
   if (zone->scalar_type() != at::kBool) return zone->data_ptr<T>() + t * plane;
-  const bool* mask = zone->data_ptr<bool>() + t * plane;
+  // bool's bytes are 0 or 1: read as uint8 so the conversion vectorizes (a `? :` on the
+  // random mask compiled to branches and cost 4 ms of an 11 ms RNN forward at B=128, H=256).
+  const auto* mask = reinterpret_cast<const uint8_t*>(zone->data_ptr<bool>() + t * plane);
   scratch.resize(plane);
   T* weights = scratch.data();
-  for (int64_t j = lo; j < hi; ++j) weights[j] = mask[j] ? T(1) : T(0);
+#pragma omp simd
+  for (int64_t j = lo; j < hi; ++j) weights[j] = static_cast<T>(mask[j]);
   return weights;
 }
 
