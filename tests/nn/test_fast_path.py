@@ -395,39 +395,59 @@ _USED = {
 }
 
 
+def _drop_connect_case(name: str, dtype: torch.dtype, seed: int) -> dict[str, Any]:
+    """One direction's inputs for the DropConnect tests: batch 5, so no state has W_hh's shape."""
+    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
+    gen = torch.Generator().manual_seed(seed)
+    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * HIDDEN
+    out_size = PROJ if proj else HIDDEN
+
+    def randn(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=dtype)
+
+    return {
+        "family": family,
+        "nonlinearity": nonlinearity,
+        "gen": gen,
+        "gx": randn(STEPS, 5, width).requires_grad_(),
+        "h0": randn(5, out_size),
+        "c0": randn(5, HIDDEN) if family == "lstm" else None,
+        "w_hh": randn(width, out_size).requires_grad_(),
+        "w_hr": randn(out_size, HIDDEN) if proj else None,
+    }
+
+
+def _run_dropped(case: dict[str, Any], gx: Tensor, w_hh: Tensor, keep: Any) -> Tensor:
+    out, _, _ = run_direction(
+        case["family"], gx, case["h0"], case["c0"], w_hh, None, w_hr=case["w_hr"],
+        nonlinearity=case["nonlinearity"], w_keep=keep, weight_drop=0.4,
+    )  # fmt: skip
+    return out
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_drop_connect_inside_the_function(name: str) -> None:
     """``w_keep``: gradcheck, the same result as a pre-masked ``W_hh``, and only the mask kept."""
-    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
-    gen = torch.Generator().manual_seed(5)
-    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * HIDDEN
-    out_size = PROJ if proj else HIDDEN
-    batch = 5  # no state of the same shape as W_hh
-    gx = torch.randn(STEPS, batch, width, generator=gen, dtype=F64, requires_grad=True)
-    h0 = torch.randn(batch, out_size, generator=gen, dtype=F64)
-    c0 = torch.randn(batch, HIDDEN, generator=gen, dtype=F64) if family == "lstm" else None
-    w_hh = torch.randn(width, out_size, generator=gen, dtype=F64, requires_grad=True)
-    w_hr = torch.randn(out_size, HIDDEN, generator=gen, dtype=F64) if proj else None
-    keep = torch.rand(width, out_size, generator=gen) < 0.6
+    case = _drop_connect_case(name, F64, 5)
+    gx, w_hh = case["gx"], case["w_hh"]
+    keep = torch.rand(w_hh.shape, generator=case["gen"]) < 0.6
 
-    def run(gx: Tensor, w: Tensor, inside: bool) -> tuple[Tensor, Tensor]:
-        weight = w if inside else torch.where(keep, w, 0.0) / 0.6
-        out, h, _ = run_direction(
-            family, gx, h0, c0, weight, None, w_hr=w_hr, nonlinearity=nonlinearity,
-            w_keep=keep if inside else None, weight_drop=0.4,
-        )  # fmt: skip
-        return out, h
+    def inside(g: Tensor, w: Tensor) -> Tensor:
+        return _run_dropped(case, g, w, keep)
 
-    assert gradcheck(lambda g, w: run(g, w, True), (gx, w_hh), eps=1e-6, atol=1e-5, rtol=1e-4)
-    ours, reference = run(gx, w_hh, True), run(gx, w_hh, False)
+    def outside(g: Tensor, w: Tensor) -> Tensor:
+        return _run_dropped(case, g, torch.where(keep, w, 0.0) / 0.6, None)
+
+    assert gradcheck(inside, (gx, w_hh), eps=1e-6, atol=1e-5, rtol=1e-4)
+    ours, reference = inside(gx, w_hh), outside(gx, w_hh)
     torch.testing.assert_close(ours, reference)
-    grads = torch.autograd.grad(ours[0].sum(), (gx, w_hh))
-    expected = torch.autograd.grad(reference[0].sum(), (gx, w_hh))
+    grads = torch.autograd.grad(ours.sum(), (gx, w_hh))
+    expected = torch.autograd.grad(reference.sum(), (gx, w_hh))
     for mine, theirs in zip(grads, expected, strict=True):
         torch.testing.assert_close(mine, theirs)
     kept: list[Tensor] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
-        run(gx, w_hh, True)
+        inside(gx, w_hh)
     same_shape = [t for t in kept if t.shape == w_hh.shape]
     assert all(
         t.dtype == torch.bool or t.untyped_storage().data_ptr() == w_hh.untyped_storage().data_ptr()
@@ -440,24 +460,13 @@ def test_seeded_drop_connect_mask_is_rebuilt_not_kept(name: str, loops: str) -> 
     """A ``SeededMask`` gives what its materialized mask gives, and nothing mask-sized is kept."""
     if loops == "python":
         pytest.skip("seeded masks are the native loops' counter-hash draws")
-    _, family, nonlinearity, proj = next(f for f in FAMILIES if f[0] == name)
-    gen = torch.Generator().manual_seed(9)
-    width = {"rnn": 1, "lstm": 4, "gru": 3}[family] * HIDDEN
-    out_size = PROJ if proj else HIDDEN
-    batch = 5  # no state of the same shape as W_hh
-    gx = torch.randn(STEPS, batch, width, generator=gen, requires_grad=True)
-    h0 = torch.randn(batch, out_size, generator=gen)
-    c0 = torch.randn(batch, HIDDEN, generator=gen) if family == "lstm" else None
-    w_hh = torch.randn(width, out_size, generator=gen, requires_grad=True)
-    w_hr = torch.randn(out_size, HIDDEN, generator=gen) if proj else None
-    seeded = regularizers.SeededMask((width, out_size), 0.6, 1234)
+    case = _drop_connect_case(name, torch.float32, 9)
+    gx, w_hh = case["gx"], case["w_hh"]
+    seeded = regularizers.SeededMask(tuple(w_hh.shape), 0.6, 1234)
 
     def run(keep: Any) -> tuple[Tensor, ...]:
-        out, h, _ = run_direction(
-            family, gx, h0, c0, w_hh, None, w_hr=w_hr, nonlinearity=nonlinearity,
-            w_keep=keep, weight_drop=0.4,
-        )  # fmt: skip
-        return (out, h, *torch.autograd.grad(out.square().sum(), (gx, w_hh)))
+        out = _run_dropped(case, gx, w_hh, keep)
+        return (out, *torch.autograd.grad(out.square().sum(), (gx, w_hh)))
 
     kept: list[Tensor] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):

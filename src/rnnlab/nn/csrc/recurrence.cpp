@@ -218,6 +218,25 @@ inline void add_masked_row(const T* d_prev, const T* d_rec, const T* mask, T* gr
   }
 }
 
+// h_rec = h * mask on rows [row_begin, row_end) of width `width` (nothing without a mask).
+template <typename T>
+void mask_rows(const T* h, const T* mask, T* h_rec, int64_t row_begin, int64_t row_end,
+               int64_t width) {
+  if (mask == nullptr) return;
+  const int64_t o = row_begin * width;
+  masked_copy<T>(h + o, mask + o, h_rec + o, (row_end - row_begin) * width);
+}
+
+// grad = d_prev + d_rec * mask on rows [row_begin, row_end): the state's two paths summed.
+template <typename T>
+void sum_state_grads(const T* d_prev, const T* d_rec, const T* mask, T* grad, int64_t row_begin,
+                     int64_t row_end, int64_t width) {
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t o = r * width;
+    add_masked_row<T>(d_prev + o, d_rec + o, mask == nullptr ? nullptr : mask + o, grad + o, width);
+  }
+}
+
 // Backward of mix_row: the gradients of the step's fresh value and of the previous state.
 template <typename T>
 inline void unmix_row(const T* grad_state, const T* grad_out, const T* zone, bool inside,
@@ -355,10 +374,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
-    if (mask != nullptr) {
-      const int64_t o = row_begin * hidden;
-      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * hidden);
-    }
+    mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, hidden);
     const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
@@ -468,10 +484,7 @@ RNNLAB_SIMD
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
       at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
-      const int64_t o = r * hidden;
-      add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-    }
+    if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
   });
   norm_grads.store(d_ln_w, d_ln_b);
@@ -529,10 +542,7 @@ std::vector<Tensor> lstm_forward(
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
-    if (mask != nullptr) {
-      const int64_t o = row_begin * out_size;
-      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * out_size);
-    }
+    mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, out_size);
     const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
@@ -764,10 +774,7 @@ RNNLAB_SIMD
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
       at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
-      const int64_t o = r * out_size;
-      add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
-    }
+    if (steps > 0) sum_state_grads<T>(dhp, drec, mask, g_h, row_begin, row_end, out_size);
     });
   });
   norm_grads.store(d_ln_w, d_ln_b);
@@ -816,10 +823,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
-    if (mask != nullptr) {
-      const int64_t o = row_begin * hidden;
-      masked_copy<T>(h_data + o, mask + o, h_rec_data + o, block * hidden);
-    }
+    mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, hidden);
     const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
@@ -966,10 +970,7 @@ RNNLAB_SIMD
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
       at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
     }
-    for (int64_t r = row_begin; r < row_end && steps > 0; ++r) {
-      const int64_t o = r * hidden;
-      add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-    }
+    if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
   });
   norm_grads.store(d_ln_w, d_ln_b);
