@@ -108,3 +108,10 @@ def test_explain_says_where_the_time_loops_run() -> None:
         assert "time loops run as compiled C++" in layer.explain()
     else:
         assert "time loops run in Python (native kernel unavailable" in layer.explain()
+
+
+def test_plain_rnn_routing_follows_its_measured_rule() -> None:
+    rnn = rnnlab.RNN(8, 128)
+    assert rnn.kernel(batch=128).name == "rnnlab-fused-bptt"  # 0.93x of torch's kernel
+    assert rnnlab.RNN(8, 256).kernel(batch=128).name == "torch-fused"  # break-even there
+    assert rnnlab.RNN(8, 256).kernel(batch=64).name == "rnnlab-fused-bptt"

@@ -65,7 +65,7 @@ from rnnlab.nn import native
 # (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
 NATIVE_PLAIN_RULES = {
     "rnn": lambda hidden, batch: (
-        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 512))
+        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 128))
     ),
     "gru": lambda hidden, batch: (
         batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 256))
