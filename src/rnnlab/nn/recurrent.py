@@ -423,9 +423,7 @@ class RecurrentLayer(nn.RNNBase):
         if self.family == "rnn" and weights.ln_ih is not None and torch.is_grad_enabled():
             # Keeps x only (not x W_ih^T): the simple RNN's memory, where it binds.
             gain, shift = weights.ln_ih
-            if weights.b_ih is not None:  # LN(a; g, beta) + b = LN(a; g, beta + b)
-                shift = shift + weights.b_ih
-            gx = normalized_projection(x, weights.w_ih, gain, shift, None)
+            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
         else:
             gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         masks = self._draw_masks(h, c, steps)
