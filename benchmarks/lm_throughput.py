@@ -93,31 +93,42 @@ def write_corpus(folder: Path, synthetic: bool, root: str | None) -> None:
     (folder / "test.txt").write_text(short, encoding="utf-8")
 
 
-def run_rnnlab(
-    corpus: Path, steps: int, warmup: int, threads: int, device: str
-) -> tuple[float, float]:
-    """Tokens per second (mean, median-step) of ``rnnlab.api.train`` on the ptb-small recipe."""
+def train_timed(recipe: str, overrides: list[str], warmup: int, steps: int) -> StepClock:
+    """Train ``recipe`` through ``rnnlab.api.train`` for ``warmup + steps`` steps, timed.
+
+    Checkpoints and logs are pushed past the end, so only training steps are measured.
+    """
     total = warmup + steps
     clock = StepClock(warmup, total)
     with tempfile.TemporaryDirectory() as run_dir:
         api.train(
-            "ptb-small",
+            recipe,
             overrides=[
-                "data.corpus=none",
-                f"data.path={corpus}",
-                "data.test_batch_size=10",
+                *overrides,
                 "train.epochs=none",
                 f"train.max_steps={total}",
                 f"train.checkpoint_every={total + 1}",
                 f"train.log_every_steps={total + 1}",
-                f"train.num_threads={threads}",
-                f"train.device={device}",
             ],
             run_dir=Path(run_dir) / "run",
             quiet=None,
             callbacks=[clock],
         )
-    return rates(clock.times)
+    return clock
+
+
+def run_rnnlab(
+    corpus: Path, steps: int, warmup: int, threads: int, device: str
+) -> tuple[float, float]:
+    """Tokens per second (mean, median-step) of ``rnnlab.api.train`` on the ptb-small recipe."""
+    overrides = [
+        "data.corpus=none",
+        f"data.path={corpus}",
+        "data.test_batch_size=10",
+        f"train.num_threads={threads}",
+        f"train.device={device}",
+    ]
+    return rates(train_timed("ptb-small", overrides, warmup, steps).times)
 
 
 class PlainLM(nn.Module):

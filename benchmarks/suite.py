@@ -43,6 +43,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,39 +104,49 @@ def training_flops(cell: str, hidden: int, size: int, steps: int, batch: int) ->
     return 3.0 * FLOPS_PER_TOKEN[cell] * hidden * (hidden + size) * steps * batch
 
 
+def grid(args: argparse.Namespace) -> Iterator[tuple[str, int, int, Tensor]]:
+    """``(cell, hidden, batch, x)`` for every size asked, ``x`` drawn from a fixed seed."""
+    for cell_name in args.cells:
+        for hidden in args.hidden:
+            for batch in args.batch:
+                torch.manual_seed(0)
+                yield (
+                    cell_name,
+                    hidden,
+                    batch,
+                    torch.randn(args.steps, batch, hidden, device=args.device),
+                )
+
+
 def memory_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Only the saved-memory columns (deterministic, seconds to measure): ``--memory-only``."""
     rows: list[dict[str, Any]] = []
     print(f"{'cell':5} {'H':>5} {'B':>4} {'option':18} {'MB':>8} {'torch MB':>8} {'mem x':>6}")
-    for cell_name in args.cells:
+    for cell_name, hidden, batch, x in grid(args):
         ours_cls, torch_cls, _, family = CELLS[cell_name]
-        for hidden in args.hidden:
-            for batch in args.batch:
-                torch.manual_seed(0)
-                x = torch.randn(args.steps, batch, hidden, device=args.device)
-                torch_bytes = saved_bytes(torch_cls(hidden, hidden, **family).to(args.device), x)
-                for option in args.options:
-                    layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(args.device)
-                    ours_bytes = saved_bytes(layer, x)
-                    ratio = ours_bytes / torch_bytes if torch_bytes else None
-                    rows.append(
-                        {
-                            "cell": cell_name,
-                            "hidden": hidden,
-                            "batch": batch,
-                            "steps": args.steps,
-                            "option": option,
-                            "saved_mb": ours_bytes / 2**20,
-                            "torch_saved_mb": torch_bytes / 2**20,
-                            "memory_ratio": ratio,
-                        }
-                    )
-                    print(
-                        f"{cell_name:5} {hidden:>5} {batch:>4} {option:18} "
-                        f"{ours_bytes / 2**20:8.2f} {torch_bytes / 2**20:8.2f} "
-                        + (f"{ratio:5.2f}x" if ratio is not None else "     -"),
-                        flush=True,
-                    )
+        torch_bytes = saved_bytes(torch_cls(hidden, hidden, **family).to(args.device), x)
+        for option in args.options:
+            layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(args.device)
+            ours_bytes = saved_bytes(layer, x)
+            ratio = ours_bytes / torch_bytes if torch_bytes else None
+            rows.append(
+                {
+                    "cell": cell_name,
+                    "hidden": hidden,
+                    "batch": batch,
+                    "steps": args.steps,
+                    "option": option,
+                    "saved_mb": ours_bytes / 2**20,
+                    "torch_saved_mb": torch_bytes / 2**20,
+                    "memory_ratio": ratio,
+                }
+            )
+            print(
+                f"{cell_name:5} {hidden:>5} {batch:>4} {option:18} "
+                f"{ours_bytes / 2**20:8.2f} {torch_bytes / 2**20:8.2f} "
+                + (f"{ratio:5.2f}x" if ratio is not None else "     -"),
+                flush=True,
+            )
     return rows
 
 
@@ -148,59 +159,55 @@ def layer_rows(args: argparse.Namespace, peak: float) -> list[dict[str, Any]]:
     )
     print(header)
     print("-" * len(header), flush=True)
-    for cell_name in args.cells:
+    for cell_name, hidden, batch, x in grid(args):
         ours_cls, torch_cls, cell_cls, family = CELLS[cell_name]
-        for hidden in args.hidden:
-            for batch in args.batch:
-                torch.manual_seed(0)
-                x = torch.randn(args.steps, batch, hidden, device=args.device)
-                reference = torch_cls(hidden, hidden, **family).to(args.device)
-                loop = StepLoop(cell_cls(hidden, hidden, **family)).to(args.device)
-                torch_bytes = saved_bytes(reference, x)
-                for option in args.options:
-                    layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(args.device)
-                    runs = {
-                        "ours": train_step(layer, x),
-                        "torch": train_step(reference, x),
-                        "loop": train_step(loop, x),
-                    }
-                    if option != "plain" or args.with_ref:
-                        runs["ref"] = forced_loop(train_step(layer, x))
-                    times = median_times(runs, args.repeats)
-                    ours_bytes = saved_bytes(layer, x)
-                    flops = training_flops(cell_name, hidden, hidden, args.steps, batch)
-                    row = {
-                        "cell": cell_name,
-                        "hidden": hidden,
-                        "batch": batch,
-                        "steps": args.steps,
-                        "option": option,
-                        "kernel": layer.kernel(batch).name,
-                        "ms": 1e3 * times["ours"],
-                        "torch_ms": 1e3 * times["torch"],
-                        "loop_ms": 1e3 * times["loop"],
-                        "ref_ms": 1e3 * times["ref"] if "ref" in times else None,
-                        "vs_torch": times["ours"] / times["torch"],
-                        "vs_loop": times["ours"] / times["loop"],
-                        "vs_ref": times["ours"] / times["ref"] if "ref" in times else None,
-                        "gflops": flops / times["ours"] / 1e9,
-                        "fraction_of_peak": flops / times["ours"] / 1e9 / peak,
-                        "saved_mb": ours_bytes / 2**20,
-                        "torch_saved_mb": torch_bytes / 2**20,
-                        "memory_ratio": ours_bytes / torch_bytes if torch_bytes else None,
-                    }
-                    rows.append(row)
-                    vs_ref = f"{row['vs_ref']:6.2f}x" if row["vs_ref"] is not None else "      -"
-                    memory = row["memory_ratio"]
-                    print(
-                        f"{cell_name:5} {hidden:>5} {batch:>4} {option:18} {row['kernel']:17} "
-                        f"{row['ms']:>8.2f} {row['torch_ms']:>9.2f} {row['vs_torch']:>7.2f}x "
-                        f"{row['vs_loop']:>7.2f}x {vs_ref} {row['gflops']:>8.1f} "
-                        f"{100 * row['fraction_of_peak']:>5.1f}% {row['saved_mb']:>7.1f} "
-                        f"{row['torch_saved_mb']:>8.1f} "
-                        + (f"{memory:>5.2f}x" if memory is not None else "     -"),
-                        flush=True,
-                    )
+        reference = torch_cls(hidden, hidden, **family).to(args.device)
+        loop = StepLoop(cell_cls(hidden, hidden, **family)).to(args.device)
+        torch_bytes = saved_bytes(reference, x)
+        for option in args.options:
+            layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(args.device)
+            runs = {
+                "ours": train_step(layer, x),
+                "torch": train_step(reference, x),
+                "loop": train_step(loop, x),
+            }
+            if option != "plain" or args.with_ref:
+                runs["ref"] = forced_loop(train_step(layer, x))
+            times = median_times(runs, args.repeats)
+            ours_bytes = saved_bytes(layer, x)
+            flops = training_flops(cell_name, hidden, hidden, args.steps, batch)
+            row = {
+                "cell": cell_name,
+                "hidden": hidden,
+                "batch": batch,
+                "steps": args.steps,
+                "option": option,
+                "kernel": layer.kernel(batch).name,
+                "ms": 1e3 * times["ours"],
+                "torch_ms": 1e3 * times["torch"],
+                "loop_ms": 1e3 * times["loop"],
+                "ref_ms": 1e3 * times["ref"] if "ref" in times else None,
+                "vs_torch": times["ours"] / times["torch"],
+                "vs_loop": times["ours"] / times["loop"],
+                "vs_ref": times["ours"] / times["ref"] if "ref" in times else None,
+                "gflops": flops / times["ours"] / 1e9,
+                "fraction_of_peak": flops / times["ours"] / 1e9 / peak,
+                "saved_mb": ours_bytes / 2**20,
+                "torch_saved_mb": torch_bytes / 2**20,
+                "memory_ratio": ours_bytes / torch_bytes if torch_bytes else None,
+            }
+            rows.append(row)
+            vs_ref = f"{row['vs_ref']:6.2f}x" if row["vs_ref"] is not None else "      -"
+            memory = row["memory_ratio"]
+            print(
+                f"{cell_name:5} {hidden:>5} {batch:>4} {option:18} {row['kernel']:17} "
+                f"{row['ms']:>8.2f} {row['torch_ms']:>9.2f} {row['vs_torch']:>7.2f}x "
+                f"{row['vs_loop']:>7.2f}x {vs_ref} {row['gflops']:>8.1f} "
+                f"{100 * row['fraction_of_peak']:>5.1f}% {row['saved_mb']:>7.1f} "
+                f"{row['torch_saved_mb']:>8.1f} "
+                + (f"{memory:>5.2f}x" if memory is not None else "     -"),
+                flush=True,
+            )
     return rows
 
 

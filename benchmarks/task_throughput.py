@@ -23,9 +23,7 @@ import argparse
 import itertools
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,8 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lm_throughput import StepClock
-from rnnlab import api
+from lm_throughput import train_timed
 from rnnlab import config as configs
 from rnnlab.tasks import TASKS
 
@@ -131,22 +128,7 @@ def plain_run(recipe: str, overrides: list[str], steps: int, warmup: int) -> flo
 
 def rnnlab_run(recipe: str, overrides: list[str], steps: int, warmup: int) -> float:
     total = warmup + steps
-    clock = StepClock(warmup, total)
-    with tempfile.TemporaryDirectory() as run_dir:
-        api.train(
-            recipe,
-            overrides=[
-                *overrides,
-                "train.epochs=none",
-                f"train.max_steps={total}",
-                f"train.checkpoint_every={total + 1}",
-                f"train.log_every_steps={total + 1}",
-                f"train.eval_every_steps={total + 1}",
-            ],
-            run_dir=Path(run_dir) / "run",
-            quiet=None,
-            callbacks=[clock],
-        )
+    clock = train_timed(recipe, [*overrides, f"train.eval_every_steps={total + 1}"], warmup, steps)
     return median_rate(clock.times, clock.samples)
 
 

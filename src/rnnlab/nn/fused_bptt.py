@@ -45,7 +45,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnlab.nn import native
-from rnnlab.nn.regularizers import SeededMask
+from rnnlab.nn.regularizers import SeededMask, apply_drop_connect
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
 
 Grads = tuple[Tensor | None, ...]
@@ -199,14 +199,12 @@ def _flat_valid(valid: Tensor | None) -> Tensor | None:
 
 def _dropped(w_hh: Tensor, keep: Tensor | None, scale: float) -> Tensor:
     """DropConnect applied inside the fused function: ``W_hh`` where ``keep``, scaled."""
-    return w_hh if keep is None else torch.where(keep, w_hh, 0.0).mul_(scale)
+    return w_hh if keep is None else apply_drop_connect(w_hh, keep, scale)
 
 
 def _undropped_grad(grad: Tensor | None, keep: Tensor | None, scale: float) -> Tensor | None:
-    """The gradient of the raw ``W_hh`` from that of the masked one."""
-    if grad is None or keep is None:
-        return grad
-    return torch.where(keep, grad, 0.0).mul_(scale)
+    """The gradient of the raw ``W_hh`` from that of the masked one (the same map)."""
+    return grad if grad is None or keep is None else apply_drop_connect(grad, keep, scale)
 
 
 class _Recurrence:

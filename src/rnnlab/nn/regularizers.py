@@ -88,7 +88,7 @@ def drop_connect(weight: Tensor, p: float) -> Tensor:
     The mask is drawn as bool and applied with ``where``, so autograd keeps one byte per
     weight for backward (a float mask would keep four).
     """
-    return apply_drop_connect(weight, drop_connect_mask(weight, p), p)
+    return apply_drop_connect(weight, drop_connect_mask(weight, p), 1.0 / (1.0 - p))
 
 
 def drop_connect_mask(weight: Tensor, p: float) -> Tensor:
@@ -96,9 +96,10 @@ def drop_connect_mask(weight: Tensor, p: float) -> Tensor:
     return bernoulli(tuple(weight.shape), 1.0 - p, weight, torch.bool)
 
 
-def apply_drop_connect(weight: Tensor, keep: Tensor, p: float) -> Tensor:
-    """``weight`` where ``keep``, else 0, scaled by ``1 / (1 - p)``."""
-    return torch.where(keep, weight, 0.0).mul_(1.0 / (1.0 - p))
+def apply_drop_connect(tensor: Tensor, keep: Tensor, scale: float) -> Tensor:
+    """``tensor`` where ``keep``, else 0, times ``scale`` (``1 / (1 - p)``): DropConnect on a
+    weight, and the same map on its gradient."""
+    return torch.where(keep, tensor, 0.0).mul_(scale)
 
 
 def zoneout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
