@@ -45,6 +45,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnlab.nn import native
+from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask, apply_drop_connect
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
 
@@ -331,6 +332,7 @@ class _RNNFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @full_precision_backward
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
@@ -468,6 +470,7 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @full_precision_backward
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor, d_c: Tensor) -> Grads:
         (
             w_hh, w_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
@@ -627,6 +630,7 @@ class _GRUFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @full_precision_backward
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.steps import LAYER_NORM_EPS
 
 
@@ -56,6 +57,7 @@ class _NormalizedProjection(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @full_precision_backward
     def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
         x, w, gain, shift, mean, rstd = ctx.saved_tensors
         needs = ctx.needs_input_grad

@@ -295,6 +295,16 @@ class RecurrentLayer(nn.RNNBase):
         choice: KernelChoice,
     ) -> tuple[Tensor, State]:
         """rnnlab's own implementation for a batched padded input."""
+        if choice.fused_bptt and torch.is_autocast_enabled(input.device.type):
+            # Under mixed precision the input may arrive in bf16/fp16 while the fused BPTT's
+            # buffers follow the parameters: run the recurrence in the parameters' dtype with
+            # autocast off (as autocast does for the ops on its float32 list). A recurrence
+            # accumulates its state over every step, where half precision loses the most.
+            dtype = cast(Tensor, self.weight_hh_l0).dtype
+            with torch.autocast(input.device.type, enabled=False):
+                return self._forward_loop(
+                    input.to(dtype), _map_state(hx, lambda s: s.to(dtype)), lengths, choice
+                )
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
         steps, batch = x.shape[0], x.shape[1]
         if hx is None:
