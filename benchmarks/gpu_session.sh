@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark in one command, for a short lease on a CUDA machine.
+#
+#   bash benchmarks/gpu_session.sh            # logs and suite.json under $OUT (or ./gpu-out)
+#
+# Runs, each under its own time limit so that one slow part cannot starve the rest:
+# gpu_check.py (layers vs cuDNN, fused BPTT vs reference loop, float64 gradcheck, autocast),
+# speech_gpu_check.py (features and speech models, GPU vs CPU), cuda_graphs.py (eager vs
+# CUDA-graph-captured training steps), lm_throughput.py (Trainer vs a plain loop on the GPU)
+# and the suite's layer grid against cuDNN. Needs rnnlab importable (installed, or run from
+# the repository root: src/ is put on PYTHONPATH).
+set -u
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+export PYTHONPATH="src:benchmarks${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export RNNLAB_NATIVE=0  # the CPU's native loops are not what this measures: no build here
+
+python3 -c "import torch, rnnlab; assert torch.cuda.is_available(), 'no CUDA device'" || exit 2
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
+
+part() {  # part LIMIT NAME COMMAND...: run, keep the log, show its end
+    local limit=$1 name=$2
+    shift 2
+    local start=$SECONDS
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    echo "== $name: exit $? in $((SECONDS - start)) s"
+    tail -n "${TAIL:-25}" "$out/$name.log"
+}
+
+TAIL=12 part "${LIMIT_CHECK:-100}" gpu_check python3 benchmarks/gpu_check.py
+TAIL=8 part "${LIMIT_SPEECH:-50}" speech python3 benchmarks/speech_gpu_check.py
+TAIL=22 part "${LIMIT_GRAPHS:-60}" graphs python3 benchmarks/cuda_graphs.py
+TAIL=6 part "${LIMIT_LM:-60}" lm python3 benchmarks/lm_throughput.py --synthetic \
+    --device cuda --steps 100 --repeats 2
+TAIL=8 part "${LIMIT_SUITE:-200}" suite python3 benchmarks/suite.py --skip-e2e \
+    --json "$out/suite.json"
+grep -E "FAIL|Error|error" "$out"/*.log | head -20
