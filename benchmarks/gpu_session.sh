@@ -32,6 +32,6 @@ TAIL=8 part "${LIMIT_SPEECH:-50}" speech python3 benchmarks/speech_gpu_check.py
 TAIL=22 part "${LIMIT_GRAPHS:-60}" graphs python3 benchmarks/cuda_graphs.py
 TAIL=6 part "${LIMIT_LM:-60}" lm python3 benchmarks/lm_throughput.py --synthetic \
     --device cuda --steps 100 --repeats 2
-TAIL=8 part "${LIMIT_SUITE:-200}" suite python3 benchmarks/suite.py --skip-e2e \
+TAIL=8 part "${LIMIT_SUITE:-200}" suite python3 benchmarks/suite.py --device cuda --skip-e2e \
     --json "$out/suite.json"
 grep -E "FAIL|Error|error" "$out"/*.log | head -20
