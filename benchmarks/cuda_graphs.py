@@ -1,11 +1,18 @@
-"""On a CUDA machine: a layer's training step eager against the same step in a CUDA graph.
+"""On a CUDA machine: a layer's training step with and without CUDA graphs, against cuDNN.
 
-rnnlab's fused BPTT runs its time loop in Python on GPUs: a few small kernels per step, so
-at small batch and width the GPU waits on launches. Capturing the whole step (forward, loss,
-backward) in one ``torch.cuda.CUDAGraph`` replays those launches without Python. This
-measures, per cell and option, the eager step, the captured step and cuDNN's plain layer
-(eager), median of ``--repeats`` timings with CUDA events, and checks that the replayed
-step computes the eager step's gradients (same seed, hence the same masks).
+rnnlab's fused BPTT runs its time loops in Python on GPUs: a few small kernels per step, so
+the GPU waits on launches. rnnlab replays those loops as CUDA graphs
+(``rnnlab.nn.cuda_graphs``); a user may also capture the whole step (forward, loss,
+backward) in one ``torch.cuda.CUDAGraph``. This measures, per cell and option, median of
+``--repeats`` timings with CUDA events:
+
+- ``loops eager``: rnnlab with ``RNNLAB_CUDA_GRAPHS=0`` (every launch from Python);
+- ``rnnlab``: rnnlab as it runs by default (time loops replayed as graphs);
+- ``whole graph``: the whole step captured by the user;
+- ``cuDNN``: torch.nn's plain layer (eager);
+
+and checks that the whole-step replay computes the eager step's gradients (same seed,
+hence the same masks).
 
 Usage: python benchmarks/cuda_graphs.py [--hidden 256] [--batch 32] [--steps 100]
 """
@@ -13,6 +20,7 @@ Usage: python benchmarks/cuda_graphs.py [--hidden 256] [--batch 32] [--steps 100
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from collections.abc import Callable
 
@@ -72,8 +80,9 @@ def main() -> int:
     device = torch.device("cuda")
     print(torch.__version__, torch.cuda.get_device_name(0))
     print(
-        f"{'cell':5} {'H':>5} {'B':>4} {'option':18} {'eager ms':>9} {'graph ms':>9} "
-        f"{'cuDNN ms':>9} {'eager/cuDNN':>11} {'graph/cuDNN':>11} grads"
+        f"{'cell':5} {'H':>5} {'B':>4} {'option':18} {'eager ms':>9} {'rnnlab':>9} "
+        f"{'whole ms':>9} {'cuDNN ms':>9} {'eager/cuDNN':>11} {'rnnlab/cuDNN':>12} "
+        f"{'whole/cuDNN':>11} grads"
     )
     for cell, hidden, batch in (
         (c, h, b) for c in args.cells for h in args.hidden for b in args.batch
@@ -85,7 +94,10 @@ def main() -> int:
         for option in args.options:
             torch.manual_seed(0)
             layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(device)
+            os.environ["RNNLAB_CUDA_GRAPHS"] = "0"
             eager_ms = _time(_step(layer, x), args.repeats)
+            os.environ.pop("RNNLAB_CUDA_GRAPHS")
+            ours_ms = _time(_step(layer, x), args.repeats)
             try:
                 layer.zero_grad(set_to_none=True)
                 torch.manual_seed(1)
@@ -112,8 +124,9 @@ def main() -> int:
                 graph_text, ratio = f"{'-':>9}", f"{'-':>11}"
                 verdict = f"capture failed: {type(error).__name__}: {str(error)[:120]}"
             print(
-                f"{cell:5} {hidden:>5} {batch:>4} {option:18} {eager_ms:9.2f} {graph_text} "
-                f"{cudnn_ms:9.2f} {eager_ms / cudnn_ms:10.2f}x {ratio} {verdict}",
+                f"{cell:5} {hidden:>5} {batch:>4} {option:18} {eager_ms:9.2f} {ours_ms:9.2f} "
+                f"{graph_text} {cudnn_ms:9.2f} {eager_ms / cudnn_ms:10.2f}x "
+                f"{ours_ms / cudnn_ms:11.2f}x {ratio} {verdict}",
                 flush=True,
             )
     return 0

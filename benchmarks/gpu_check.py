@@ -15,6 +15,7 @@ Exits non-zero when a difference exceeds the tolerance. Usage: python benchmarks
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from contextlib import nullcontext
 from typing import Any, cast
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab
-from rnnlab.nn import force_loop
+from rnnlab.nn import cuda_graphs, force_loop
 
 TOL = 1e-4  # float32 on GPU: cuDNN and the loop sum in different orders
 # Fused BPTT vs reference loop, relative norm of the difference: float64 shows they compute
@@ -86,6 +87,7 @@ def main() -> int:
     failures += check_extras(device)
     failures += check_gradients(device)
     failures += check_autocast(device)
+    failures += check_graphs(device)
     print("FAILURES:", failures)
     return 1 if failures else 0
 
@@ -195,6 +197,39 @@ def check_autocast(device: torch.device) -> int:
         print(
             f"autocast {dtype!s:14} {name:10} all extras: out {mixed.dtype}, "
             f"max diff to float32 {diff:.2e}, grads finite {finite}",
+            "FAIL" if bad else "ok",
+        )
+    return failures
+
+
+def check_graphs(device: torch.device) -> int:
+    """Time loops replayed as CUDA graphs against the same loops run eagerly, three steps."""
+    failures = 0
+    for (name, cls, options), extra in itertools.product(FAMILIES, (EXTRAS[0], EXTRAS[-1])):
+        torch.manual_seed(0)
+        layer = cls(8, 32, num_layers=2, bidirectional=True, **options, **extra).to(device)
+        x = torch.randn(20, 4, 8, device=device)
+        lengths = torch.tensor([20, 13, 7, 1])
+        runs = []
+        for graphs in ("0", "1", "1", "1"):  # eager; then first sighting, capture, replay
+            os.environ["RNNLAB_CUDA_GRAPHS"] = graphs
+            out = _seeded_run(layer, x, lengths, seed=11)
+            (out * torch.linspace(-1, 1, out.numel(), device=device).view_as(out)).sum().backward()
+            runs.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
+            layer.zero_grad()
+        os.environ.pop("RNNLAB_CUDA_GRAPHS")
+        (out_e, grads_e), *graphed = runs
+        worst = max(
+            max(_relative(o, out_e), *(_relative(g, e) for g, e in zip(gs, grads_e, strict=True)))
+            for o, gs in graphed
+        )
+        unused = device.type == "cuda" and cuda_graphs.captured() == 0
+        bad = unused or not worst <= 1e-6
+        failures += bad
+        label = "all" if len(extra) > 1 else "+".join(extra)
+        print(
+            f"cuda graphs {name:10} {label:11} graphed vs eager, 3 steps: max rel. diff "
+            f"{worst:.2e}; graphs held {cuda_graphs.captured()}",
             "FAIL" if bad else "ok",
         )
     return failures

@@ -33,60 +33,33 @@ rebuilt from the outputs unless lengths are given (then the state is held past a
 end and differs from the output), and without lengths the RNN's ``h~`` is the output itself
 (with a zoneout mask, wherever the mask takes the new value; elsewhere its gradient is 0).
 
+The time loops themselves run in one of two implementations with one interface: the native
+C++ ops (``rnnlab.nn.native``: CPU, float32/float64) or ``rnnlab.nn.loops`` (Python, any
+device; on CUDA replayed as graphs, ``rnnlab.nn.cuda_graphs``). This module allocates the
+buffers, calls one of them, and keeps what backward needs.
+
 ``reverse=True`` runs ``t = T-1 .. 0``. The equations are those of ``rnnlab.nn.steps``.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnlab.nn import native
+from rnnlab.nn import loops, native
+from rnnlab.nn.cuda_graphs import GraphedLoop
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask, apply_drop_connect
-from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
+from rnnlab.nn.steps import Norm
 
 Grads = tuple[Tensor | None, ...]
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def _order(steps: int, reverse: bool) -> range:
-    return range(steps - 1, -1, -1) if reverse else range(steps)
-
-
-def _norm_forward(a: Tensor, norm: tuple[Tensor | None, Tensor | None]) -> tuple[Tensor, ...]:
-    """Layer norm of ``a`` (B, N) returning ``(out, mean, rstd)`` in one kernel."""
-    weight, bias = norm
-    out, mean, rstd = torch.native_layer_norm(a, (a.shape[-1],), weight, bias, LAYER_NORM_EPS)
-    return out, mean, rstd
-
-
-def _norm_input_grad(
-    grad: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor | None
-) -> Tensor:
-    """Gradient of layer norm with respect to its input only (one kernel)."""
-    d_a, _, _ = torch.ops.aten.native_layer_norm_backward(
-        grad, a, (a.shape[-1],), mean, rstd, weight, None, [True, False, False]
-    )
-    return cast(Tensor, d_a)
-
-
-def _norm_param_grads(
-    grad_all: Tensor, a_all: Tensor, mean_all: Tensor, rstd_all: Tensor, needs: tuple[bool, bool]
-) -> tuple[Tensor | None, Tensor | None]:
-    """Gain and bias gradients of layer norm, summed over all steps and the batch at once."""
-    flat = grad_all.reshape(-1, grad_all.shape[-1])  # (T*B, N)
-    d_weight = None
-    if needs[0]:
-        xhat = (a_all - mean_all) * rstd_all  # (T, B, N)
-        d_weight = (grad_all * xhat).reshape(-1, grad_all.shape[-1]).sum(0)
-    d_bias = flat.sum(0) if needs[1] else None
-    return d_weight, d_bias
 
 
 def _norm_grad_buffers(
@@ -105,34 +78,6 @@ def _split_norm(norm: Norm) -> tuple[Tensor | None, Tensor | None]:
     return (None, None) if norm is None else norm
 
 
-def _mix_and_hold(
-    new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """Zoneout then lengths: returns ``(state_t, output_t)``."""
-    if zone is not None:
-        new = zone * prev + (1.0 - zone) * new
-    if valid is None:
-        return new, new
-    return torch.where(valid, new, prev), torch.where(valid, new, torch.zeros_like(new))
-
-
-def _unmix(
-    grad_state: Tensor, grad_out: Tensor | None, zone: Tensor | None, valid: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """Backward of :func:`_mix_and_hold`: ``(grad wrt the step's new value, grad wrt prev)``."""
-    total = grad_state if grad_out is None else grad_state + grad_out
-    if valid is None:
-        d_mixed, d_prev = total, None
-    else:
-        d_mixed = torch.where(valid, total, torch.zeros_like(total))
-        d_prev = torch.where(valid, torch.zeros_like(grad_state), grad_state)
-    if zone is None:
-        return d_mixed, d_prev if d_prev is not None else torch.zeros_like(grad_state)
-    through_prev = zone * d_mixed
-    d_prev = through_prev if d_prev is None else d_prev + through_prev
-    return (1.0 - zone) * d_mixed, d_prev
-
-
 def _weight_grad(d_a_all: Tensor, inputs_all: Tensor) -> Tensor:
     """``sum_t dA_t^T @ X_t`` as one matmul: ``(N, T*B) @ (T*B, K)``."""
     return torch.mm(
@@ -142,17 +87,6 @@ def _weight_grad(d_a_all: Tensor, inputs_all: Tensor) -> Tensor:
 
 def _sum_rows(grad_all: Tensor) -> Tensor:
     return grad_all.reshape(-1, grad_all.shape[-1]).sum(0)
-
-
-def _at(mask: Tensor | None, t: int) -> Tensor | None:
-    return None if mask is None else mask[t]
-
-
-def _weights(zone: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """A zoneout mask as weights of the previous value: a bool mask becomes 0/1 in ``dtype``."""
-    if zone is None or zone.dtype != torch.bool:
-        return zone
-    return zone.to(dtype)
 
 
 def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
@@ -208,49 +142,30 @@ def _undropped_grad(grad: Tensor | None, keep: Tensor | None, scale: float) -> T
     return grad if grad is None or keep is None else apply_drop_connect(grad, keep, scale)
 
 
-class _Recurrence:
-    """The recurrent projection ``LN_hh(h_rec W_hh^T)`` with its statistics kept per step.
+def _norm_buffers(
+    gx: Tensor, layer_norm: bool, keep_inputs: bool
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(a_all, mean_all, rstd_all)`` of the recurrent layer norm, or ``None`` each.
 
-    With ``keep_inputs=False`` the layer norm's input ``a_t = h_rec W_hh^T`` is not kept:
+    With ``keep_inputs=False`` the layer norm's inputs ``a_t = h_rec W_hh^T`` are not kept:
     backward recomputes all of them in one matrix multiply (:func:`_norm_inputs`), which
     saves a ``(T, B, G*H)`` buffer for a few percent more time.
     """
+    if not layer_norm:
+        return None, None, None
+    steps, batch, _ = gx.shape
+    a_all = torch.empty_like(gx) if keep_inputs else None
+    return a_all, gx.new_empty(steps, batch, 1), gx.new_empty(steps, batch, 1)
 
-    def __init__(
-        self,
-        gx: Tensor,
-        w_hh: Tensor,
-        norm: tuple[Tensor | None, Tensor | None] | None,
-        keep_inputs: bool = True,
-    ):
-        steps, batch, width = gx.shape
-        self.w_t = w_hh.t()
-        self.norm = norm
-        keep = norm is not None and keep_inputs
-        self.a_all = gx.new_empty(steps, batch, width) if keep else None
-        self.scratch = gx.new_empty(batch, width) if norm is not None and not keep else None
-        self.mean_all = gx.new_empty(steps, batch, 1) if norm is not None else None
-        self.rstd_all = gx.new_empty(steps, batch, 1) if norm is not None else None
 
-    def project(self, t: int, h_rec: Tensor) -> Tensor:
-        """``LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
-        if self.norm is None:
-            return torch.mm(h_rec, self.w_t)
-        into = self.scratch if self.a_all is None else self.a_all[t]
-        a = torch.mm(h_rec, self.w_t, out=cast(Tensor, into))
-        normed, mean, rstd = _norm_forward(a, self.norm)
-        cast(Tensor, self.mean_all)[t] = mean
-        cast(Tensor, self.rstd_all)[t] = rstd
-        return normed
+_PYTHON_LOOPS = SimpleNamespace(
+    **{name: GraphedLoop(getattr(loops, name), writes) for name, writes in loops.WRITES.items()}
+)
 
-    def add_to(self, t: int, base: Tensor, h_rec: Tensor) -> Tensor:
-        """``base + LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
-        if self.norm is None:
-            return torch.addmm(base, h_rec, self.w_t)
-        return base + self.project(t, h_rec)
 
-    def saved(self) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        return self.a_all, self.mean_all, self.rstd_all
+def _loops(use_native: bool) -> Any:
+    """The time loops: native C++ ops, or the Python ones (graphed on CUDA): one interface."""
+    return native.ops() if use_native else _PYTHON_LOOPS
 
 
 # ------------------------------------------------------------------------------- simple RNN
@@ -283,8 +198,7 @@ class _RNNFunction(torch.autograd.Function):
         stored_keep = None if ctx.w_seeded is not None else keep
         ctx.w_scale = w_scale
         steps = gx.shape[0]
-        norm = (ln_w, ln_b) if layer_norm else None
-        recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
+        norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=False)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         # h~_t, the activation before zoneout and lengths: without lengths, the output itself
         # wherever a zoneout mask (bool) takes the new value; where it keeps the previous one,
@@ -294,26 +208,10 @@ class _RNNFunction(torch.autograd.Function):
         # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
         prevs = torch.empty_like(out) if valid is not None else None
         ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
-        if ctx.native:  # zoneout masks go as they are (bool in training)
-            h = native.ops().rnn_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
-                _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs,
-                *recurrence.saved(),
-            )  # fmt: skip
-        else:
-            weights = _weights(zone, gx.dtype)
-            base = gx if b_hh is None else gx + b_hh  # (T, B, H)
-            h = h0
-            for t in _order(steps, reverse):
-                if prevs is not None:
-                    prevs[t] = h
-                h_rec = h if rec_mask is None else h * rec_mask
-                pre = recurrence.add_to(t, base[t], h_rec)
-                if relu:
-                    new = torch.clamp_min(pre, 0.0, out=acts[t])
-                else:
-                    new = torch.tanh(pre, out=acts[t])
-                h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(valid, t))
+        h = _loops(ctx.native).rnn_forward(
+            gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+            _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs, *norm_saved,
+        )  # fmt: skip
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
             w_raw,
@@ -325,7 +223,7 @@ class _RNNFunction(torch.autograd.Function):
             acts,
             prevs,
             *rebuild,
-            *recurrence.saved(),
+            *norm_saved,
         )
         ctx.flags = (relu, reverse, layer_norm)
         return out, h
@@ -347,28 +245,11 @@ class _RNNFunction(torch.autograd.Function):
         d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
         needs = ctx.needs_input_grad
         d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
-        if ctx.native:
-            grad = native.ops().rnn_backward(
-                d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
-                acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
-                d_a_all if layer_norm else None, d_ln_w, d_ln_b,
-            )  # fmt: skip
-        else:
-            zone = _weights(zone, acts.dtype)
-            slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
-            grad = d_h
-            for t in _order(acts.shape[0], not reverse):
-                d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
-                d_a = d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
-                if layer_norm:
-                    d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                    d_a_all[t] = d_a
-                d_rec = torch.mm(d_a, w_hh)  # (B, H)
-                grad = d_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
-            if layer_norm:
-                d_ln_w, d_ln_b = _norm_param_grads(
-                    d_pre_all, a_all, mean_all, rstd_all, (needs[4], needs[5])
-                )
+        grad = _loops(ctx.native).rnn_backward(
+            d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+            acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
+            d_a_all if layer_norm else None, d_ln_w, d_ln_b,
+        )  # fmt: skip
         return (
             d_pre_all if needs[0] else None,
             grad if needs[1] else None,
@@ -417,7 +298,7 @@ class _LSTMFunction(torch.autograd.Function):
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 4
-        recurrence = _Recurrence(gx, w_hh, (ln_w, ln_b) if layer_norm else None)
+        norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=True)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, P)
         gates = torch.empty_like(gx)  # (T, B, 4H): sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         tanh_c = gx.new_empty(steps, batch, hidden)  # tanh(LN_c(c~_t))
@@ -427,43 +308,15 @@ class _LSTMFunction(torch.autograd.Function):
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
         ctx.native = native.usable(gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask)
-        if ctx.native:  # zoneout masks go as they are (bool in training)
-            h, c = native.ops().lstm_forward(
-                gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
-                _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
-                gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
-            )  # fmt: skip
-        else:
-            weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
-            base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
-            h, c = h0, c0
-            for t in _order(steps, reverse):
-                if h_prevs is not None:
-                    h_prevs[t] = h
-                c_prevs[t] = c
-                h_rec = h if rec_mask is None else h * rec_mask
-                pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
-                act = torch.sigmoid(pre, out=gates[t])
-                act[:, 2 * hidden : 3 * hidden] = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
-                i, f, g, o = act.chunk(4, dim=1)
-                c_new = torch.addcmul(f * c, i, g)  # (B, H)
-                if layer_norm:
-                    cast(Tensor, c_new_all)[t] = c_new
-                    normed, mean, rstd = _norm_forward(c_new, (lnc_w, lnc_b))
-                    cast(Tensor, c_mean)[t] = mean
-                    cast(Tensor, c_rstd)[t] = rstd
-                    squashed = torch.tanh(normed, out=tanh_c[t])
-                else:
-                    squashed = torch.tanh(c_new, out=tanh_c[t])
-                h_new = o * squashed  # (B, H)
-                if w_hr is not None:
-                    h_new = torch.mm(h_new, w_hr.t())  # (B, P)
-                c, _ = _mix_and_hold(c_new, c, _at(weights_c, t), _at(valid, t))
-                h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(valid, t))
+        h, c = _loops(ctx.native).lstm_forward(
+            gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
+            _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
+            gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *norm_saved,
+        )  # fmt: skip
         rebuild = (h0, out) if h_prevs is None else (None, None)
         ctx.save_for_backward(
             w_raw, stored_keep, ln_w, lnc_w, w_hr, rec_mask, zone_h, zone_c, valid, gates, tanh_c,
-            h_prevs, *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *recurrence.saved(),
+            h_prevs, *rebuild, c_prevs, c_new_all, c_mean, c_rstd, *norm_saved,
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
         return out, h, c
@@ -490,51 +343,12 @@ class _LSTMFunction(torch.autograd.Function):
         hidden = tanh_c.shape[-1]
         d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
         d_lnc = _norm_grad_buffers(gates, hidden, layer_norm, needs[7:9])
-        if ctx.native:
-            grad_h, grad_c = native.ops().lstm_backward(
-                d_out.contiguous(), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask, _dense(zone_h),
-                _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs, c_new_all, c_mean,
-                c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
-                d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
-            )  # fmt: skip
-        else:
-            zone_h, zone_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
-            i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
-            # Elementwise factors of the chain rule, for all steps at once:
-            # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o']
-            #       = cat(dc x3, dh) * coef
-            coef = torch.cat(
-                (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
-            )  # (T, B, 4H)
-            through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
-            grad_h, grad_c = d_h, d_c
-            for t in _order(gates.shape[0], not reverse):
-                d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(zone_h, t), _at(valid, t))
-                d_cnew, d_c_prev = _unmix(grad_c, None, _at(zone_c, t), _at(valid, t))
-                if w_hr is not None:
-                    cast(Tensor, d_hnew_all)[t] = d_hnew
-                    d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
-                if layer_norm:
-                    d_normed = torch.mul(d_hnew, through_tanh[t], out=cast(Tensor, d_lnc_all)[t])
-                    d_cnew = d_cnew + _norm_input_grad(
-                        d_normed, c_new_all[t], c_mean[t], c_rstd[t], lnc_w
-                    )
-                else:
-                    d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
-                d_a = d_pre = torch.mul(
-                    torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t]
-                )
-                if layer_norm:
-                    d_a = _norm_input_grad(d_pre, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                    d_a_all[t] = d_a
-                d_rec = torch.mm(d_a, w_hh)  # (B, P)
-                grad_h = d_h_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
-                grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
-            if layer_norm:
-                d_ln = _norm_param_grads(d_pre_all, a_all, mean_all, rstd_all, needs[5:7])
-                d_lnc = _norm_param_grads(
-                    cast(Tensor, d_lnc_all), c_new_all, c_mean, c_rstd, needs[7:9]
-                )
+        grad_h, grad_c = _loops(ctx.native).lstm_backward(
+            d_out.contiguous(), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask, _dense(zone_h),
+            _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs, c_new_all, c_mean,
+            c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
+            d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
+        )  # fmt: skip
         h_rec_all = h_prevs if rec_mask is None else h_prevs * rec_mask
         d_w_hr = None
         if w_hr is not None and needs[9]:
@@ -585,8 +399,7 @@ class _GRUFunction(torch.autograd.Function):
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 3
-        norm = (ln_w, ln_b) if layer_norm else None
-        recurrence = _Recurrence(gx, w_hh, norm, keep_inputs=False)
+        norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=False)
         zero = gx.new_empty(steps, batch, hidden)  # (T, B, H)
         out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
         rz_all = gx.new_empty(steps, batch, 2 * hidden)  # r, z
@@ -594,36 +407,15 @@ class _GRUFunction(torch.autograd.Function):
         hn_all = torch.empty_like(zero)  # LN(a_n) + b_hn: what r multiplies
         prevs = torch.empty_like(zero) if valid is not None else None  # lengths only
         ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
-        if ctx.native:  # zoneout masks go as they are (bool in training)
-            h = native.ops().gru_forward(
-                gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
-                _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
-                *recurrence.saved(),
-            )  # fmt: skip
-        else:
-            weights = _weights(zone, gx.dtype)
-            # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
-            b_hn = None if b_hh is None else b_hh[2 * hidden :]
-            base = (
-                gx if b_hh is None else gx + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
-            )
-            h = h0
-            for t in _order(steps, reverse):
-                if prevs is not None:
-                    prevs[t] = h
-                h_rec = h if rec_mask is None else h * rec_mask
-                gh = recurrence.project(t, h_rec)  # (B, 3H)
-                rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
-                r, z = rz.chunk(2, dim=1)
-                h_n = gh[:, 2 * hidden :] if b_hn is None else gh[:, 2 * hidden :] + b_hn
-                hn_all[t] = h_n
-                n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
-                h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-                h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(valid, t))
+        h = _loops(ctx.native).gru_forward(
+            gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+            _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
+            *norm_saved,
+        )  # fmt: skip
         rebuild = (h0, out) if prevs is None else (None, None)
         ctx.save_for_backward(
             w_raw, stored_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, *rebuild,
-            *recurrence.saved(),
+            *norm_saved,
         )  # fmt: skip
         ctx.flags = (reverse, layer_norm)
         return out, h
@@ -646,34 +438,11 @@ class _GRUFunction(torch.autograd.Function):
         d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
         needs = ctx.needs_input_grad
         d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
-        if ctx.native:
-            grad = native.ops().gru_backward(
-                d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
-                rz_all, n_all, hn_all, prevs, a_all, mean_all, rstd_all, reverse, layer_norm,
-                d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
-            )  # fmt: skip
-        else:
-            zone = _weights(zone, n_all.dtype)
-            r, z = rz_all.chunk(2, dim=-1)
-            d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
-            d_r_pre = d_n_pre * hn_all * r * (1 - r)
-            d_z_pre = (prevs - n_all) * z * (1 - z)
-            coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
-            coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
-            grad = d_h
-            for t in _order(rz_all.shape[0], not reverse):
-                d_new, d_prev = _unmix(grad, d_out[t], _at(zone, t), _at(valid, t))
-                tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
-                torch.mul(tiled, coef_x[t], out=d_gx_all[t])
-                d_a = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
-                if layer_norm:
-                    d_a = _norm_input_grad(d_a, a_all[t], mean_all[t], rstd_all[t], ln_w)
-                    d_a_all[t] = d_a
-                d_rec = torch.mm(d_a, w_hh)  # (B, H)
-                grad = torch.addcmul(d_prev, d_new, z[t])
-                grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
-            if layer_norm:
-                d_ln = _norm_param_grads(d_gh_all, a_all, mean_all, rstd_all, needs[4:6])
+        grad = _loops(ctx.native).gru_backward(
+            d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+            rz_all, n_all, hn_all, prevs, a_all, mean_all, rstd_all, reverse, layer_norm,
+            d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
+        )  # fmt: skip
         return (
             d_gx_all if needs[0] else None,
             grad if needs[1] else None,

@@ -1,0 +1,449 @@
+"""The fused BPTT's time loops in Python, with the same signatures as the native C++ ops.
+
+``rnnlab.nn.fused_bptt`` hands the same inputs and preallocated buffers to one of two loop
+implementations: ``torch.ops.rnnlab_native`` (compiled, CPU float32/float64) or these
+functions (any device and dtype: the GPU path). Each forward fills its buffers step by step
+and returns the final state; each backward walks the steps in the opposite order, fills the
+gradient buffers and returns the gradient of the initial state. The math, per family, is
+in ``rnnlab.nn.steps`` and ``rnnlab.nn.fused_bptt``; the weight gradients, batched over all
+steps, stay in ``fused_bptt``.
+
+Conventions shared with the native ops:
+
+- ``zone``: zoneout's weight of the previous state per step, ``(T, B, H)``: bool in
+  training (``True`` keeps the previous value) or float (the constant ``p`` in eval);
+- ``valid``: ``(T, B)`` bool, ``False`` past a sequence's length;
+- ``a_all``: the recurrent layer norm's inputs ``h_rec W_hh^T`` of all steps, or ``None``
+  where backward recomputes them; ``mean_all``/``rstd_all`` its statistics ``(T, B, 1)``;
+- gradient buffers given as ``None`` are not asked for; ``d_a_all`` is ``None`` without
+  layer norm (the pre-activation gradient stands in for it).
+
+On CUDA every function is replayed as a CUDA graph once a shape repeats
+(``rnnlab.nn.cuda_graphs``): the loops launch a few small kernels per step, which a graph
+replays without Python.
+
+Example:
+    >>> import torch
+    >>> gx, h0, w = torch.randn(4, 2, 3), torch.zeros(2, 3), torch.randn(3, 3)
+    >>> out, acts = torch.empty(4, 2, 3), torch.empty(4, 2, 3)
+    >>> h = rnn_forward(gx, h0, w, None, None, None, None, None, None, False, False, False,
+    ...                 out, acts, None, None, None, None)
+    >>> torch.equal(h, out[-1])
+    True
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+from torch import Tensor
+
+from rnnlab.nn.steps import LAYER_NORM_EPS
+
+
+def _relu(pre: Tensor, out: Tensor) -> Tensor:
+    return torch.clamp_min(pre, 0.0, out=out)
+
+
+def _order(steps: int, reverse: bool) -> range:
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _at(mask: Tensor | None, t: int) -> Tensor | None:
+    return None if mask is None else mask[t]
+
+
+def _weights(zone: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """A zoneout mask as weights of the previous value: a bool mask becomes 0/1 in ``dtype``."""
+    if zone is None or zone.dtype != torch.bool:
+        return zone
+    return zone.to(dtype)
+
+
+def _column(valid: Tensor | None) -> Tensor | None:
+    """``(T, B)`` bool as ``(T, B, 1)``, to broadcast over the features."""
+    return None if valid is None else valid.unsqueeze(-1)
+
+
+def norm_forward(a: Tensor, norm: tuple[Tensor | None, Tensor | None]) -> tuple[Tensor, ...]:
+    """Layer norm of ``a`` (B, N) returning ``(out, mean, rstd)`` in one kernel."""
+    weight, bias = norm
+    out, mean, rstd = torch.native_layer_norm(a, (a.shape[-1],), weight, bias, LAYER_NORM_EPS)
+    return out, mean, rstd
+
+
+def norm_input_grad(
+    grad: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor | None
+) -> Tensor:
+    """Gradient of layer norm with respect to its input only (one kernel)."""
+    d_a, _, _ = torch.ops.aten.native_layer_norm_backward(
+        grad, a, (a.shape[-1],), mean, rstd, weight, None, [True, False, False]
+    )
+    return cast(Tensor, d_a)
+
+
+def norm_param_grads(
+    grad_all: Tensor, a_all: Tensor, mean_all: Tensor, rstd_all: Tensor, needs: tuple[bool, bool]
+) -> tuple[Tensor | None, Tensor | None]:
+    """Gain and bias gradients of layer norm, summed over all steps and the batch at once."""
+    flat = grad_all.reshape(-1, grad_all.shape[-1])  # (T*B, N)
+    d_weight = None
+    if needs[0]:
+        xhat = (a_all - mean_all) * rstd_all  # (T, B, N)
+        d_weight = (grad_all * xhat).reshape(-1, grad_all.shape[-1]).sum(0)
+    d_bias = flat.sum(0) if needs[1] else None
+    return d_weight, d_bias
+
+
+def _fill_norm_grads(
+    into: tuple[Tensor | None, Tensor | None],
+    grad_all: Tensor,
+    a_all: Tensor,
+    mean_all: Tensor,
+    rstd_all: Tensor,
+) -> None:
+    """Layer-norm parameter gradients written into the buffers asked for."""
+    grads = norm_param_grads(
+        grad_all, a_all, mean_all, rstd_all, (into[0] is not None, into[1] is not None)
+    )
+    for buffer, grad in zip(into, grads, strict=True):
+        if buffer is not None:
+            buffer.copy_(cast(Tensor, grad))
+
+
+def _mix_and_hold(
+    new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Zoneout then lengths: returns ``(state_t, output_t)``."""
+    if zone is not None:
+        new = zone * prev + (1.0 - zone) * new
+    if valid is None:
+        return new, new
+    return torch.where(valid, new, prev), torch.where(valid, new, torch.zeros_like(new))
+
+
+def _unmix(
+    grad_state: Tensor, grad_out: Tensor | None, zone: Tensor | None, valid: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Backward of :func:`_mix_and_hold`: ``(grad wrt the step's new value, grad wrt prev)``."""
+    total = grad_state if grad_out is None else grad_state + grad_out
+    if valid is None:
+        d_mixed, d_prev = total, None
+    else:
+        d_mixed = torch.where(valid, total, torch.zeros_like(total))
+        d_prev = torch.where(valid, torch.zeros_like(grad_state), grad_state)
+    if zone is None:
+        return d_mixed, d_prev if d_prev is not None else torch.zeros_like(grad_state)
+    through_prev = zone * d_mixed
+    d_prev = through_prev if d_prev is None else d_prev + through_prev
+    return (1.0 - zone) * d_mixed, d_prev
+
+
+class _Recurrence:
+    """The recurrent projection ``LN_hh(h_rec W_hh^T)``, its statistics written per step."""
+
+    def __init__(
+        self,
+        w_hh: Tensor,
+        norm: tuple[Tensor | None, Tensor | None] | None,
+        a_all: Tensor | None,
+        mean_all: Tensor | None,
+        rstd_all: Tensor | None,
+        batch: int,
+    ):
+        self.w_t = w_hh.t()
+        self.norm = norm
+        self.a_all, self.mean_all, self.rstd_all = a_all, mean_all, rstd_all
+        unkept = norm is not None and a_all is None
+        self.scratch = w_hh.new_empty(batch, w_hh.shape[0]) if unkept else None
+
+    def project(self, t: int, h_rec: Tensor) -> Tensor:
+        """``LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
+        if self.norm is None:
+            return torch.mm(h_rec, self.w_t)
+        into = self.scratch if self.a_all is None else self.a_all[t]
+        a = torch.mm(h_rec, self.w_t, out=cast(Tensor, into))
+        normed, mean, rstd = norm_forward(a, self.norm)
+        cast(Tensor, self.mean_all)[t] = mean
+        cast(Tensor, self.rstd_all)[t] = rstd
+        return normed
+
+    def add_to(self, t: int, base: Tensor, h_rec: Tensor) -> Tensor:
+        """``base + LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
+        if self.norm is None:
+            return torch.addmm(base, h_rec, self.w_t)
+        return base + self.project(t, h_rec)
+
+
+# ------------------------------------------------------------------------------- simple RNN
+
+
+def rnn_forward(
+    gx: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None, ln_w: Tensor | None,
+    ln_b: Tensor | None, rec_mask: Tensor | None, zone: Tensor | None, valid: Tensor | None,
+    relu: bool, reverse: bool, layer_norm: bool, out: Tensor, acts: Tensor,
+    prevs: Tensor | None, a_all: Tensor | None, mean_all: Tensor | None,
+    rstd_all: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """Fills ``out``, ``acts`` (may be ``out`` itself), ``prevs``, the LN buffers; returns h_T."""
+    recurrence = _Recurrence(
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+    )
+    weights, held = _weights(zone, gx.dtype), _column(valid)
+    base = gx if b_hh is None else gx + b_hh  # (T, B, H)
+    h = h0
+    for t in _order(gx.shape[0], reverse):
+        if prevs is not None:
+            prevs[t] = h
+        h_rec = h if rec_mask is None else h * rec_mask
+        pre = recurrence.add_to(t, base[t], h_rec)
+        new = _relu(pre, acts[t]) if relu else torch.tanh(pre, out=acts[t])
+        h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(held, t))
+    return h
+
+
+def rnn_backward(
+    d_out: Tensor, d_h: Tensor, w_hh: Tensor, ln_w: Tensor | None, rec_mask: Tensor | None,
+    zone: Tensor | None, valid: Tensor | None, acts: Tensor, a_all: Tensor | None,
+    mean_all: Tensor | None, rstd_all: Tensor | None, relu: bool, reverse: bool,
+    layer_norm: bool, d_pre_all: Tensor, d_a_all: Tensor | None, d_ln_w: Tensor | None,
+    d_ln_b: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """Fills ``d_pre_all`` (= dgx), ``d_a_all`` and the LN gradients; returns dh_0."""
+    weights, held = _weights(zone, acts.dtype), _column(valid)
+    slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
+    grad = d_h
+    for t in _order(acts.shape[0], not reverse):
+        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
+        d_a = d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
+        if layer_norm:
+            d_a = norm_input_grad(
+                d_pre, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
+                cast(Tensor, rstd_all)[t], ln_w,
+            )  # fmt: skip
+            cast(Tensor, d_a_all)[t] = d_a
+        d_rec = torch.mm(d_a, w_hh)  # (B, H)
+        grad = d_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
+    if layer_norm:
+        _fill_norm_grads(
+            (d_ln_w, d_ln_b), d_pre_all, cast(Tensor, a_all), cast(Tensor, mean_all),
+            cast(Tensor, rstd_all),
+        )  # fmt: skip
+    return grad
+
+
+# ------------------------------------------------------------------------------- LSTM
+
+
+def lstm_forward(
+    gx: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, b_hh: Tensor | None,
+    ln_w: Tensor | None, ln_b: Tensor | None, lnc_w: Tensor | None, lnc_b: Tensor | None,
+    w_hr: Tensor | None, rec_mask: Tensor | None, zone_h: Tensor | None,
+    zone_c: Tensor | None, valid: Tensor | None, reverse: bool, layer_norm: bool,
+    out: Tensor, gates: Tensor, tanh_c: Tensor, h_prevs: Tensor | None, c_prevs: Tensor,
+    c_new_all: Tensor | None, c_mean: Tensor | None, c_rstd: Tensor | None,
+    a_all: Tensor | None, mean_all: Tensor | None, rstd_all: Tensor | None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Fills ``out``, ``gates`` (i, f, g, o activated), ``tanh_c``, the previous states and
+    the LN buffers; returns ``(h_T, c_T)``."""
+    hidden = tanh_c.shape[-1]
+    recurrence = _Recurrence(
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+    )
+    weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
+    held = _column(valid)
+    base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
+    h, c = h0, c0
+    for t in _order(gx.shape[0], reverse):
+        if h_prevs is not None:
+            h_prevs[t] = h
+        c_prevs[t] = c
+        h_rec = h if rec_mask is None else h * rec_mask
+        pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
+        act = torch.sigmoid(pre, out=gates[t])
+        act[:, 2 * hidden : 3 * hidden] = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
+        i, f, g, o = act.chunk(4, dim=1)
+        c_new = torch.addcmul(f * c, i, g)  # (B, H)
+        if layer_norm:
+            cast(Tensor, c_new_all)[t] = c_new
+            normed, mean, rstd = norm_forward(c_new, (lnc_w, lnc_b))
+            cast(Tensor, c_mean)[t] = mean
+            cast(Tensor, c_rstd)[t] = rstd
+            squashed = torch.tanh(normed, out=tanh_c[t])
+        else:
+            squashed = torch.tanh(c_new, out=tanh_c[t])
+        h_new = o * squashed  # (B, H)
+        if w_hr is not None:
+            h_new = torch.mm(h_new, w_hr.t())  # (B, P)
+        c, _ = _mix_and_hold(c_new, c, _at(weights_c, t), _at(held, t))
+        h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(held, t))
+    return h, c
+
+
+def lstm_backward(
+    d_out: Tensor, d_h: Tensor, d_c: Tensor, w_hh: Tensor, ln_w: Tensor | None,
+    lnc_w: Tensor | None, w_hr: Tensor | None, rec_mask: Tensor | None,
+    zone_h: Tensor | None, zone_c: Tensor | None, valid: Tensor | None, gates: Tensor,
+    tanh_c: Tensor, c_prevs: Tensor, c_new_all: Tensor | None, c_mean: Tensor | None,
+    c_rstd: Tensor | None, a_all: Tensor | None, mean_all: Tensor | None,
+    rstd_all: Tensor | None, reverse: bool, layer_norm: bool, d_pre_all: Tensor,
+    d_a_all: Tensor | None, d_lnc_all: Tensor | None, d_hnew_all: Tensor | None,
+    d_ln_w: Tensor | None, d_ln_b: Tensor | None, d_lnc_w: Tensor | None,
+    d_lnc_b: Tensor | None,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Fills ``d_pre_all`` (= dgx), ``d_a_all``, ``d_lnc_all``, ``d_hnew_all`` and the LN
+    gradients; returns ``(dh_0, dc_0)``."""
+    weights_h, weights_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
+    held = _column(valid)
+    i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
+    # Elementwise factors of the chain rule, for all steps at once:
+    # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o'] = cat(dc x3, dh) * coef
+    coef = torch.cat(
+        (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
+    )  # (T, B, 4H)
+    through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
+    grad_h, grad_c = d_h, d_c
+    for t in _order(gates.shape[0], not reverse):
+        d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(weights_h, t), _at(held, t))
+        d_cnew, d_c_prev = _unmix(grad_c, None, _at(weights_c, t), _at(held, t))
+        if w_hr is not None:
+            cast(Tensor, d_hnew_all)[t] = d_hnew
+            d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
+        if layer_norm:
+            d_normed = torch.mul(d_hnew, through_tanh[t], out=cast(Tensor, d_lnc_all)[t])
+            d_cnew = d_cnew + norm_input_grad(
+                d_normed, cast(Tensor, c_new_all)[t], cast(Tensor, c_mean)[t],
+                cast(Tensor, c_rstd)[t], lnc_w,
+            )  # fmt: skip
+        else:
+            d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
+        d_a = d_pre = torch.mul(
+            torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t]
+        )
+        if layer_norm:
+            d_a = norm_input_grad(
+                d_pre, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
+                cast(Tensor, rstd_all)[t], ln_w,
+            )  # fmt: skip
+            cast(Tensor, d_a_all)[t] = d_a
+        d_rec = torch.mm(d_a, w_hh)  # (B, P)
+        grad_h = d_h_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
+        grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
+    if layer_norm:
+        _fill_norm_grads(
+            (d_ln_w, d_ln_b), d_pre_all, cast(Tensor, a_all), cast(Tensor, mean_all),
+            cast(Tensor, rstd_all),
+        )  # fmt: skip
+        _fill_norm_grads(
+            (d_lnc_w, d_lnc_b), cast(Tensor, d_lnc_all), cast(Tensor, c_new_all),
+            cast(Tensor, c_mean), cast(Tensor, c_rstd),
+        )  # fmt: skip
+    return grad_h, grad_c
+
+
+# ------------------------------------------------------------------------------- GRU
+
+
+def gru_forward(
+    gx: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None, ln_w: Tensor | None,
+    ln_b: Tensor | None, rec_mask: Tensor | None, zone: Tensor | None,
+    valid: Tensor | None, reverse: bool, layer_norm: bool, out: Tensor, rz_all: Tensor,
+    n_all: Tensor, hn_all: Tensor, prevs: Tensor | None, a_all: Tensor | None,
+    mean_all: Tensor | None, rstd_all: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """Fills ``out``, ``rz_all`` (r, z), ``n_all``, ``hn_all`` (LN(a_n) + b_hn), ``prevs``
+    and the LN buffers; returns h_T."""
+    hidden = n_all.shape[-1]
+    recurrence = _Recurrence(
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+    )
+    weights, held = _weights(zone, gx.dtype), _column(valid)
+    # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
+    b_hn = None if b_hh is None else b_hh[2 * hidden :]
+    base = gx if b_hh is None else gx + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
+    h = h0
+    for t in _order(gx.shape[0], reverse):
+        if prevs is not None:
+            prevs[t] = h
+        h_rec = h if rec_mask is None else h * rec_mask
+        gh = recurrence.project(t, h_rec)  # (B, 3H)
+        rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
+        r, z = rz.chunk(2, dim=1)
+        h_n = gh[:, 2 * hidden :] if b_hn is None else gh[:, 2 * hidden :] + b_hn
+        hn_all[t] = h_n
+        n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
+        h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
+        h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(held, t))
+    return h
+
+
+def gru_backward(
+    d_out: Tensor, d_h: Tensor, w_hh: Tensor, ln_w: Tensor | None, rec_mask: Tensor | None,
+    zone: Tensor | None, valid: Tensor | None, rz_all: Tensor, n_all: Tensor,
+    hn_all: Tensor, prevs: Tensor, a_all: Tensor | None, mean_all: Tensor | None,
+    rstd_all: Tensor | None, reverse: bool, layer_norm: bool, d_gx_all: Tensor,
+    d_gh_all: Tensor, d_a_all: Tensor | None, d_ln_w: Tensor | None, d_ln_b: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """Fills ``d_gx_all``, ``d_gh_all`` (grad of LN(a) + b_hh), ``d_a_all`` and the LN
+    gradients; returns dh_0."""
+    weights, held = _weights(zone, n_all.dtype), _column(valid)
+    r, z = rz_all.chunk(2, dim=-1)
+    d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
+    d_r_pre = d_n_pre * hn_all * r * (1 - r)
+    d_z_pre = (prevs - n_all) * z * (1 - z)
+    coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
+    coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
+    grad = d_h
+    for t in _order(rz_all.shape[0], not reverse):
+        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
+        tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
+        torch.mul(tiled, coef_x[t], out=d_gx_all[t])
+        d_a = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
+        if layer_norm:
+            d_a = norm_input_grad(
+                d_a, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
+                cast(Tensor, rstd_all)[t], ln_w,
+            )  # fmt: skip
+            cast(Tensor, d_a_all)[t] = d_a
+        d_rec = torch.mm(d_a, w_hh)  # (B, H)
+        grad = torch.addcmul(d_prev, d_new, z[t])
+        grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
+    if layer_norm:
+        _fill_norm_grads(
+            (d_ln_w, d_ln_b), d_gh_all, cast(Tensor, a_all), cast(Tensor, mean_all),
+            cast(Tensor, rstd_all),
+        )  # fmt: skip
+    return grad
+
+
+# The buffers each loop writes (a CUDA-graph replay copies them back to the caller's).
+WRITES: dict[str, tuple[str, ...]] = {
+    "rnn_forward": ("out", "acts", "prevs", "a_all", "mean_all", "rstd_all"),
+    "rnn_backward": ("d_pre_all", "d_a_all", "d_ln_w", "d_ln_b"),
+    "lstm_forward": (
+        "out",
+        "gates",
+        "tanh_c",
+        "h_prevs",
+        "c_prevs",
+        "c_new_all",
+        "c_mean",
+        "c_rstd",
+        "a_all",
+        "mean_all",
+        "rstd_all",
+    ),
+    "lstm_backward": (
+        "d_pre_all",
+        "d_a_all",
+        "d_lnc_all",
+        "d_hnew_all",
+        "d_ln_w",
+        "d_ln_b",
+        "d_lnc_w",
+        "d_lnc_b",
+    ),
+    "gru_forward": ("out", "rz_all", "n_all", "hn_all", "prevs", "a_all", "mean_all", "rstd_all"),
+    "gru_backward": ("d_gx_all", "d_gh_all", "d_a_all", "d_ln_w", "d_ln_b"),
+}
