@@ -14,7 +14,10 @@ Three kernels, by name:
 
 - ``torch-fused``: torch's own kernel (no step-changing extra; DropConnect allowed);
 - ``rnnlab-fused-bptt``: rnnlab's fused BPTT (layer norm, recurrent dropout, zoneout), whose
-  time loops run in C++ on CPU (``rnnlab.nn.native``);
+  time loops run in C++ on CPU (``rnnlab.nn.native``) and on GPUs in Python
+  (``rnnlab.nn.loops``), replayed as CUDA graphs once a shape repeats
+  (``rnnlab.nn.cuda_graphs``: on an H200, T=100, B=32, 4-8x faster than launching them from
+  Python, 1.0-2.9x cuDNN's plain layer; ``benchmarks/cuda_graphs.py``);
 - ``rnnlab-loop``: the reference loop, only when forced.
 
 Plain layers too run rnnlab's fused BPTT where it is measurably faster than torch's own CPU
@@ -59,7 +62,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from rnnlab.nn import native
+from rnnlab.nn import cuda_graphs, native
 
 # Where rnnlab's fused BPTT beats torch's CPU kernel for a plain layer in training:
 # (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
@@ -171,6 +174,13 @@ def _loops_in_words(layer: HasExtras) -> str:
         return "its time loops run as compiled C++ (rnnlab.nn.native)"
     if native.python_forced():
         return "its time loops run in Python (forced by rnnlab.nn.native.python_loops())"
+    if weight.device.type == "cuda":
+        if cuda_graphs.enabled():
+            return (
+                "its time loops run in Python, replayed as CUDA graphs once a shape repeats "
+                "(rnnlab.nn.cuda_graphs; RNNLAB_CUDA_GRAPHS=0 turns that off)"
+            )
+        return "its time loops run in Python, launch by launch (RNNLAB_CUDA_GRAPHS=0)"
     if weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.float64):
         return f"its time loops run in Python ({weight.device.type}, {weight.dtype})"
     return f"its time loops run in Python (native kernel {native.status()})"
