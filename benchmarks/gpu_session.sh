@@ -6,8 +6,9 @@
 # Runs, each under its own time limit so that one slow part cannot starve the rest:
 # gpu_check.py (layers vs cuDNN, fused BPTT vs reference loop, float64 gradcheck, autocast),
 # speech_gpu_check.py (features and speech models, GPU vs CPU), cuda_graphs.py (eager vs
-# CUDA-graph-captured training steps), lm_throughput.py (Trainer vs a plain loop on the GPU)
-# and the suite's layer grid against cuDNN. Needs rnnlab importable (installed, or run from
+# CUDA-graph-captured training steps), lm_throughput.py (Trainer vs a plain loop on the GPU),
+# two short `rnnlab train` runs on the GPU with every extra (adding in fp16 with the gradient
+# scaler, a character model of a generated text in bf16) and the suite's grid against cuDNN. Needs rnnlab importable (installed, or run from
 # the repository root: src/ is put on PYTHONPATH).
 set -u
 out=${OUT:-gpu-out}
@@ -32,6 +33,17 @@ TAIL=8 part "${LIMIT_SPEECH:-50}" speech python3 benchmarks/speech_gpu_check.py
 TAIL=22 part "${LIMIT_GRAPHS:-60}" graphs python3 benchmarks/cuda_graphs.py
 TAIL=6 part "${LIMIT_LM:-60}" lm python3 benchmarks/lm_throughput.py --synthetic \
     --device cuda --steps 100 --repeats 2
+text=/tmp/rnnlab-gpu-text.txt
+python3 -c "import random; r = random.Random(0); words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'ran']; print(' '.join(r.choice(words) for _ in range(60000)))" >"$text"
+extras=(--set model.layer_norm=true --set model.zoneout=0.1 --set model.recurrent_dropout=0.1
+    --set model.weight_drop=0.2 --set train.device=cuda)
+TAIL=4 part "${LIMIT_TRAIN:-60}" train_fp16 python3 -m rnnlab train adding --quiet \
+    --set train.precision=fp16 --set train.epochs=2 --set train.deterministic=false \
+    "${extras[@]}" --run-dir /tmp/rnnlab-gpu-adding
+TAIL=4 part "${LIMIT_TRAIN:-60}" train_bf16 python3 -m rnnlab train tinyshakespeare-char \
+    --quiet --set data.corpus=none --set "data.path=$text" --set train.precision=bf16 \
+    --set train.epochs=1 --set model.hidden_size=128 "${extras[@]}" \
+    --run-dir /tmp/rnnlab-gpu-char
 TAIL=8 part "${LIMIT_SUITE:-200}" suite python3 benchmarks/suite.py --device cuda --skip-e2e \
     --json "$out/suite.json"
 grep -E "FAIL|Error|error" "$out"/*.log | head -20

@@ -122,3 +122,40 @@ def test_on_the_cpu_the_function_runs_as_it_is() -> None:
         graphed(torch.ones(3), out)
     assert len(seen) == 3 and out.tolist() == [2.0, 2.0, 2.0]
     assert cuda_graphs.captured() == 0 and not cuda_graphs._cache
+
+
+def _held(nbytes: int, last_use: int) -> cuda_graphs._Entry:
+    return cuda_graphs._Entry(calls=2, last_use=last_use, graph=object(), nbytes=nbytes)
+
+
+def test_room_is_made_from_stale_graphs_only_oldest_first() -> None:
+    cuda_graphs.clear()
+    stale = cuda_graphs.STALE_CALLS
+    cuda_graphs._cache["old"] = _held(400, last_use=0)
+    cuda_graphs._cache["older-but-busy"] = _held(400, last_use=1000)
+    cuda_graphs._cache["also-old"] = _held(400, last_use=10)
+    now = 1000 + stale // 2
+    assert cuda_graphs.make_room(300, budget=1500, now=now)  # fits already: nothing dropped
+    assert cuda_graphs.captured() == 3
+    assert cuda_graphs.make_room(500, budget=1500, now=now)  # drops "old" only
+    assert cuda_graphs._cache["old"].graph is None
+    assert cuda_graphs._cache["also-old"].graph is not None
+    assert not cuda_graphs.make_room(1200, budget=1500, now=now)  # a busy graph never goes
+    assert cuda_graphs._cache["older-but-busy"].graph is not None
+    assert cuda_graphs._cache["also-old"].graph is None
+    cuda_graphs.clear()
+
+
+def test_graph_count_is_bounded_and_signatures_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda_graphs.clear()
+    monkeypatch.setattr(cuda_graphs, "MAX_GRAPHS", 2)
+    monkeypatch.setattr(cuda_graphs, "MAX_SIGNATURES", 3)
+    cuda_graphs._cache["a"] = _held(1, last_use=0)
+    cuda_graphs._cache["b"] = _held(1, last_use=10_000)
+    assert cuda_graphs.make_room(1, budget=100, now=10_001)  # "a" is stale: dropped for room
+    assert [k for k, e in cuda_graphs._cache.items() if e.graph is not None] == ["b"]
+    for key in ("c", "d", "e"):
+        cuda_graphs._cache[key] = cuda_graphs._Entry(calls=1)
+    cuda_graphs._forget_old_signatures()  # 5 remembered, 3 allowed: the oldest graphless go
+    assert list(cuda_graphs._cache) == ["b", "d", "e"]
+    cuda_graphs.clear()

@@ -16,8 +16,11 @@ arguments alias) and replays it:
   graph, and any number of forwards may run before their backwards;
 - the loops draw no random numbers (the masks are inputs), so a replay computes exactly what
   the eager call computes;
-- captured graphs are kept in one least-recently-used cache bounded in count and in the
-  bytes of their static copies (``RNNLAB_CUDA_GRAPHS_MB``, default 2048);
+- the static copies cost memory (about one more copy of a layer's saved activations per
+  signature), bounded in total by ``RNNLAB_CUDA_GRAPHS_MB`` (default: an eighth of the
+  device's memory) and in count by :data:`MAX_GRAPHS`. To make room, graphs unused for
+  :data:`STALE_CALLS` loop calls are dropped, oldest first; graphs still in use never are:
+  a signature that does not fit runs eagerly until room frees (no capture-evict cycles);
 - inside another capture (a user's own ``torch.cuda.graph`` or
   ``make_graphed_callables``), on the CPU, or with ``RNNLAB_CUDA_GRAPHS=0``, the function
   runs as it is. A capture that fails is reported once and that signature runs eagerly.
@@ -47,7 +50,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-MAX_GRAPHS = 16
+MAX_GRAPHS = 32  # graphs held at once
+STALE_CALLS = 256  # loop calls without use after which a graph may be dropped for room
+MAX_SIGNATURES = 1024  # signatures remembered (call counts), graphs or not
 
 
 def enabled() -> bool:
@@ -55,8 +60,12 @@ def enabled() -> bool:
     return os.environ.get("RNNLAB_CUDA_GRAPHS", "1") != "0"
 
 
-def _budget_bytes() -> int:
-    return int(float(os.environ.get("RNNLAB_CUDA_GRAPHS_MB", "2048")) * 2**20)
+def budget_bytes(device: torch.device) -> int:
+    """Bytes the static copies may take: ``RNNLAB_CUDA_GRAPHS_MB``, or 1/8 of the device."""
+    setting = os.environ.get("RNNLAB_CUDA_GRAPHS_MB")
+    if setting is not None:
+        return int(float(setting) * 2**20)
+    return int(torch.cuda.get_device_properties(device).total_memory // 8)
 
 
 @dataclass
@@ -64,6 +73,7 @@ class _Entry:
     """One signature: how often seen, and once captured its graph and static arguments."""
 
     calls: int = 0
+    last_use: int = 0  # the loop-call tick of the latest call
     graph: Any = None  # torch.cuda.CUDAGraph
     static: list[Any] = field(default_factory=list)
     result: Any = None
@@ -71,7 +81,8 @@ class _Entry:
     failed: bool = False
 
 
-_cache: OrderedDict[Hashable, _Entry] = OrderedDict()
+_cache: OrderedDict[Hashable, _Entry] = OrderedDict()  # least recently used first
+_tick = 0
 
 
 def clear() -> None:
@@ -114,18 +125,30 @@ def _clone(result: Any) -> Any:
     return result
 
 
-def _evict(keep: Hashable) -> None:
-    """Oldest first, until the count and the bytes fit (never the entry in use)."""
-    budget = _budget_bytes()
-    while len(_cache) > 1:
-        total = sum(entry.nbytes for entry in _cache.values())
-        if len(_cache) <= MAX_GRAPHS and total <= budget:
-            return
-        oldest = next(iter(_cache))
-        if oldest == keep:
-            _cache.move_to_end(oldest)
-            continue
-        del _cache[oldest]
+def make_room(needed: int, budget: int, now: int) -> bool:
+    """Drop stale graphs, oldest first, until ``needed`` more bytes and one more graph fit.
+
+    Returns whether they fit. Graphs used within the last :data:`STALE_CALLS` loop calls stay.
+    """
+
+    def fits() -> bool:
+        held = [entry for entry in _cache.values() if entry.graph is not None]
+        total = sum(entry.nbytes for entry in held)
+        return total + needed <= budget and len(held) < MAX_GRAPHS
+
+    for entry in list(_cache.values()):  # oldest first
+        if fits():
+            return True
+        if entry.graph is not None and now - entry.last_use > STALE_CALLS:
+            entry.graph, entry.static, entry.result, entry.nbytes = None, [], None, 0
+    return fits()
+
+
+def _forget_old_signatures() -> None:
+    """Bound the remembered signatures: drop the oldest that hold no graph."""
+    excess = len(_cache) - MAX_SIGNATURES
+    for key in [key for key, entry in _cache.items() if entry.graph is None][: max(excess, 0)]:
+        del _cache[key]
 
 
 class GraphedLoop:
@@ -155,15 +178,22 @@ class GraphedLoop:
             or torch.cuda.is_current_stream_capturing()
         ):
             return self.fn(*args)
+        global _tick
+        _tick += 1
         key = _signature(self.fn.__name__, args)
         entry = _cache.setdefault(key, _Entry())
         _cache.move_to_end(key)
         entry.calls += 1
+        entry.last_use = _tick
+        if entry.calls == 1:
+            _forget_old_signatures()
         if entry.failed or entry.calls == 1:
-            _evict(key)
             return self.fn(*args)
         with torch.cuda.device(device):
             if entry.graph is None:
+                needed = sum({id(a): a.nbytes for a in args if isinstance(a, Tensor)}.values())
+                if not make_room(needed, budget_bytes(device), _tick):
+                    return self.fn(*args)  # no room now: eagerly, until stale graphs go
                 try:
                     self._capture(entry, args)
                 except Exception as error:  # run eagerly from now on, and say so once
@@ -175,7 +205,6 @@ class GraphedLoop:
                         stacklevel=2,
                     )
                     return self.fn(*args)
-                _evict(key)
             return self._replay(entry, args)
 
     def _capture(self, entry: _Entry, args: tuple[Any, ...]) -> None:
