@@ -191,3 +191,51 @@ def test_native_bernoulli_is_seeded_and_thread_independent() -> None:
     values = first.flatten().float()
     correlation = torch.corrcoef(torch.stack((values[:-1], values[1:])))[0, 1]
     assert abs(float(correlation)) < 0.02
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_seeded_drop_connect_applies_its_mask_in_one_pass(dtype: torch.dtype) -> None:
+    """``SeededMask.apply`` is ``where(mask, x, 0) * scale`` with the mask it would draw,
+    on 1 and 2 threads, and ``drop_connect`` under autograd keeps nothing for backward."""
+    if not native.built():
+        pytest.skip(f"native kernels {native.status()}")
+    weight = torch.randn(300, 257, dtype=dtype)  # odd sizes: the vector loop's tail too
+    mask = regularizers.SeededMask(tuple(weight.shape), 0.7, 99)
+    expected = torch.where(mask.materialize(), weight, 0.0) * 2.5
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert torch.equal(mask.apply(weight, 2.5), expected)
+    finally:
+        torch.set_num_threads(threads)
+    torch.set_num_threads(1)
+    try:
+        assert torch.equal(mask.apply(weight, 2.5), expected)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(mask.apply(weight.t().contiguous().t(), 2.5), expected)  # any layout
+
+    leaf = weight.clone().requires_grad_()
+    kept: list[torch.Tensor] = []
+    torch.manual_seed(5)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        dropped = regularizers.drop_connect(leaf, 0.3)
+    torch.manual_seed(5)
+    reference = torch.where(regularizers.drop_connect_mask(weight, 0.3), weight, 0.0) / 0.7
+    torch.testing.assert_close(dropped, reference, atol=0, rtol=1e-6)
+    assert kept == []  # the seed only
+    grad = torch.randn_like(weight)
+    dropped.backward(grad)
+    torch.testing.assert_close(leaf.grad, torch.where(reference != 0, grad / 0.7, 0.0))
+
+
+def test_seeded_drop_connect_gradcheck() -> None:
+    if not native.built():
+        pytest.skip(f"native kernels {native.status()}")
+    weight = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+
+    def seeded(w: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(0)  # the same mask at every evaluation
+        return regularizers.drop_connect(w, 0.4)
+
+    assert torch.autograd.gradcheck(seeded, (weight,))

@@ -132,12 +132,14 @@ def _flat_valid(valid: Tensor | None) -> Tensor | None:
     return None if valid is None else valid.reshape(valid.shape[0], valid.shape[1]).contiguous()
 
 
-def _dropped(w_hh: Tensor, keep: Tensor | None, scale: float) -> Tensor:
+def _dropped(w_hh: Tensor, keep: Tensor | SeededMask | None, scale: float) -> Tensor:
     """DropConnect applied inside the fused function: ``W_hh`` where ``keep``, scaled."""
     return w_hh if keep is None else apply_drop_connect(w_hh, keep, scale)
 
 
-def _undropped_grad(grad: Tensor | None, keep: Tensor | None, scale: float) -> Tensor | None:
+def _undropped_grad(
+    grad: Tensor | None, keep: Tensor | SeededMask | None, scale: float
+) -> Tensor | None:
     """The gradient of the raw ``W_hh`` from that of the masked one (the same map)."""
     return grad if grad is None or keep is None else apply_drop_connect(grad, keep, scale)
 
@@ -193,9 +195,8 @@ class _RNNFunction(torch.autograd.Function):
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
         ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
-        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
-        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
-        stored_keep = None if ctx.w_seeded is not None else keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask (or seed) only
+        stored_keep = None if ctx.w_seeded is not None else w_keep
         ctx.w_scale = w_scale
         steps = gx.shape[0]
         norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=False)
@@ -235,7 +236,7 @@ class _RNNFunction(torch.autograd.Function):
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
         if ctx.w_seeded is not None:
-            w_keep = ctx.w_seeded.materialize()
+            w_keep = ctx.w_seeded  # applied from its seed, never materialized
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         relu, reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(
@@ -292,9 +293,8 @@ class _LSTMFunction(torch.autograd.Function):
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor, Tensor]:
         ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
-        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
-        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
-        stored_keep = None if ctx.w_seeded is not None else keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask (or seed) only
+        stored_keep = None if ctx.w_seeded is not None else w_keep
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 4
@@ -330,7 +330,7 @@ class _LSTMFunction(torch.autograd.Function):
             h_prevs, h0, out, c_prevs, c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all,
         ) = ctx.saved_tensors  # fmt: skip
         if ctx.w_seeded is not None:
-            w_keep = ctx.w_seeded.materialize()
+            w_keep = ctx.w_seeded  # applied from its seed, never materialized
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         if h_prevs is None:
@@ -393,9 +393,8 @@ class _GRUFunction(torch.autograd.Function):
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
         ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
-        keep = w_keep.materialize() if isinstance(w_keep, SeededMask) else w_keep
-        w_raw, w_hh = w_hh, _dropped(w_hh, keep, w_scale)  # keeps the mask (or seed), not the copy
-        stored_keep = None if ctx.w_seeded is not None else keep
+        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask (or seed) only
+        stored_keep = None if ctx.w_seeded is not None else w_keep
         ctx.w_scale = w_scale
         steps, batch, width = gx.shape
         hidden = width // 3
@@ -427,7 +426,7 @@ class _GRUFunction(torch.autograd.Function):
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, rz_all, n_all, hn_all, prevs, h0, out, a_all,
          mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         if ctx.w_seeded is not None:
-            w_keep = ctx.w_seeded.materialize()
+            w_keep = ctx.w_seeded  # applied from its seed, never materialized
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
         prevs, h_rec_all, a_all = _restore(

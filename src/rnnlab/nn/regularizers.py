@@ -23,9 +23,11 @@ rnnlab's native kernels are built (:mod:`rnnlab.nn.native`), from a counter-base
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from rnnlab.nn import native
 
@@ -68,6 +70,25 @@ class SeededMask:
     def materialize(self) -> Tensor:
         return native.ops().bernoulli_mask(list(self.shape), self.p, self.seed, torch.bool)
 
+    def apply(self, tensor: Tensor, scale: float) -> Tensor:
+        """``tensor`` where the mask is ``True``, else 0, times ``scale``: one pass, the
+        mask's entries recomputed from the seed on the fly (never materialized)."""
+        return native.ops().drop_connect(tensor.contiguous(), self.p, self.seed, scale)
+
+
+class _SeededDropConnect(torch.autograd.Function):
+    """DropConnect under autograd keeping only the mask's seed (the same map both ways)."""
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, mask: SeededMask, scale: float) -> Tensor:
+        ctx.mask, ctx.scale = mask, scale
+        return mask.apply(weight, scale)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        return ctx.mask.apply(grad, ctx.scale), None, None
+
 
 def drop_connect_keep(weight: Tensor, p: float) -> Tensor | SeededMask:
     """DropConnect's keep mask for ``weight``: a :class:`SeededMask` where the native draws
@@ -85,10 +106,14 @@ def keep_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
 def drop_connect(weight: Tensor, p: float) -> Tensor:
     """``weight * mask / (1 - p)`` with a fresh Bernoulli mask; ``weight`` is left unchanged.
 
-    The mask is drawn as bool and applied with ``where``, so autograd keeps one byte per
-    weight for backward (a float mask would keep four).
+    Where the native draws run, the mask is a :class:`SeededMask` (the same draw) applied in
+    one pass, forward and backward, and autograd keeps only its seed; elsewhere it is drawn
+    as bool and applied with ``where``, so autograd keeps one byte per weight.
     """
-    return apply_drop_connect(weight, drop_connect_mask(weight, p), 1.0 / (1.0 - p))
+    keep = drop_connect_keep(weight, p)
+    if isinstance(keep, SeededMask):
+        return cast(Tensor, _SeededDropConnect.apply(weight, keep, 1.0 / (1.0 - p)))
+    return apply_drop_connect(weight, keep, 1.0 / (1.0 - p))
 
 
 def drop_connect_mask(weight: Tensor, p: float) -> Tensor:
@@ -96,9 +121,11 @@ def drop_connect_mask(weight: Tensor, p: float) -> Tensor:
     return bernoulli(tuple(weight.shape), 1.0 - p, weight, torch.bool)
 
 
-def apply_drop_connect(tensor: Tensor, keep: Tensor, scale: float) -> Tensor:
+def apply_drop_connect(tensor: Tensor, keep: Tensor | SeededMask, scale: float) -> Tensor:
     """``tensor`` where ``keep``, else 0, times ``scale`` (``1 / (1 - p)``): DropConnect on a
     weight, and the same map on its gradient."""
+    if isinstance(keep, SeededMask):
+        return keep.apply(tensor, scale)
     return torch.where(keep, tensor, 0.0).mul_(scale)
 
 

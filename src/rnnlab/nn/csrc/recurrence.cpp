@@ -1006,9 +1006,35 @@ Tensor bernoulli_mask(at::IntArrayRef shape, double p, int64_t seed, at::ScalarT
   return out;
 }
 
+// DropConnect with the mask bernoulli_mask(shape, p, seed) would draw, never materialized:
+// out[i] = tensor[i] * scale where that draw is 1, else 0. The same map serves the weight
+// (forward) and its gradient (backward), so neither pass keeps a mask.
+Tensor drop_connect(const Tensor& tensor, double p, int64_t seed, double scale) {
+  TORCH_CHECK(tensor.is_contiguous(), "drop_connect: tensor must be contiguous");
+  Tensor out = at::empty_like(tensor);
+  const int64_t count = tensor.numel();
+  const uint64_t threshold = static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 4294967296.0));
+  const uint64_t key = static_cast<uint64_t>(seed);
+  AT_DISPATCH_FLOATING_TYPES(tensor.scalar_type(), "rnnlab_drop_connect", [&] {
+    const scalar_t* in = tensor.data_ptr<scalar_t>();
+    scalar_t* data = out.data_ptr<scalar_t>();
+    const scalar_t factor = static_cast<scalar_t>(scale);
+    at::parallel_for(0, count, 65536, [&](int64_t begin, int64_t end) {
+      RNNLAB_SIMD
+      for (int64_t i = begin; i < end; ++i) {
+        const uint64_t bits = mix64(key + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL);
+        data[i] = (bits >> 32) < threshold ? in[i] * factor : scalar_t(0);
+      }
+    });
+  });
+  return out;
+}
+
 }  // namespace rnnlab_native
 
 TORCH_LIBRARY(rnnlab_native, m) {
+  m.def("drop_connect(Tensor tensor, float p, int seed, float scale) -> Tensor",
+        &rnnlab_native::drop_connect);
   m.def("bernoulli_mask(int[] shape, float p, int seed, ScalarType dtype) -> Tensor",
         &rnnlab_native::bernoulli_mask);
   m.def(
