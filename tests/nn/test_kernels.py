@@ -115,3 +115,25 @@ def test_plain_rnn_routing_follows_its_measured_rule() -> None:
     assert rnn.kernel(batch=128).name == "rnnlab-fused-bptt"  # 0.93x of torch's kernel
     assert rnnlab.RNN(8, 256).kernel(batch=128).name == "torch-fused"  # break-even there
     assert rnnlab.RNN(8, 256).kernel(batch=64).name == "rnnlab-fused-bptt"
+
+
+def test_lstm_drop_connect_at_batch_one_runs_native_keeping_no_masked_copy() -> None:
+    _native_or_skip()
+    lstm = rnnlab.LSTM(8, 64, weight_drop=0.5)
+    assert lstm.kernel(batch=1).name == "rnnlab-fused-bptt"
+    assert "weight_drop at batch <= 2" in lstm.explain(batch=1)
+    assert lstm.kernel(batch=8).name == "torch-fused"  # oneDNN with the masked copy
+    assert rnnlab.LSTM(8, 64).kernel(batch=1).name == "torch-fused"  # no DropConnect
+    assert lstm.eval().kernel(batch=1).name == "torch-fused"  # no DropConnect in eval
+    lstm.train()
+    weight_like: list[torch.Size] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.shape == lstm.weight_hh_l0.shape and tensor is not lstm.weight_hh_l0:
+            weight_like.append(tensor.shape)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out, _ = lstm(torch.randn(5, 1, 8))
+    out.sum().backward()
+    assert weight_like == []  # the mask's seed only, no masked W_hh

@@ -81,6 +81,15 @@ NATIVE_PLAIN_WORDS = {
     "lstm": "hidden >= 512 and batch <= 16",
 }
 
+# DropConnect through torch's kernel keeps the masked copy of W_hh (4H x H for the LSTM) for
+# backward, the native loops only its mask's seed. Where that copy outweighs the activations
+# and the native loops run as fast (LSTM at batch 1-2: 0.75-1.05x the time of torch's kernel
+# with the masked weights, H 128-1024; benchmarks/RESULTS.md), a DropConnect layer runs them.
+NATIVE_DROP_CONNECT_RULES = {
+    "lstm": lambda hidden, batch: batch is not None and batch <= 2,
+}
+NATIVE_DROP_CONNECT_WORDS = {"lstm": "weight_drop at batch <= 2"}
+
 _forced: ContextVar[str | None] = ContextVar("rnnlab_forced_kernel", default=None)
 
 
@@ -186,14 +195,20 @@ def _loops_in_words(layer: HasExtras) -> str:
     return f"its time loops run in Python (native kernel {native.status()})"
 
 
-def _native_plain(layer: HasExtras, batch: int | None) -> bool:
-    """Whether a plain layer runs rnnlab's fused BPTT because it is faster there."""
+def _native_plain(layer: HasExtras, batch: int | None) -> str | None:
+    """The rule, in words, by which a layer without step-changing extras runs rnnlab's fused
+    BPTT (faster there, or as fast with less memory); ``None`` where it runs torch's kernel."""
     if not (layer.training and torch.is_grad_enabled()):
-        return False
-    rule = NATIVE_PLAIN_RULES.get(layer.family)
-    if rule is None or not rule(layer.hidden_size, batch):
-        return False
-    return native.usable(layer.weight_hh_l0)  # CPU, float32/float64, built, not turned off
+        return None
+    rules = [(NATIVE_PLAIN_RULES, NATIVE_PLAIN_WORDS)]
+    if layer.weight_drop > 0:
+        rules.append((NATIVE_DROP_CONNECT_RULES, NATIVE_DROP_CONNECT_WORDS))
+    for table, words in rules:
+        rule = table.get(layer.family)
+        if rule is not None and rule(layer.hidden_size, batch):
+            # CPU, float32/float64, built, not turned off
+            return words[layer.family] if native.usable(layer.weight_hh_l0) else None
+    return None
 
 
 def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
@@ -241,7 +256,8 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 + "."
             ),
         )
-    if _native_plain(layer, batch):
+    rule = _native_plain(layer, batch)
+    if rule is not None:
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
@@ -251,7 +267,7 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 f"but for a {layer.family.upper()} with hidden_size={layer.hidden_size}"
                 + (f" and batch {batch}" if batch is not None else "")
                 + " rnnlab's fused BPTT with native C++ time loops trains faster than torch's "
-                f"CPU kernel (measured; rule: {NATIVE_PLAIN_WORDS[layer.family]}){weights}."
+                f"CPU kernel, or as fast keeping less (measured; rule: {rule}){weights}."
             ),
         )
     if drop_connect:
