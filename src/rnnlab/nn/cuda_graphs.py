@@ -20,7 +20,9 @@ arguments alias) and replays it:
   signature), bounded in total by ``RNNLAB_CUDA_GRAPHS_MB`` (default: an eighth of the
   device's memory) and in count by :data:`MAX_GRAPHS`. To make room, graphs unused for
   :data:`STALE_CALLS` loop calls are dropped, oldest first; graphs still in use never are:
-  a signature that does not fit runs eagerly until room frees (no capture-evict cycles);
+  a signature that does not fit runs eagerly until room frees (no capture-evict cycles).
+  Not counted: each graph's private memory pool, which keeps the loop's temporaries (about
+  one more ``(T, B, G*H)`` buffer per graph);
 - inside another capture (a user's own ``torch.cuda.graph`` or
   ``make_graphed_callables``), on the CPU, or with ``RNNLAB_CUDA_GRAPHS=0``, the function
   runs as it is. A capture that fails is reported once and that signature runs eagerly.
