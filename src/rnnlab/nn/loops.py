@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -94,6 +95,47 @@ def norm_param_grads(
         d_weight = (grad_all * xhat).reshape(-1, grad_all.shape[-1]).sum(0)
     d_bias = flat.sum(0) if needs[1] else None
     return d_weight, d_bias
+
+
+@dataclass(frozen=True)
+class _SavedNorm:
+    """The recurrent layer norm as forward left it: inputs and statistics of every step."""
+
+    weight: Tensor | None
+    inputs: Tensor  # (T, B, N): a_t = h_rec W_hh^T
+    mean: Tensor  # (T, B, 1)
+    rstd: Tensor  # (T, B, 1)
+
+    @staticmethod
+    def of(
+        layer_norm: bool, weight: Tensor | None, a_all: Tensor | None,
+        mean_all: Tensor | None, rstd_all: Tensor | None,
+    ) -> _SavedNorm | None:  # fmt: skip
+        if not layer_norm:
+            return None
+        return _SavedNorm(
+            weight, cast(Tensor, a_all), cast(Tensor, mean_all), cast(Tensor, rstd_all)
+        )
+
+    def input_grad(self, t: int, grad: Tensor) -> Tensor:
+        return norm_input_grad(grad, self.inputs[t], self.mean[t], self.rstd[t], self.weight)
+
+    def fill_param_grads(self, into: tuple[Tensor | None, Tensor | None], grad_all: Tensor) -> None:
+        _fill_norm_grads(into, grad_all, self.inputs, self.mean, self.rstd)
+
+
+def _through_recurrence(
+    t: int, d_pre: Tensor, norm: _SavedNorm | None, d_a_all: Tensor | None, w_hh: Tensor,
+    rec_mask: Tensor | None,
+) -> Tensor:  # fmt: skip
+    """Step ``t``'s gradient reaching ``h_{t-1}`` through ``LN_hh(h_rec W_hh^T)``, from the
+    gradient of that term (``d_pre``); stores the layer norm's input gradient in ``d_a_all``."""
+    d_a = d_pre
+    if norm is not None:
+        d_a = norm.input_grad(t, d_pre)
+        cast(Tensor, d_a_all)[t] = d_a
+    d_rec = torch.mm(d_a, w_hh)  # (B, H_out)
+    return d_rec if rec_mask is None else d_rec * rec_mask
 
 
 def _fill_norm_grads(
@@ -213,23 +255,14 @@ def rnn_backward(
     """Fills ``d_pre_all`` (= dgx), ``d_a_all`` and the LN gradients; returns dh_0."""
     weights, held = _weights(zone, acts.dtype), _column(valid)
     slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
+    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
     for t in _order(acts.shape[0], not reverse):
         d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
-        d_a = d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
-        if layer_norm:
-            d_a = norm_input_grad(
-                d_pre, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
-                cast(Tensor, rstd_all)[t], ln_w,
-            )  # fmt: skip
-            cast(Tensor, d_a_all)[t] = d_a
-        d_rec = torch.mm(d_a, w_hh)  # (B, H)
-        grad = d_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
-    if layer_norm:
-        _fill_norm_grads(
-            (d_ln_w, d_ln_b), d_pre_all, cast(Tensor, a_all), cast(Tensor, mean_all),
-            cast(Tensor, rstd_all),
-        )  # fmt: skip
+        d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
+        grad = d_prev + _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask)
+    if norm is not None:
+        norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
     return grad
 
 
@@ -303,6 +336,7 @@ def lstm_backward(
         (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
     )  # (T, B, 4H)
     through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
+    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad_h, grad_c = d_h, d_c
     for t in _order(gates.shape[0], not reverse):
         d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(weights_h, t), _at(held, t))
@@ -318,23 +352,11 @@ def lstm_backward(
             )  # fmt: skip
         else:
             d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
-        d_a = d_pre = torch.mul(
-            torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t]
-        )
-        if layer_norm:
-            d_a = norm_input_grad(
-                d_pre, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
-                cast(Tensor, rstd_all)[t], ln_w,
-            )  # fmt: skip
-            cast(Tensor, d_a_all)[t] = d_a
-        d_rec = torch.mm(d_a, w_hh)  # (B, P)
-        grad_h = d_h_prev + (d_rec if rec_mask is None else d_rec * rec_mask)
+        d_pre = torch.mul(torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t])
+        grad_h = d_h_prev + _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask)
         grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
-    if layer_norm:
-        _fill_norm_grads(
-            (d_ln_w, d_ln_b), d_pre_all, cast(Tensor, a_all), cast(Tensor, mean_all),
-            cast(Tensor, rstd_all),
-        )  # fmt: skip
+    if norm is not None:
+        norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
         _fill_norm_grads(
             (d_lnc_w, d_lnc_b), cast(Tensor, d_lnc_all), cast(Tensor, c_new_all),
             cast(Tensor, c_mean), cast(Tensor, c_rstd),
@@ -394,26 +416,17 @@ def gru_backward(
     d_z_pre = (prevs - n_all) * z * (1 - z)
     coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
     coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
+    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
     for t in _order(rz_all.shape[0], not reverse):
         d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
         tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
         torch.mul(tiled, coef_x[t], out=d_gx_all[t])
-        d_a = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
-        if layer_norm:
-            d_a = norm_input_grad(
-                d_a, cast(Tensor, a_all)[t], cast(Tensor, mean_all)[t],
-                cast(Tensor, rstd_all)[t], ln_w,
-            )  # fmt: skip
-            cast(Tensor, d_a_all)[t] = d_a
-        d_rec = torch.mm(d_a, w_hh)  # (B, H)
+        d_gh = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
         grad = torch.addcmul(d_prev, d_new, z[t])
-        grad = grad + (d_rec if rec_mask is None else d_rec * rec_mask)
-    if layer_norm:
-        _fill_norm_grads(
-            (d_ln_w, d_ln_b), d_gh_all, cast(Tensor, a_all), cast(Tensor, mean_all),
-            cast(Tensor, rstd_all),
-        )  # fmt: skip
+        grad = grad + _through_recurrence(t, d_gh, norm, d_a_all, w_hh, rec_mask)
+    if norm is not None:
+        norm.fill_param_grads((d_ln_w, d_ln_b), d_gh_all)
     return grad
 
 
