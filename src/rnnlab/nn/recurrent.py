@@ -29,6 +29,7 @@ layer)::
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -41,6 +42,8 @@ from rnnlab.nn import fused_bptt, regularizers, validation
 from rnnlab.nn.input_norm import normalized_projection
 from rnnlab.nn.kernels import KernelChoice, select_kernel
 from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
+
+_NOT_CONTIGUOUS = "RNN module weights are not part of single contiguous chunk of memory"
 
 State = Tensor | tuple[Tensor, Tensor]
 Lengths = Tensor | list[int] | tuple[int, ...]
@@ -232,7 +235,11 @@ class RecurrentLayer(nn.RNNBase):
             for name, w in zip(self._flat_weights_names, stored, strict=True)
         ]
         try:
-            return super().forward(input, hx)
+            with warnings.catch_warnings():
+                # cuDNN compacts the weights when one is not in its flat buffer, and says so
+                # at every call; with a fresh mask per call that is expected, not a fault.
+                warnings.filterwarnings("ignore", message=_NOT_CONTIGUOUS, category=UserWarning)
+                return super().forward(input, hx)
         finally:
             self._flat_weights = stored
 
