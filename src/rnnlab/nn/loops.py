@@ -154,36 +154,90 @@ def _fill_norm_grads(
             buffer.copy_(cast(Tensor, grad))
 
 
-def _mix_and_hold(
-    new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """Zoneout then lengths: returns ``(state_t, output_t)``."""
+def _mix(new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None) -> Tensor:
+    """Zoneout then lengths: the state after the step. ``lerp`` weighs the previous value by
+    ``zone`` in one kernel, exactly ``prev`` or ``new`` for 0/1 weights."""
     if zone is not None:
-        new = zone * prev + (1.0 - zone) * new
-    if valid is None:
-        return new, new
-    return torch.where(valid, new, prev), torch.where(valid, new, torch.zeros_like(new))
+        new = torch.lerp(new, prev, zone)
+    return new if valid is None else torch.where(valid, new, prev)
+
+
+def _mix_into(
+    new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None, out_t: Tensor
+) -> Tensor:
+    """:func:`_mix` for the hidden state, writing the step's output into ``out_t`` (the new
+    state inside the sequence, 0 past its end); returns the state."""
+    if valid is None:  # output = state: computed into the output slot itself
+        if zone is not None:
+            return torch.lerp(new, prev, zone, out=out_t)
+        if new.data_ptr() != out_t.data_ptr():
+            out_t.copy_(new)
+        return out_t
+    if zone is not None:
+        new = torch.lerp(new, prev, zone)
+    torch.where(valid, new, new.new_zeros(()), out=out_t)
+    return torch.where(valid, new, prev)
 
 
 def _unmix(
-    grad_state: Tensor, grad_out: Tensor | None, zone: Tensor | None, valid: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """Backward of :func:`_mix_and_hold`: ``(grad wrt the step's new value, grad wrt prev)``."""
+    grad_state: Tensor,
+    grad_out: Tensor | None,
+    zone: Tensor | None,
+    keep_new: Tensor | None,
+    valid: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    """Backward of :func:`_mix`: ``(grad wrt the step's new value, grad wrt prev)``, the
+    latter ``None`` where it is zero (no zoneout, inside the sequence). ``keep_new`` is
+    ``1 - zone``, computed once for all steps."""
     total = grad_state if grad_out is None else grad_state + grad_out
-    if valid is None:
-        d_mixed, d_prev = total, None
-    else:
-        d_mixed = torch.where(valid, total, torch.zeros_like(total))
-        d_prev = torch.where(valid, torch.zeros_like(grad_state), grad_state)
+    d_prev = None
+    if valid is not None:
+        d_prev = torch.where(valid, 0.0, grad_state)
+        total = torch.where(valid, total, 0.0)
     if zone is None:
-        return d_mixed, d_prev if d_prev is not None else torch.zeros_like(grad_state)
-    through_prev = zone * d_mixed
+        return total, d_prev
+    through_prev = zone * total
     d_prev = through_prev if d_prev is None else d_prev + through_prev
-    return (1.0 - zone) * d_mixed, d_prev
+    return cast(Tensor, keep_new) * total, d_prev
+
+
+def _plus(base: Tensor | None, term: Tensor) -> Tensor:
+    """``base + term``, where ``None`` stands for zeros."""
+    return term if base is None else base + term
+
+
+def _keep_new(weights: Tensor | None) -> Tensor | None:
+    """``1 - zone`` for all steps at once (the new value's weight)."""
+    return None if weights is None else 1.0 - weights
+
+
+class _Statistics:
+    """Layer-norm statistics ``(B, 1)`` of every step, written into their ``(T, B, 1)``
+    buffers by one ``stack`` each at the end (not two copies per step)."""
+
+    def __init__(self, mean_all: Tensor | None, rstd_all: Tensor | None):
+        self.mean_all, self.rstd_all = mean_all, rstd_all
+        self.means: list[Tensor] = []
+        self.rstds: list[Tensor] = []
+        self.order: list[int] = []
+
+    def keep(self, t: int, mean: Tensor, rstd: Tensor) -> None:
+        self.order.append(t)
+        self.means.append(mean)
+        self.rstds.append(rstd)
+
+    def write(self) -> None:
+        if self.mean_all is None or not self.order:
+            return
+        if self.order[0] != 0:  # a reverse direction: steps kept from T-1 down to 0
+            self.means.reverse()
+            self.rstds.reverse()
+        torch.stack(self.means, out=self.mean_all)
+        torch.stack(self.rstds, out=cast(Tensor, self.rstd_all))
 
 
 class _Recurrence:
-    """The recurrent projection ``LN_hh(h_rec W_hh^T)``, its statistics written per step."""
+    """The recurrent projection ``LN_hh(h_rec W_hh^T)``, its statistics kept per step."""
 
     def __init__(
         self,
@@ -192,13 +246,14 @@ class _Recurrence:
         a_all: Tensor | None,
         mean_all: Tensor | None,
         rstd_all: Tensor | None,
-        batch: int,
+        gx: Tensor,  # (T, B, G*H): the steps and rows
     ):
         self.w_t = w_hh.t()
         self.norm = norm
-        self.a_all, self.mean_all, self.rstd_all = a_all, mean_all, rstd_all
+        self.a_all = a_all
+        self.statistics = _Statistics(mean_all, rstd_all)
         unkept = norm is not None and a_all is None
-        self.scratch = w_hh.new_empty(batch, w_hh.shape[0]) if unkept else None
+        self.scratch = torch.empty_like(gx[0]) if unkept else None
 
     def project(self, t: int, h_rec: Tensor) -> Tensor:
         """``LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
@@ -207,8 +262,7 @@ class _Recurrence:
         into = self.scratch if self.a_all is None else self.a_all[t]
         a = torch.mm(h_rec, self.w_t, out=cast(Tensor, into))
         normed, mean, rstd = norm_forward(a, self.norm)
-        cast(Tensor, self.mean_all)[t] = mean
-        cast(Tensor, self.rstd_all)[t] = rstd
+        self.statistics.keep(t, mean, rstd)
         return normed
 
     def add_to(self, t: int, base: Tensor, h_rec: Tensor) -> Tensor:
@@ -230,7 +284,7 @@ def rnn_forward(
 ) -> Tensor:  # fmt: skip
     """Fills ``out``, ``acts`` (may be ``out`` itself), ``prevs``, the LN buffers; returns h_T."""
     recurrence = _Recurrence(
-        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
     weights, held = _weights(zone, gx.dtype), _column(valid)
     base = gx if b_hh is None else gx + b_hh  # (T, B, H)
@@ -241,7 +295,8 @@ def rnn_forward(
         h_rec = h if rec_mask is None else h * rec_mask
         pre = recurrence.add_to(t, base[t], h_rec)
         new = _relu(pre, acts[t]) if relu else torch.tanh(pre, out=acts[t])
-        h, out[t] = _mix_and_hold(new, h, _at(weights, t), _at(held, t))
+        h = _mix_into(new, h, _at(weights, t), _at(held, t), out[t])
+    recurrence.statistics.write()
     return h
 
 
@@ -254,13 +309,14 @@ def rnn_backward(
 ) -> Tensor:  # fmt: skip
     """Fills ``d_pre_all`` (= dgx), ``d_a_all`` and the LN gradients; returns dh_0."""
     weights, held = _weights(zone, acts.dtype), _column(valid)
+    keep_new = _keep_new(weights)
     slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
     norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
     for t in _order(acts.shape[0], not reverse):
-        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
+        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(keep_new, t), _at(held, t))
         d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
-        grad = d_prev + _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask)
+        grad = _plus(d_prev, _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
     return grad
@@ -282,9 +338,10 @@ def lstm_forward(
     the LN buffers; returns ``(h_T, c_T)``."""
     hidden = tanh_c.shape[-1]
     recurrence = _Recurrence(
-        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
     weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
+    cell_statistics = _Statistics(c_mean, c_rstd)
     held = _column(valid)
     base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
     h, c = h0, c0
@@ -295,22 +352,23 @@ def lstm_forward(
         h_rec = h if rec_mask is None else h * rec_mask
         pre = recurrence.add_to(t, base[t], h_rec)  # (B, 4H)
         act = torch.sigmoid(pre, out=gates[t])
-        act[:, 2 * hidden : 3 * hidden] = torch.tanh(pre[:, 2 * hidden : 3 * hidden])
+        torch.tanh(pre[:, 2 * hidden : 3 * hidden], out=act[:, 2 * hidden : 3 * hidden])
         i, f, g, o = act.chunk(4, dim=1)
-        c_new = torch.addcmul(f * c, i, g)  # (B, H)
-        if layer_norm:
-            cast(Tensor, c_new_all)[t] = c_new
+        if layer_norm:  # c~_t straight into the buffer layer norm's backward reads
+            c_new = torch.addcmul(f * c, i, g, out=cast(Tensor, c_new_all)[t])  # (B, H)
             normed, mean, rstd = norm_forward(c_new, (lnc_w, lnc_b))
-            cast(Tensor, c_mean)[t] = mean
-            cast(Tensor, c_rstd)[t] = rstd
+            cell_statistics.keep(t, mean, rstd)
             squashed = torch.tanh(normed, out=tanh_c[t])
         else:
+            c_new = torch.addcmul(f * c, i, g)  # (B, H)
             squashed = torch.tanh(c_new, out=tanh_c[t])
         h_new = o * squashed  # (B, H)
         if w_hr is not None:
             h_new = torch.mm(h_new, w_hr.t())  # (B, P)
-        c, _ = _mix_and_hold(c_new, c, _at(weights_c, t), _at(held, t))
-        h, out[t] = _mix_and_hold(h_new, h, _at(weights_h, t), _at(held, t))
+        c = _mix(c_new, c, _at(weights_c, t), _at(held, t))
+        h = _mix_into(h_new, h, _at(weights_h, t), _at(held, t), out[t])
+    recurrence.statistics.write()
+    cell_statistics.write()
     return h, c
 
 
@@ -328,6 +386,7 @@ def lstm_backward(
     """Fills ``d_pre_all`` (= dgx), ``d_a_all``, ``d_lnc_all``, ``d_hnew_all`` and the LN
     gradients; returns ``(dh_0, dc_0)``."""
     weights_h, weights_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
+    keep_h, keep_c = _keep_new(weights_h), _keep_new(weights_c)
     held = _column(valid)
     i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
     # Elementwise factors of the chain rule, for all steps at once:
@@ -339,8 +398,8 @@ def lstm_backward(
     norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad_h, grad_c = d_h, d_c
     for t in _order(gates.shape[0], not reverse):
-        d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(weights_h, t), _at(held, t))
-        d_cnew, d_c_prev = _unmix(grad_c, None, _at(weights_c, t), _at(held, t))
+        d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(weights_h, t), _at(keep_h, t), _at(held, t))
+        d_cnew, d_c_prev = _unmix(grad_c, None, _at(weights_c, t), _at(keep_c, t), _at(held, t))
         if w_hr is not None:
             cast(Tensor, d_hnew_all)[t] = d_hnew
             d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
@@ -353,8 +412,8 @@ def lstm_backward(
         else:
             d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
         d_pre = torch.mul(torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t])
-        grad_h = d_h_prev + _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask)
-        grad_c = torch.addcmul(d_c_prev, d_cnew, f[t])
+        grad_h = _plus(d_h_prev, _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
+        grad_c = d_cnew * f[t] if d_c_prev is None else torch.addcmul(d_c_prev, d_cnew, f[t])
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
         _fill_norm_grads(
@@ -378,7 +437,7 @@ def gru_forward(
     and the LN buffers; returns h_T."""
     hidden = n_all.shape[-1]
     recurrence = _Recurrence(
-        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, h0.shape[0]
+        w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
     weights, held = _weights(zone, gx.dtype), _column(valid)
     # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
@@ -392,11 +451,14 @@ def gru_forward(
         gh = recurrence.project(t, h_rec)  # (B, 3H)
         rz = torch.sigmoid(base[t, :, : 2 * hidden] + gh[:, : 2 * hidden], out=rz_all[t])
         r, z = rz.chunk(2, dim=1)
-        h_n = gh[:, 2 * hidden :] if b_hn is None else gh[:, 2 * hidden :] + b_hn
-        hn_all[t] = h_n
+        if b_hn is None:
+            h_n = hn_all[t].copy_(gh[:, 2 * hidden :])
+        else:
+            h_n = torch.add(gh[:, 2 * hidden :], b_hn, out=hn_all[t])
         n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
         h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-        h, out[t] = _mix_and_hold(h_new, h, _at(weights, t), _at(held, t))
+        h = _mix_into(h_new, h, _at(weights, t), _at(held, t), out[t])
+    recurrence.statistics.write()
     return h
 
 
@@ -410,6 +472,7 @@ def gru_backward(
     """Fills ``d_gx_all``, ``d_gh_all`` (grad of LN(a) + b_hh), ``d_a_all`` and the LN
     gradients; returns dh_0."""
     weights, held = _weights(zone, n_all.dtype), _column(valid)
+    keep_new = _keep_new(weights)
     r, z = rz_all.chunk(2, dim=-1)
     d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
     d_r_pre = d_n_pre * hn_all * r * (1 - r)
@@ -419,11 +482,11 @@ def gru_backward(
     norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
     for t in _order(rz_all.shape[0], not reverse):
-        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(held, t))
+        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(keep_new, t), _at(held, t))
         tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
         torch.mul(tiled, coef_x[t], out=d_gx_all[t])
         d_gh = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
-        grad = torch.addcmul(d_prev, d_new, z[t])
+        grad = d_new * z[t] if d_prev is None else torch.addcmul(d_prev, d_new, z[t])
         grad = grad + _through_recurrence(t, d_gh, norm, d_a_all, w_hh, rec_mask)
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_gh_all)
