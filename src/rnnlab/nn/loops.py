@@ -67,6 +67,11 @@ def _column(valid: Tensor | None) -> Tensor | None:
     return None if valid is None else valid.unsqueeze(-1)
 
 
+def _zero(valid: Tensor | None, like: Tensor) -> Tensor | None:
+    """The 0-dim zero that outputs past a sequence's end take (with lengths only)."""
+    return None if valid is None else like.new_zeros(())
+
+
 def norm_forward(a: Tensor, norm: tuple[Tensor | None, Tensor | None]) -> tuple[Tensor, ...]:
     """Layer norm of ``a`` (B, N) returning ``(out, mean, rstd)`` in one kernel."""
     weight, bias = norm
@@ -163,10 +168,16 @@ def _mix(new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None) -
 
 
 def _mix_into(
-    new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None, out_t: Tensor
+    new: Tensor,
+    prev: Tensor,
+    zone: Tensor | None,
+    valid: Tensor | None,
+    out_t: Tensor,
+    zero: Tensor | None = None,
 ) -> Tensor:
     """:func:`_mix` for the hidden state, writing the step's output into ``out_t`` (the new
-    state inside the sequence, 0 past its end); returns the state."""
+    state inside the sequence, ``zero`` past its end: a 0-dim tensor made once per call);
+    returns the state."""
     if valid is None:  # output = state: computed into the output slot itself
         if zone is not None:
             return torch.lerp(new, prev, zone, out=out_t)
@@ -175,7 +186,7 @@ def _mix_into(
         return out_t
     if zone is not None:
         new = torch.lerp(new, prev, zone)
-    torch.where(valid, new, new.new_zeros(()), out=out_t)
+    torch.where(valid, new, cast(Tensor, zero), out=out_t)
     return torch.where(valid, new, prev)
 
 
@@ -287,6 +298,7 @@ def rnn_forward(
         w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
     weights, held = _weights(zone, gx.dtype), _column(valid)
+    zero = _zero(valid, gx)
     base = gx if b_hh is None else gx + b_hh  # (T, B, H)
     h = h0
     for t in _order(gx.shape[0], reverse):
@@ -295,7 +307,7 @@ def rnn_forward(
         h_rec = h if rec_mask is None else h * rec_mask
         pre = recurrence.add_to(t, base[t], h_rec)
         new = _relu(pre, acts[t]) if relu else torch.tanh(pre, out=acts[t])
-        h = _mix_into(new, h, _at(weights, t), _at(held, t), out[t])
+        h = _mix_into(new, h, _at(weights, t), _at(held, t), out[t], zero)
     recurrence.statistics.write()
     return h
 
@@ -342,7 +354,7 @@ def lstm_forward(
     )
     weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
     cell_statistics = _Statistics(c_mean, c_rstd)
-    held = _column(valid)
+    held, zero = _column(valid), _zero(valid, gx)
     base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
     h, c = h0, c0
     for t in _order(gx.shape[0], reverse):
@@ -366,7 +378,7 @@ def lstm_forward(
         if w_hr is not None:
             h_new = torch.mm(h_new, w_hr.t())  # (B, P)
         c = _mix(c_new, c, _at(weights_c, t), _at(held, t))
-        h = _mix_into(h_new, h, _at(weights_h, t), _at(held, t), out[t])
+        h = _mix_into(h_new, h, _at(weights_h, t), _at(held, t), out[t], zero)
     recurrence.statistics.write()
     cell_statistics.write()
     return h, c
@@ -440,6 +452,7 @@ def gru_forward(
         w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
     weights, held = _weights(zone, gx.dtype), _column(valid)
+    zero = _zero(valid, gx)
     # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
     b_hn = None if b_hh is None else b_hh[2 * hidden :]
     base = gx if b_hh is None else gx + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
@@ -457,7 +470,7 @@ def gru_forward(
             h_n = torch.add(gh[:, 2 * hidden :], b_hn, out=hn_all[t])
         n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
         h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-        h = _mix_into(h_new, h, _at(weights, t), _at(held, t), out[t])
+        h = _mix_into(h_new, h, _at(weights, t), _at(held, t), out[t], zero)
     recurrence.statistics.write()
     return h
 
