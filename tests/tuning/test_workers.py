@@ -58,10 +58,17 @@ def test_killed_study_resumes_with_finished_trials_kept(tmp_path: Path) -> None:
             if not (tmp_path / "study.db").exists():
                 continue
             try:
-                states = [t.state for t in _study(tmp_path, "adding").trials]
+                trials = _study(tmp_path, "adding").trials
             except (KeyError, optuna.exceptions.StorageInternalError, TuningError):
                 continue  # the study is being created
-            if states.count(TrialState.COMPLETE) >= 2 and states[-1] == TrialState.RUNNING:
+            states = [t.state for t in trials]
+            # Killed once the running trial has drawn its parameters (a trial killed between
+            # its creation and its first suggestion has none to retry with).
+            if (
+                states.count(TrialState.COMPLETE) >= 2
+                and states[-1] == TrialState.RUNNING
+                and trials[-1].params
+            ):
                 process.send_signal(signal.SIGKILL)
                 killed_running = True
                 break
