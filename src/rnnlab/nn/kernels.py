@@ -43,8 +43,10 @@ gave RNN 0.86-0.97 and GRU 0.69-0.79 at batch 128, and at H 1024, batch 32: RNN 
 channel windows trained 0.87x as fast through it as through torch's kernel: hence no rule
 above batch 128.) torch's CPU LSTM runs oneDNN's fused RNN kernel, which the hand-written
 loop beats only from H = 512 and for small batches; torch's CPU RNN and GRU are per-step
-ATen loops under autograd, which it beats except for large batches and widths. Elsewhere,
-on GPUs and in eval mode, torch's kernel runs.
+ATen loops under autograd, which it beats except for large batches and widths. An LSTM
+with DropConnect at batch <= 2 runs the native loops too (:data:`NATIVE_DROP_CONNECT_RULES`:
+as fast as torch's kernel with the masked weights, and no masked copy of ``W_hh`` kept).
+Elsewhere, on GPUs and in eval mode, torch's kernel runs.
 
 Regularizers are inactive in ``eval()`` mode, so an evaluating layer with only dropout-type
 extras runs fused. Zoneout is the exception: at evaluation it mixes the previous and the
