@@ -230,21 +230,22 @@ class _Statistics:
         self.mean_all, self.rstd_all = mean_all, rstd_all
         self.means: list[Tensor] = []
         self.rstds: list[Tensor] = []
-        self.order: list[int] = []
+        self.reverse = False
 
     def keep(self, t: int, mean: Tensor, rstd: Tensor) -> None:
-        self.order.append(t)
+        if not self.means:
+            self.reverse = t != 0  # a reverse direction keeps steps from T-1 down to 0
         self.means.append(mean)
         self.rstds.append(rstd)
 
     def write(self) -> None:
-        if self.mean_all is None or not self.order:
+        if self.mean_all is None or not self.means:
             return
-        if self.order[0] != 0:  # a reverse direction: steps kept from T-1 down to 0
-            self.means.reverse()
-            self.rstds.reverse()
-        torch.stack(self.means, out=self.mean_all)
-        torch.stack(self.rstds, out=cast(Tensor, self.rstd_all))
+        means, rstds = self.means, self.rstds
+        if self.reverse:
+            means, rstds = means[::-1], rstds[::-1]
+        torch.stack(means, out=self.mean_all)
+        torch.stack(rstds, out=cast(Tensor, self.rstd_all))
 
 
 class _Recurrence:
