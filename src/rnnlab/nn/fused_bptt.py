@@ -173,6 +173,100 @@ def _loops(use_native: bool) -> Any:
 # ------------------------------------------------------------------------------- simple RNN
 
 
+def rnn_forward_pass(
+    ctx: Any,
+    gx: Tensor,
+    h0: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    ln_w: Tensor | None,
+    ln_b: Tensor | None,
+    rec_mask: Tensor | None,
+    zone: Tensor | None,
+    valid: Tensor | None,
+    flags: tuple[bool, bool, bool],  # relu, reverse, layer_norm
+    w_keep: Tensor | SeededMask | None,
+    w_scale: float,
+    keep_norm_inputs: bool,
+) -> SimpleNamespace:
+    """The simple RNN's forward time loop: fills and returns its buffers, sets up ``ctx``.
+
+    Returns ``out``, ``h`` (h_T), ``acts`` (``h~``; ``out`` itself without lengths and with
+    at most a bool zoneout mask), ``prevs`` (with lengths only), ``norm`` (``a_all``,
+    ``mean_all``, ``rstd_all``; ``a_all`` only with ``keep_norm_inputs``), ``w_raw`` and
+    ``stored_keep`` (the DropConnect mask to keep: ``None`` for a seeded one).
+    """
+    relu, reverse, layer_norm = flags
+    ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
+    w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask (or seed) only
+    ctx.w_scale = w_scale
+    ctx.flags = flags
+    steps = gx.shape[0]
+    norm = _norm_buffers(gx, layer_norm, keep_inputs=keep_norm_inputs)
+    out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
+    # h~_t, the activation before zoneout and lengths: without lengths, the output itself
+    # wherever a zoneout mask (bool) takes the new value; where it keeps the previous one,
+    # backward multiplies act'(h~_t) by 0, so the output stands in for h~_t there too.
+    shared = valid is None and (zone is None or zone.dtype == torch.bool)
+    acts = out if shared else torch.empty_like(out)
+    # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
+    prevs = torch.empty_like(out) if valid is not None else None
+    ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
+    h = _loops(ctx.native).rnn_forward(
+        gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
+        _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs, *norm,
+    )  # fmt: skip
+    stored_keep = None if ctx.w_seeded is not None else w_keep
+    return SimpleNamespace(
+        out=out, h=h, acts=acts, prevs=prevs, norm=norm, w_raw=w_raw, stored_keep=stored_keep
+    )
+
+
+def rnn_backward_pass(
+    ctx: Any,
+    d_out: Tensor,
+    d_h: Tensor,
+    w_hh: Tensor,
+    w_keep: Tensor | None,
+    ln_w: Tensor | None,
+    rec_mask: Tensor | None,
+    zone: Tensor | None,
+    valid: Tensor | None,
+    acts: Tensor,
+    prevs: Tensor | None,
+    h0: Tensor | None,
+    out: Tensor | None,
+    norm: tuple[Any, Any, Any],
+    needs: tuple[bool, ...],  # gx, h0, w_hh, b_hh, ln_w, ln_b
+) -> tuple[Tensor | None, ...]:
+    """BPTT of :func:`rnn_forward_pass`: grads of ``(gx, h0, w_hh, b_hh, ln_w, ln_b)``."""
+    a_all, mean_all, rstd_all = norm
+    keep: Tensor | SeededMask | None = w_keep
+    if ctx.w_seeded is not None:
+        keep = ctx.w_seeded  # applied from its seed, never materialized
+    w_hh = _dropped(w_hh, keep, ctx.w_scale)  # the masked W_hh forward used
+    relu, reverse, layer_norm = ctx.flags
+    prevs, h_rec_all, a_all = _restore(
+        prevs, cast(Tensor, out), cast(Tensor, h0), rec_mask, a_all, w_hh, reverse, layer_norm
+    )
+    d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
+    d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
+    d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
+    grad = _loops(ctx.native).rnn_backward(
+        d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+        acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
+        d_a_all if layer_norm else None, d_ln_w, d_ln_b,
+    )  # fmt: skip
+    return (
+        d_pre_all if needs[0] else None,
+        grad if needs[1] else None,
+        _undropped_grad(_weight_grad(d_a_all, h_rec_all) if needs[2] else None, keep, ctx.w_scale),
+        _sum_rows(d_pre_all) if needs[3] else None,
+        d_ln_w,
+        d_ln_b,
+    )
+
+
 class _RNNFunction(torch.autograd.Function):
     """``h_t = act(gx_t + LN_hh(h_rec W_hh^T) + b_hh)`` with masks; see the module doc."""
 
@@ -194,40 +288,16 @@ class _RNNFunction(torch.autograd.Function):
         w_keep: Tensor | SeededMask | None,  # DropConnect's bool mask of W_hh, or None
         w_scale: float,  # 1 / (1 - p)
     ) -> tuple[Tensor, Tensor]:
-        ctx.w_seeded = w_keep if isinstance(w_keep, SeededMask) else None
-        w_raw, w_hh = w_hh, _dropped(w_hh, w_keep, w_scale)  # keeps the mask (or seed) only
-        stored_keep = None if ctx.w_seeded is not None else w_keep
-        ctx.w_scale = w_scale
-        steps = gx.shape[0]
-        norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=False)
-        out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
-        # h~_t, the activation before zoneout and lengths: without lengths, the output itself
-        # wherever a zoneout mask (bool) takes the new value; where it keeps the previous one,
-        # backward multiplies act'(h~_t) by 0, so the output stands in for h~_t there too.
-        shared = valid is None and (zone is None or zone.dtype == torch.bool)
-        acts = out if shared else torch.empty_like(out)
-        # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
-        prevs = torch.empty_like(out) if valid is not None else None
-        ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
-        h = _loops(ctx.native).rnn_forward(
-            gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
-            _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs, *norm_saved,
+        run = rnn_forward_pass(
+            ctx, gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone, valid,
+            (relu, reverse, layer_norm), w_keep, w_scale, keep_norm_inputs=False,
         )  # fmt: skip
-        rebuild = (h0, out) if prevs is None else (None, None)
+        rebuild = (h0, run.out) if run.prevs is None else (None, None)
         ctx.save_for_backward(
-            w_raw,
-            stored_keep,
-            ln_w,
-            rec_mask,
-            zone,
-            valid,
-            acts,
-            prevs,
-            *rebuild,
-            *norm_saved,
-        )
-        ctx.flags = (relu, reverse, layer_norm)
-        return out, h
+            run.w_raw, run.stored_keep, ln_w, rec_mask, zone, valid, run.acts, run.prevs,
+            *rebuild, *run.norm,
+        )  # fmt: skip
+        return run.out, run.h
 
     @staticmethod
     @once_differentiable
@@ -235,33 +305,11 @@ class _RNNFunction(torch.autograd.Function):
     def backward(ctx: Any, d_out: Tensor, d_h: Tensor) -> Grads:
         (w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
-        if ctx.w_seeded is not None:
-            w_keep = ctx.w_seeded  # applied from its seed, never materialized
-        w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
-        relu, reverse, layer_norm = ctx.flags
-        prevs, h_rec_all, a_all = _restore(
-            prevs, out, h0, rec_mask, a_all, w_hh, reverse, layer_norm
-        )
-        d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
-        d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
-        needs = ctx.needs_input_grad
-        d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
-        grad = _loops(ctx.native).rnn_backward(
-            d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
-            acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
-            d_a_all if layer_norm else None, d_ln_w, d_ln_b,
+        grads = rnn_backward_pass(
+            ctx, d_out, d_h, w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out,
+            (a_all, mean_all, rstd_all), ctx.needs_input_grad[:6],
         )  # fmt: skip
-        return (
-            d_pre_all if needs[0] else None,
-            grad if needs[1] else None,
-            _undropped_grad(
-                _weight_grad(d_a_all, h_rec_all) if needs[2] else None, w_keep, ctx.w_scale
-            ),
-            _sum_rows(d_pre_all) if needs[3] else None,
-            d_ln_w,
-            d_ln_b,
-            *([None] * 8),
-        )
+        return (*grads, *([None] * 8))
 
 
 # ------------------------------------------------------------------------------- LSTM

@@ -41,6 +41,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnlab.nn import fused_bptt, regularizers, validation
 from rnnlab.nn.input_norm import normalized_projection
 from rnnlab.nn.kernels import KernelChoice, select_kernel
+from rnnlab.nn.normalized_rnn import normalized_rnn
 from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
 
 _NOT_CONTIGUOUS = "RNN module weights are not part of single contiguous chunk of memory"
@@ -437,13 +438,22 @@ class RecurrentLayer(nn.RNNBase):
         w_keep = (
             regularizers.drop_connect_keep(weights.w_hh, self.weight_drop) if drop_connect else None
         )
-        if self.family == "rnn" and weights.ln_ih is not None and torch.is_grad_enabled():
-            # Keeps x only (not x W_ih^T): the simple RNN's memory, where it binds.
-            gain, shift = weights.ln_ih
+        masks = self._draw_masks(h, c, steps)
+        ln_ih = weights.ln_ih if self.family == "rnn" and torch.is_grad_enabled() else None
+        if ln_ih is not None and (masks.zone_h is not None or self.zoneout == 0):
+            # One node keeping LN_hh's inputs only: memory and multiplies, where they bind.
+            out, h_n = normalized_rnn(
+                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
+                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=masks.zone_h, valid=valid,
+                reverse=reverse, nonlinearity=str(self.nonlinearity), w_keep=w_keep,
+                weight_drop=self.weight_drop,
+            )  # fmt: skip
+            return out, h_n, None
+        if ln_ih is not None:  # eval-mode zoneout under autograd: keeps x only (not x W_ih^T)
+            gain, shift = ln_ih
             gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
         else:
             gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
-        masks = self._draw_masks(h, c, steps)
         zone_h = zone_c = None
         if masks.zone_h is not None:  # training: bool masks, True keeps the previous value
             zone_h, zone_c = masks.zone_h, masks.zone_c
