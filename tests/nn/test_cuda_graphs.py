@@ -87,7 +87,10 @@ def test_each_loop_writes_exactly_its_listed_buffers(
     with native.python_loops():
         out, _ = layer(torch.randn(6, 3, 4), lengths=[6, 2, 4] if lengths else None)
         out.sum().backward()
-    assert sorted(set(calls)) == [f"{family}_backward", f"{family}_forward"]
+    expected = {f"{family}_backward", f"{family}_forward"}
+    if family == "rnn" and options.get("layer_norm") and options.get("zoneout") and not lengths:
+        expected.add("zoned_outputs")  # normalized_rnn rebuilds the outputs in backward
+    assert set(calls) == expected
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
 
 

@@ -165,7 +165,7 @@ _PYTHON_LOOPS = SimpleNamespace(
 )
 
 
-def _loops(use_native: bool) -> Any:
+def time_loops(use_native: bool) -> Any:
     """The time loops: native C++ ops, or the Python ones (graphed on CUDA): one interface."""
     return native.ops() if use_native else _PYTHON_LOOPS
 
@@ -212,7 +212,7 @@ def rnn_forward_pass(
     # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
     prevs = torch.empty_like(out) if valid is not None else None
     ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
-    h = _loops(ctx.native).rnn_forward(
+    h = time_loops(ctx.native).rnn_forward(
         gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
         _flat_valid(valid), relu, reverse, layer_norm, out, acts, prevs, *norm,
     )  # fmt: skip
@@ -252,7 +252,7 @@ def rnn_backward_pass(
     d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
     d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
     d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
-    grad = _loops(ctx.native).rnn_backward(
+    grad = time_loops(ctx.native).rnn_backward(
         d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
         acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
         d_a_all if layer_norm else None, d_ln_w, d_ln_b,
@@ -356,7 +356,7 @@ class _LSTMFunction(torch.autograd.Function):
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
         ctx.native = native.usable(gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask)
-        h, c = _loops(ctx.native).lstm_forward(
+        h, c = time_loops(ctx.native).lstm_forward(
             gx.contiguous(), h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask,
             _dense(zone_h), _dense(zone_c), _flat_valid(valid), reverse, layer_norm, out,
             gates, tanh_c, h_prevs, c_prevs, c_new_all, c_mean, c_rstd, *norm_saved,
@@ -391,7 +391,7 @@ class _LSTMFunction(torch.autograd.Function):
         hidden = tanh_c.shape[-1]
         d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
         d_lnc = _norm_grad_buffers(gates, hidden, layer_norm, needs[7:9])
-        grad_h, grad_c = _loops(ctx.native).lstm_backward(
+        grad_h, grad_c = time_loops(ctx.native).lstm_backward(
             d_out.contiguous(), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask, _dense(zone_h),
             _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs, c_new_all, c_mean,
             c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
@@ -454,7 +454,7 @@ class _GRUFunction(torch.autograd.Function):
         hn_all = torch.empty_like(zero)  # LN(a_n) + b_hn: what r multiplies
         prevs = torch.empty_like(zero) if valid is not None else None  # lengths only
         ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
-        h = _loops(ctx.native).gru_forward(
+        h = time_loops(ctx.native).gru_forward(
             gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
             _flat_valid(valid), reverse, layer_norm, out, rz_all, n_all, hn_all, prevs,
             *norm_saved,
@@ -485,7 +485,7 @@ class _GRUFunction(torch.autograd.Function):
         d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
         needs = ctx.needs_input_grad
         d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
-        grad = _loops(ctx.native).gru_backward(
+        grad = time_loops(ctx.native).gru_backward(
             d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
             rz_all, n_all, hn_all, prevs, a_all, mean_all, rstd_all, reverse, layer_norm,
             d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,

@@ -508,7 +508,21 @@ def gru_backward(
 
 
 # The buffers each loop writes (a CUDA-graph replay copies them back to the caller's).
+# ------------------------------------------------------------------------------- zoned outputs
+
+
+def zoned_outputs(acts: Tensor, h0: Tensor, zone: Tensor, reverse: bool, out: Tensor) -> None:
+    """Fills ``out``: ``out_t = zone_t ? out_{t-1} : acts_t`` in run order, ``out_{-1} = h0``.
+
+    The outputs of a layer with a bool zoneout mask, rebuilt from its activations ``h~``.
+    """
+    previous = h0
+    for t in _order(acts.shape[0], reverse):
+        previous = torch.where(zone[t], previous, acts[t], out=out[t])
+
+
 WRITES: dict[str, tuple[str, ...]] = {
+    "zoned_outputs": ("out",),
     "rnn_forward": ("out", "acts", "prevs", "a_all", "mean_all", "rstd_all"),
     "rnn_backward": ("d_pre_all", "d_a_all", "d_ln_w", "d_ln_b"),
     "lstm_forward": (

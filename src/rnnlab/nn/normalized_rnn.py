@@ -20,7 +20,7 @@ one matrix multiply and a few elementwise passes, all steps at once:
     x W_ih^T  recomputed (one matrix multiply),  gx = LN_ih(x W_ih^T) + b_ih
     h~ = act(gx + LN_hh(a) + b_hh)                 (elementwise, all steps)
     h  = h~, where a bool zoneout mask keeps the previous value: the previous output
-                                                    (one masked copy per step)
+                                                    (one pass, ``loops.zoned_outputs``)
 
 so 7 multiplies instead of 8 (1.17x torch's instead of 1.33x) for the same memory. ``h~`` is
 recomputed with ATen's tanh/relu and layer norm (forward's native loop has its own, equal to
@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnlab.nn.fused_bptt import rnn_backward_pass, rnn_forward_pass
+from rnnlab.nn.fused_bptt import rnn_backward_pass, rnn_forward_pass, time_loops
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
@@ -63,17 +63,6 @@ def _plus(shift: Tensor | None, bias: Tensor | None) -> Tensor | None:
     if bias is None:
         return shift
     return bias if shift is None else shift + bias
-
-
-def _zoned_outputs(acts: Tensor, h0: Tensor, zone: Tensor, reverse: bool) -> Tensor:
-    """The outputs from ``h~`` in place: where the bool mask keeps the previous value, it."""
-    steps = acts.shape[0]
-    order = range(steps - 1, -1, -1) if reverse else range(steps)
-    previous = h0
-    for t in order:
-        torch.where(zone[t], previous, acts[t], out=acts[t])
-        previous = acts[t]
-    return acts
 
 
 class _NormalizedRNNFunction(torch.autograd.Function):
@@ -124,7 +113,10 @@ class _NormalizedRNNFunction(torch.autograd.Function):
         del gx
         out = None
         if prevs is None:  # no lengths: the outputs give h_{t-1}
-            out = acts if zone is None else _zoned_outputs(acts, h0, zone, reverse)
+            out = acts
+            if zone is not None:
+                out = torch.empty_like(acts)
+                time_loops(ctx.native).zoned_outputs(acts, h0.contiguous(), zone, reverse, out)
         needs = ctx.needs_input_grad  # x, w_ih, in_gain, in_shift, h0, w_hh, ln_w, ln_b, b_hh
         d_gx, d_h0, d_w_hh, d_b_hh, d_ln_w, d_ln_b = rnn_backward_pass(
             ctx, d_out, d_h, w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out,
