@@ -24,7 +24,7 @@ from torch.autograd import gradcheck
 
 import rnnlab
 from rnnlab.nn import force_fused_bptt, force_loop, native, normalized_rnn, regularizers
-from rnnlab.nn.fused_bptt import run_direction
+from rnnlab.nn.fused_bptt import run_direction, time_loops
 from rnnlab.nn.input_norm import normalized_projection
 
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 3
@@ -223,3 +223,19 @@ def test_layer_routes_here_in_training_and_matches_the_loop(
     for ours, reference in zip(results[0], results[1], strict=True):  # 1e-5 of the scale
         scale = float(reference.detach().abs().max())
         torch.testing.assert_close(ours, reference, atol=1e-5 * scale, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_zoned_outputs_hold_the_previous_value_where_the_mask_says(reverse: bool) -> None:
+    gen = torch.Generator().manual_seed(9)
+    acts, h0 = torch.randn(6, 4, 5, generator=gen), torch.randn(4, 5, generator=gen)
+    zone = torch.rand(6, 4, 5, generator=gen) < 0.4
+    out = torch.empty_like(acts)
+    time_loops(native.built() and not native.python_forced()).zoned_outputs(
+        acts, h0, zone, reverse, out
+    )
+    expected, previous = torch.empty_like(acts), h0
+    for t in range(5, -1, -1) if reverse else range(6):
+        expected[t] = torch.where(zone[t], previous, acts[t])
+        previous = expected[t]
+    assert torch.equal(out, expected)
