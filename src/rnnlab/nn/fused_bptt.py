@@ -15,7 +15,9 @@ same recurrence is one ``torch.autograd.Function`` per cell family:
       db_hh = sum of dA        dgain, dbias of layer norm: sums over (T, B) likewise
 
 The input projections ``gx = LN_ih(x W_ih^T) + b_ih`` of all steps come in precomputed (one
-matrix multiply outside, under ordinary autograd); their gradient ``dgx`` goes out.
+matrix multiply outside, under ordinary autograd); their gradient ``dgx`` goes out. (The
+layer-normalized simple RNN in training runs through ``rnnlab.nn.normalized_rnn`` instead,
+which wraps this module's RNN passes with its input projection in one node.)
 
 Masks come in drawn by the caller, so the function is deterministic (and gradcheck-able):
 

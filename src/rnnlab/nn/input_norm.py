@@ -16,8 +16,10 @@ so its gradient is the shift's.
 
 For the simple RNN this is the difference between 1.9x and 1.1x torch.nn's memory for
 training (torch's RNN keeps its input and outputs; rnnlab's fused RNN keeps its outputs);
-the price is one more ``(T*B, I) x (I, H)`` matrix multiply. The gated cells keep using
-ordinary autograd: their time, not memory, is the binding constraint.
+the price is one more ``(T*B, I) x (I, H)`` matrix multiply. In training the simple RNN
+goes further (``rnnlab.nn.normalized_rnn``: one node that also spares the recurrent layer
+norm's recompute); this function serves it under eval-mode zoneout with autograd on. The
+gated cells keep using ordinary autograd: their time, not memory, is the binding constraint.
 
 Example:
     >>> import torch

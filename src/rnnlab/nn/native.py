@@ -192,4 +192,6 @@ def status() -> str:
         return "not built yet (built on the first CPU float32/float64 call)"
     if _loaded["ops"] is None:
         return f"unavailable: {_loaded.get('reason', 'unknown reason')}"
+    if _loaded["ops"].packed_gemm():
+        return "available (float32 step weights packed once per loop: MKL)"
     return "available"

@@ -3,7 +3,8 @@
 // The Python autograd Functions in rnnlab/nn/fused_bptt.py allocate every buffer, compute
 // the input projections before the loop and the weight gradients after it (a few large
 // matrix multiplies). What is left, the loop over time, is here: per step one matrix
-// multiply (BLAS through ATen) and one fused pass over the batch rows; each thread owns a
+// multiply (BLAS: MKL on a weight packed once per loop, see StepGemm) and one fused pass
+// over the batch rows; each thread owns a
 // block of rows for the whole loop, so steps need no barrier (layer norm, gate activations, cell update, zoneout, lengths, recurrent
 // dropout; sigmoid and tanh through a vectorized polynomial exp in float). Backward is
 // hand-derived backpropagation through time, in the same shape; it needs no transcendental
@@ -25,7 +26,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -97,6 +100,75 @@ inline int64_t row_block(int64_t rows) {
   if (threads == 1 || rows < 2 * kMinBlockRows) return std::max<int64_t>(rows, 1);
   return std::max<int64_t>(kMinBlockRows, (rows + threads - 1) / threads);
 }
+
+// ----------------------------------------------------------------------------- step GEMM
+//
+// Every step of a loop multiplies a thread's block of rows by the same weight, C = A W with
+// W (K, N). BLAS copies ("packs") W into its panel layout at every call; at a small row block
+// that copy is a large share of the call (a 64-row block times a 1024 x 1024 weight packs
+// 4 MB for 134 MFLOP, a 16-row block times 256 x 1024 packs 1 MB for 8 MFLOP). Where torch
+// carries MKL (its x86 builds) the weight is packed once per loop with MKL's packed-GEMM
+// API, and every step of every thread reads that one copy; elsewhere (and for double)
+// ATen's mm_out. The symbols are declared weak: a torch without MKL leaves them null.
+
+extern "C" {
+size_t cblas_sgemm_pack_get_size(int identifier, int m, int n, int k) __attribute__((weak));
+void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k, float alpha,
+                      const float* src, int ld, float* dest) __attribute__((weak));
+void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k,
+                         const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                         int ldc) __attribute__((weak));
+}
+
+// MKL's CBLAS enum values (mkl_cblas.h): row-major layout, no transpose, packed operand, B.
+constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasPacked = 151, kCblasB = 162;
+
+// RNNLAB_PACKED_GEMM=0 turns the packing off (ATen's mm_out at every step), for comparison.
+bool packed_gemm_available() {
+  const char* setting = std::getenv("RNNLAB_PACKED_GEMM");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+  return cblas_sgemm_pack_get_size != nullptr && cblas_sgemm_pack != nullptr &&
+         cblas_sgemm_compute != nullptr;
+}
+
+class StepGemm {
+ public:
+  // weight: (K, N); rows: the most rows one call multiplies.
+  StepGemm(const Tensor& weight, int64_t rows) : weight_(weight.contiguous()) {
+    k_ = weight_.size(0);
+    n_ = weight_.size(1);
+    const int64_t limit = std::numeric_limits<int>::max();
+    // One row is a matrix-vector product, which BLAS does without packing anything.
+    if (weight_.scalar_type() != at::kFloat || !packed_gemm_available() || rows <= 1 ||
+        k_ <= 0 || n_ <= 0 || k_ >= limit || n_ >= limit || rows >= limit)
+      return;
+    const size_t bytes = cblas_sgemm_pack_get_size(kCblasB, static_cast<int>(rows),
+                                                   static_cast<int>(n_), static_cast<int>(k_));
+    packed_ = at::empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))},
+                        weight_.options());
+    cblas_sgemm_pack(kCblasRowMajor, kCblasB, kCblasNoTrans, static_cast<int>(rows),
+                     static_cast<int>(n_), static_cast<int>(k_), 1.0f,
+                     weight_.data_ptr<float>(), static_cast<int>(n_), packed_.data_ptr<float>());
+  }
+
+  // out (m, N) = rows (m, K) @ W; both row blocks of row-major matrices.
+  void into(Tensor out, const Tensor& rows) const {
+    const int64_t m = rows.size(0);
+    if (!packed_.defined() || m == 0 || rows.stride(1) != 1 || out.stride(1) != 1) {
+      at::mm_out(out, rows, weight_);
+      return;
+    }
+    cblas_sgemm_compute(kCblasRowMajor, kCblasNoTrans, kCblasPacked, static_cast<int>(m),
+                        static_cast<int>(n_), static_cast<int>(k_), rows.data_ptr<float>(),
+                        static_cast<int>(rows.stride(0)), packed_.data_ptr<float>(),
+                        static_cast<int>(n_), 0.0f, out.data_ptr<float>(),
+                        static_cast<int>(out.stride(0)));
+  }
+
+ private:
+  Tensor weight_, packed_;
+  int64_t k_ = 0, n_ = 0;
+};
 
 // e^x in float: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6
 // (truncation error below 2e-7 relative), 2^k through the exponent bits. Branch-free, so the
@@ -356,7 +428,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
   const int64_t plane = rows * hidden;
   Tensor h = h0.contiguous().clone();
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
-  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
+  const StepGemm recurrent(w_hh.t(), row_block(rows));  // (H_in, G*H): NN, packed once
   const Tensor scratch =
       layer_norm && !has(a_all) ? at::empty({rows, hidden}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_rnn_forward", [&] {
@@ -382,7 +454,7 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
       Tensor act_t = acts.select(0, t);  // (B, H): h W^T, then the activation
       Tensor a_t = !layer_norm ? act_t : has(a_all) ? a_all->select(0, t) : scratch;
       Tensor a_rows = a_t.narrow(0, row_begin, block);
-      at::mm_out(a_rows, h_rec_rows, w_t);
+      recurrent.into(a_rows, h_rec_rows);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
       const T* a_data = a_t.data_ptr<T>();
@@ -434,6 +506,7 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
   ThreadNormGrads norm_grads(hidden, has(d_ln_w), has(d_ln_b));
   Tensor grad = d_h.contiguous().clone();
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
+  const StepGemm recurrent_grad(w_hh, row_block(rows));  // (G*H, H_in), packed once
   AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "rnnlab_rnn_backward", [&] {
     using T = scalar_t;
     const T* mask = data_or_null<T>(rec_mask);
@@ -482,7 +555,7 @@ RNNLAB_SIMD
       }
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
+      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
     }
     if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
@@ -515,8 +588,9 @@ std::vector<Tensor> lstm_forward(
   Tensor c_buffer = layer_norm ? Tensor() : at::empty_like(c);  // c~_t without layer norm
   Tensor h_new = at::empty_like(c);  // o * tanh(c), (B, H)
   Tensor h_proj = projected ? at::empty_like(h) : Tensor();
-  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
-  const Tensor w_hr_t = projected ? w_hr->t() : Tensor();
+  const StepGemm recurrent(w_hh.t(), row_block(rows));  // (H_in, G*H): NN, packed once
+  const std::optional<StepGemm> projection =
+      projected ? std::optional<StepGemm>(std::in_place, w_hr->t(), row_block(rows)) : std::nullopt;
   const Tensor scratch =
       layer_norm && !has(a_all) ? at::empty({rows, width}, gx.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rnnlab_lstm_forward", [&] {
@@ -550,7 +624,7 @@ std::vector<Tensor> lstm_forward(
       Tensor gate_t = gates.select(0, t);  // (B, 4H): h W^T, then the activations
       Tensor a_t = !layer_norm ? gate_t : has(a_all) ? a_all->select(0, t) : scratch;
       Tensor a_rows = a_t.narrow(0, row_begin, block);
-      at::mm_out(a_rows, h_rec_rows, w_t);
+      recurrent.into(a_rows, h_rec_rows);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row, row_begin * out_size, row_end * out_size);
       const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row, row_begin * hidden, row_end * hidden);
@@ -625,7 +699,7 @@ RNNLAB_SIMD
       cell_rows(row_begin, row_end);
       if (projected) {
         Tensor proj_rows = h_proj.narrow(0, row_begin, block);
-        at::mm_out(proj_rows, h_new.narrow(0, row_begin, block), w_hr_t);
+        projection->into(proj_rows, h_new.narrow(0, row_begin, block));
         hold_h(row_begin, row_end, h_proj_p);
       }
     }
@@ -657,6 +731,9 @@ std::vector<Tensor> lstm_backward(
   Tensor d_ln_c = layer_norm ? at::empty_like(grad_c) : Tensor();
   ThreadNormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
   ThreadNormGrads cell_norm_grads(hidden, has(d_lnc_w), has(d_lnc_b));
+  const StepGemm recurrent_grad(w_hh, row_block(rows));  // (4H, H_out), packed once
+  const std::optional<StepGemm> projection_grad =
+      projected ? std::optional<StepGemm>(std::in_place, *w_hr, row_block(rows)) : std::nullopt;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "rnnlab_lstm_backward", [&] {
     using T = scalar_t;
     const T* mask = data_or_null<T>(rec_mask);
@@ -767,12 +844,12 @@ RNNLAB_SIMD
       unmix_h(row_begin, row_end);
       if (projected) {
         Tensor cell_rows_grad = dh_cell.narrow(0, row_begin, block);
-        at::mm_out(cell_rows_grad, dh_new.narrow(0, row_begin, block), *w_hr);
+        projection_grad->into(cell_rows_grad, dh_new.narrow(0, row_begin, block));
       }
       cell_rows(row_begin, row_end);
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
+      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
     }
     if (steps > 0) sum_state_grads<T>(dhp, drec, mask, g_h, row_begin, row_end, out_size);
     });
@@ -801,7 +878,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
   Tensor h_rec = has(rec_mask) ? at::empty_like(h) : h;
   Tensor gh = at::empty({rows, width}, gx_all.options());  // LN(h W^T) (or h W^T), one step
   Tensor h_new = at::empty_like(h);
-  const Tensor w_t = w_hh.t().contiguous();  // (H_in, G*H): a plain NN matrix multiply per step
+  const StepGemm recurrent(w_hh.t(), row_block(rows));  // (H_in, G*H): NN, packed once
   const Tensor scratch =
       layer_norm && !has(a_all) ? at::empty({rows, width}, gx_all.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gx_all.scalar_type(), "rnnlab_gru_forward", [&] {
@@ -830,7 +907,7 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
       const int64_t t = step_at(s, steps, reverse);
       Tensor a_t = !layer_norm ? gh : has(a_all) ? a_all->select(0, t) : scratch;
       Tensor a_rows = a_t.narrow(0, row_begin, block);
-      at::mm_out(a_rows, h_rec_rows, w_t);
+      recurrent.into(a_rows, h_rec_rows);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
       const T* a_data = a_t.data_ptr<T>();
@@ -902,6 +979,7 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
   ThreadNormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
   Tensor grad = d_h.contiguous().clone();
   Tensor d_new = at::empty_like(grad), d_prev = at::empty_like(grad), d_rec = at::empty_like(grad);
+  const StepGemm recurrent_grad(w_hh, row_block(rows));  // (G*H, H_in), packed once
   AT_DISPATCH_FLOATING_TYPES(n_all.scalar_type(), "rnnlab_gru_backward", [&] {
     using T = scalar_t;
     const T* mask = data_or_null<T>(rec_mask);
@@ -968,7 +1046,7 @@ RNNLAB_SIMD
       }
       Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_gh_all.select(0, t);
       Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      at::mm_out(d_rec_rows, d_a_t.narrow(0, row_begin, block), w_hh);
+      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
     }
     if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
@@ -1074,6 +1152,7 @@ RNNLAB_SIMD
 }  // namespace rnnlab_native
 
 TORCH_LIBRARY(rnnlab_native, m) {
+  m.def("packed_gemm() -> bool", &rnnlab_native::packed_gemm_available);
   m.def("zoned_outputs(Tensor acts, Tensor h0, Tensor zone, bool reverse, Tensor(a!) out) -> ()",
         &rnnlab_native::zoned_outputs);
   m.def("drop_connect(Tensor tensor, float p, int seed, float scale) -> Tensor",
