@@ -16,8 +16,9 @@ same recurrence is one ``torch.autograd.Function`` per cell family:
 
 The input projections ``gx = LN_ih(x W_ih^T) + b_ih`` of all steps come in precomputed (one
 matrix multiply outside, under ordinary autograd); their gradient ``dgx`` goes out. (The
-layer-normalized simple RNN in training runs through ``rnnlab.nn.normalized_rnn`` instead,
-which wraps this module's RNN passes with its input projection in one node.)
+layer-normalized simple RNN and GRU under autograd run through ``rnnlab.nn.normalized_rnn``
+and ``rnnlab.nn.normalized_gru`` instead, which wrap this module's passes with their input
+projection in one node and keep the layer norms' inputs instead of activations.)
 
 Masks come in drawn by the caller, so the function is deterministic (and gradcheck-able):
 

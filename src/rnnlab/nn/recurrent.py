@@ -41,6 +41,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnlab.nn import fused_bptt, regularizers, validation
 from rnnlab.nn.input_norm import normalized_projection
 from rnnlab.nn.kernels import KernelChoice, select_kernel
+from rnnlab.nn.normalized_gru import normalized_gru
 from rnnlab.nn.normalized_rnn import normalized_rnn
 from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
 
@@ -439,21 +440,6 @@ class RecurrentLayer(nn.RNNBase):
             regularizers.drop_connect_keep(weights.w_hh, self.weight_drop) if drop_connect else None
         )
         masks = self._draw_masks(h, c, steps)
-        ln_ih = weights.ln_ih if self.family == "rnn" and torch.is_grad_enabled() else None
-        if ln_ih is not None and (masks.zone_h is not None or self.zoneout == 0):
-            # One node keeping LN_hh's inputs only: memory and multiplies, where they bind.
-            out, h_n = normalized_rnn(
-                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
-                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=masks.zone_h, valid=valid,
-                reverse=reverse, nonlinearity=str(self.nonlinearity), w_keep=w_keep,
-                weight_drop=self.weight_drop,
-            )  # fmt: skip
-            return out, h_n, None
-        if ln_ih is not None:  # eval-mode zoneout under autograd: keeps x only (not x W_ih^T)
-            gain, shift = ln_ih
-            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
-        else:
-            gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         zone_h = zone_c = None
         if masks.zone_h is not None:  # training: bool masks, True keeps the previous value
             zone_h, zone_c = masks.zone_h, masks.zone_c
@@ -461,6 +447,31 @@ class RecurrentLayer(nn.RNNBase):
             p = torch.tensor(self.zoneout, dtype=h.dtype, device=h.device)
             zone_h = p.expand(steps, *h.shape)
             zone_c = None if c is None else p.expand(steps, *c.shape)
+        ln_ih = weights.ln_ih if torch.is_grad_enabled() else None
+        # Layer norm in training: one node per direction keeping the layer norms' inputs, not
+        # the activations (the simple RNN: not under eval-mode zoneout, whose outputs it
+        # could not rebuild elementwise).
+        if ln_ih is not None and self.family == "gru":
+            out, h_n = normalized_gru(
+                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
+                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=zone_h, valid=valid,
+                reverse=reverse, w_keep=w_keep, weight_drop=self.weight_drop,
+            )  # fmt: skip
+            return out, h_n, None
+        zone_is_mask = zone_h is None or zone_h.dtype == torch.bool
+        if ln_ih is not None and self.family == "rnn" and zone_is_mask:
+            out, h_n = normalized_rnn(
+                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
+                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=zone_h, valid=valid,
+                reverse=reverse, nonlinearity=str(self.nonlinearity), w_keep=w_keep,
+                weight_drop=self.weight_drop,
+            )  # fmt: skip
+            return out, h_n, None
+        if ln_ih is not None and self.family == "rnn":  # keeps x only (not x W_ih^T)
+            gain, shift = ln_ih
+            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
+        else:
+            gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         return fused_bptt.run_direction(
             self.family,
             gx,
