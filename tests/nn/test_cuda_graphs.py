@@ -88,8 +88,10 @@ def test_each_loop_writes_exactly_its_listed_buffers(
         out, _ = layer(torch.randn(6, 3, 4), lengths=[6, 2, 4] if lengths else None)
         out.sum().backward()
     expected = {f"{family}_backward", f"{family}_forward"}
-    if family == "rnn" and options.get("layer_norm") and options.get("zoneout") and not lengths:
-        expected.add("zoned_outputs")  # normalized_rnn rebuilds the outputs in backward
+    if family in ("rnn", "gru") and options.get("layer_norm"):  # normalized_rnn/_gru
+        expected.add(f"{family}_rebuild")  # the activations rebuilt in backward
+        if family == "rnn" and options.get("zoneout") and not lengths:
+            expected.add("zoned_outputs")  # and the outputs
     assert set(calls) == expected
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
 

@@ -127,37 +127,51 @@ def test_gradcheck_with_drop_connect() -> None:
     assert gradcheck(function, tuple(args), atol=1e-6)
 
 
+def _error(ours: Tensor, truth: Tensor) -> float:
+    """Largest difference from the float64 result, relative to the result's scale."""
+    difference = (ours.detach().double() - truth.detach()).abs().max()
+    return float(difference / truth.detach().abs().max().clamp_min(1e-12))
+
+
+def _assert_as_accurate_as_composition(
+    inputs64: list[Tensor], masks: dict[str, Any], masks64: dict[str, Any], **options: Any
+) -> None:
+    """Outputs and every gradient in float32 within 1e-5 of float64's (relative to scale),
+    or no further from it than the two-node composition's (small layer norms amplify
+    rounding alike in both)."""
+    ours = [a.detach().float().requires_grad_() for a in inputs64]
+    theirs = [a.detach().float().requires_grad_() for a in inputs64]
+    weights = torch.randn(STEPS, BATCH, HIDDEN, generator=torch.Generator().manual_seed(0))
+    results = []
+    for function, args, kind in (
+        (_new, ours, masks),
+        (_composed, theirs, masks),
+        (_new, inputs64, masks64),
+    ):
+        out, h = function(args, kind, **options)
+        loss = (out * weights.to(out.dtype)).sum() + h.sum()
+        results.append((out, h, *torch.autograd.grad(loss, args)))
+    for mine, reference, truth in zip(*results, strict=True):
+        assert _error(mine, truth) <= max(1e-5, 1.5 * _error(reference, truth))
+
+
 @pytest.mark.parametrize(("zone", "lengths", "reverse", "relu", "rec"), OPTIONS)
-def test_matches_the_two_node_composition_in_float32(
+def test_as_accurate_as_the_two_node_composition_in_float32(
     zone: bool, lengths: bool, reverse: bool, relu: bool, rec: bool
 ) -> None:
     seed = zlib.crc32(repr(("f32", zone, lengths, reverse, relu, rec)).encode()) % 1000
-    ours = _inputs(torch.float32, seed)
-    theirs = [a.detach().clone().requires_grad_() for a in ours]
     masks = _masks(zone, lengths, rec, torch.float32, seed)
-    out_a, h_a = _new(ours, masks, **_options(reverse, relu))
-    out_b, h_b = _composed(theirs, masks, **_options(reverse, relu))
-    torch.testing.assert_close(out_a, out_b, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(h_a, h_b, atol=1e-6, rtol=1e-6)
-    weights = torch.randn(out_a.shape, generator=torch.Generator().manual_seed(seed))
-    ((out_a * weights).sum() + h_a.sum()).backward()
-    ((out_b * weights).sum() + h_b.sum()).backward()
-    for mine, reference in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(mine.grad, reference.grad, atol=1e-5, rtol=1e-5)
+    masks64 = _masks(zone, lengths, rec, F64, seed)
+    _assert_as_accurate_as_composition(
+        _inputs(F64, seed), masks, masks64, **_options(reverse, relu)
+    )
 
 
-def test_seeded_drop_connect_matches_the_composition() -> None:
-    ours = _inputs(torch.float32, 11)
-    theirs = [a.detach().clone().requires_grad_() for a in ours]
+def test_seeded_drop_connect_as_accurate_as_the_composition() -> None:
+    inputs = _inputs(F64, 11)
     torch.manual_seed(12)
-    keep = regularizers.drop_connect_keep(ours[6], 0.3)
-    out_a, _ = _new(ours, {}, w_keep=keep, weight_drop=0.3)
-    out_b, _ = _composed(theirs, {}, w_keep=keep, weight_drop=0.3)
-    torch.testing.assert_close(out_a, out_b, atol=1e-6, rtol=1e-6)
-    out_a.sum().backward()
-    out_b.sum().backward()
-    for mine, reference in zip(ours, theirs, strict=True):
-        torch.testing.assert_close(mine.grad, reference.grad, atol=1e-5, rtol=1e-5)
+    keep = regularizers.drop_connect_keep(inputs[6], 0.3)
+    _assert_as_accurate_as_composition(inputs, {}, {}, w_keep=keep, weight_drop=0.3)
 
 
 def test_keeps_the_norm_inputs_not_the_outputs() -> None:

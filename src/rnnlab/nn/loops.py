@@ -507,7 +507,49 @@ def gru_backward(
     return grad
 
 
-# The buffers each loop writes (a CUDA-graph replay copies them back to the caller's).
+# ------------------------------------------------------------------------- rebuilt activations
+
+
+def _normalized(
+    a: Tensor, mean: Tensor, rstd: Tensor, gain: Tensor | None, shift: Tensor | None
+) -> Tensor:
+    """``(a - mean) * rstd * gain + shift`` with kept statistics (``gain``/``shift`` optional)."""
+    y = (a - mean) * rstd
+    if gain is not None:
+        y = y * gain
+    return y if shift is None else y + shift
+
+
+def rnn_rebuild(
+    a_in: Tensor, in_mean: Tensor, in_rstd: Tensor, in_gain: Tensor | None,
+    in_shift: Tensor | None, a_all: Tensor, mean_all: Tensor, rstd_all: Tensor,
+    ln_w: Tensor | None, ln_shift: Tensor | None, relu: bool, acts: Tensor,
+) -> None:  # fmt: skip
+    """Fills ``acts = act(LN_ih(a_in) + LN_hh(a_all))`` from kept layer-norm inputs and stats."""
+    pre = _normalized(a_in, in_mean, in_rstd, in_gain, in_shift) + _normalized(
+        a_all, mean_all, rstd_all, ln_w, ln_shift
+    )
+    if relu:
+        _relu(pre, acts)
+    else:
+        torch.tanh(pre, out=acts)
+
+
+def gru_rebuild(
+    a_in: Tensor, in_mean: Tensor, in_rstd: Tensor, in_gain: Tensor | None,
+    in_shift: Tensor | None, a_all: Tensor, mean_all: Tensor, rstd_all: Tensor,
+    ln_w: Tensor | None, ln_shift: Tensor | None, rz_all: Tensor, n_all: Tensor,
+    hn_all: Tensor,
+) -> None:  # fmt: skip
+    """Fills the GRU's ``r|z``, ``n`` and ``hn = gh[n]`` from kept layer-norm inputs and stats."""
+    gx = _normalized(a_in, in_mean, in_rstd, in_gain, in_shift)
+    gh = _normalized(a_all, mean_all, rstd_all, ln_w, ln_shift)
+    hidden = gx.shape[-1] // 3
+    torch.sigmoid(gx[..., : 2 * hidden] + gh[..., : 2 * hidden], out=rz_all)
+    hn_all.copy_(gh[..., 2 * hidden :])
+    torch.tanh(torch.addcmul(gx[..., 2 * hidden :], rz_all[..., :hidden], hn_all), out=n_all)
+
+
 # ------------------------------------------------------------------------------- zoned outputs
 
 
@@ -521,8 +563,11 @@ def zoned_outputs(acts: Tensor, h0: Tensor, zone: Tensor, reverse: bool, out: Te
         previous = torch.where(zone[t], previous, acts[t], out=out[t])
 
 
+# The buffers each loop writes (a CUDA-graph replay copies them back to the caller's).
 WRITES: dict[str, tuple[str, ...]] = {
     "zoned_outputs": ("out",),
+    "rnn_rebuild": ("acts",),
+    "gru_rebuild": ("rz_all", "n_all", "hn_all"),
     "rnn_forward": ("out", "acts", "prevs", "a_all", "mean_all", "rstd_all"),
     "rnn_backward": ("d_pre_all", "d_a_all", "d_ln_w", "d_ln_b"),
     "lstm_forward": (

@@ -13,13 +13,14 @@ run as two nodes (``LN_ih`` under autograd, then ``fused_bptt``) keeps for backw
 (H, 3H)`` matrix multiply: 7 multiplies of that size where torch's GRU does 6.
 
 Here ``a`` is kept instead of the gates (3 planes for 4), and backward rebuilds them from
-the two layer norms' inputs in a few elementwise passes over all steps at once:
+the two layer norms' inputs and kept statistics in one pass over all steps
+(``loops.gru_rebuild`` or its native twin):
 
-    gx = LN_ih(x W_ih^T) + b_ih,   gh = LN_hh(a) + b_hh           (ATen's layer norm)
+    gx = LN_ih(x W_ih^T) + b_ih,   gh = LN_hh(a) + b_hh
     r, z = sigmoid(gx[r, z] + gh[r, z]),   n = tanh(gx[n] + r * gh[n])
 
-so 6 multiplies for one plane less. The gates are recomputed with ATen's functions
-(forward's native loop has its own, equal to within a few units in the last place). The
+so 6 multiplies for one plane less. The rebuilt gates equal forward's to within a few
+units in the last place (the same functions, evaluated in another order). The
 outputs are kept as before (``h_{t-1}`` for ``dW_hh``); lengths keep ``h_{t-1}`` itself.
 
 Example:
@@ -40,7 +41,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnlab.nn.fused_bptt import gru_backward_pass, gru_forward_pass
+from rnnlab.nn.fused_bptt import gru_backward_pass, gru_forward_pass, time_loops
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask
 from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
@@ -56,15 +57,6 @@ def _plus(shift: Tensor | None, bias: Tensor | None) -> Tensor | None:
     if bias is None:
         return shift
     return bias if shift is None else shift + bias
-
-
-def _gates(gx: Tensor, gh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(r|z, n, gh[n])`` of all steps from the two projections, as forward's loop made them."""
-    hidden = gx.shape[-1] // 3
-    rz = torch.sigmoid(gx[..., : 2 * hidden] + gh[..., : 2 * hidden])
-    hn = gh[..., 2 * hidden :].contiguous()
-    n = torch.addcmul(gx[..., 2 * hidden :], rz[..., :hidden], hn).tanh_()
-    return rz, n, hn
 
 
 class _NormalizedGRUFunction(torch.autograd.Function):
@@ -109,9 +101,14 @@ class _NormalizedGRUFunction(torch.autograd.Function):
         (x, w_ih, in_gain, in_shift, a_in, in_mean, in_rstd, w_hh, w_keep, ln_w, ln_b, b_hh,
          rec_mask, zone, valid, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
-        gx = _layer_norm(a_in, in_gain, in_shift)[0]
-        gates = _gates(gx, _layer_norm(a_all, ln_w, _plus(ln_b, b_hh))[0])
-        del gx
+        steps, batch, width = a_all.shape
+        rz = a_all.new_empty(steps, batch, 2 * width // 3)
+        n, hn = a_all.new_empty(steps, batch, width // 3), a_all.new_empty(steps, batch, width // 3)
+        time_loops(ctx.native).gru_rebuild(
+            a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all, rstd_all, ln_w,
+            _plus(ln_b, b_hh), rz, n, hn,
+        )  # fmt: skip
+        gates = (rz, n, hn)
         needs = ctx.needs_input_grad  # x, w_ih, in_gain, in_shift, h0, w_hh, ln_w, ln_b, b_hh
         d_gx, d_h0, d_w_hh, d_b_hh, d_ln_w, d_ln_b = gru_backward_pass(
             ctx, d_out, d_h, w_hh, w_keep, ln_w, rec_mask, zone, valid, gates, prevs, h0, out,

@@ -23,9 +23,10 @@ one matrix multiply and a few elementwise passes, all steps at once:
                                                     (one pass, ``loops.zoned_outputs``)
 
 so 7 multiplies instead of 8 (1.17x torch's instead of 1.33x) for the same memory. ``h~`` is
-recomputed with ATen's tanh/relu and layer norm (forward's native loop has its own, equal to
-within a few units in the last place): the backward it feeds is that of the same function to
-that precision. Lengths keep ``h_{t-1}`` as the fused function does (the state is held past a
+rebuilt in one pass from the kept statistics (``loops.rnn_rebuild`` or its native twin:
+forward's own activation functions, evaluated in another order, so equal to within a few
+units in the last place): the backward it feeds is that of the same function to that
+precision. Lengths keep ``h_{t-1}`` as the fused function does (the state is held past a
 sequence's end); zoneout's eval-mode expectation (a float weight, not a bool mask) has no
 elementwise rebuild and keeps using the two functions.
 
@@ -107,10 +108,11 @@ class _NormalizedRNNFunction(torch.autograd.Function):
          zone, valid, prevs, h0, a_all, mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         relu, reverse, _ = ctx.flags
         a_in = torch.matmul(x, w_ih.t())  # the one multiply recomputed
-        gx = _layer_norm(a_in, in_gain, in_shift)[0]
-        acts = _layer_norm(a_all, ln_w, _plus(ln_b, b_hh))[0].add_(gx)
-        acts = acts.relu_() if relu else acts.tanh_()
-        del gx
+        acts = torch.empty_like(a_all)  # h~ = act(LN_ih(a_in) + LN_hh(a) + b_hh), one pass
+        time_loops(ctx.native).rnn_rebuild(
+            a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all, rstd_all, ln_w,
+            _plus(ln_b, b_hh), relu, acts,
+        )  # fmt: skip
         out = None
         if prevs is None:  # no lengths: the outputs give h_{t-1}
             out = acts

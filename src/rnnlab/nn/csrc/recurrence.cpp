@@ -1108,6 +1108,115 @@ Tensor drop_connect(const Tensor& tensor, double p, int64_t seed, double scale) 
   return out;
 }
 
+// ----------------------------------------------------------------------------- rebuilt activations
+//
+// The layer-normalized simple RNN and GRU (rnnlab/nn/normalized_rnn.py, normalized_gru.py)
+// keep the inputs of both layer norms, a_in = x W_ih^T and a = h_rec W_hh^T, with their
+// statistics, and rebuild the activations in backward: one pass over the (T*B) rows, each
+// row's two normalized projections in a thread's scratch, then the activations:
+//   gx = (a_in - mean_in) * rstd_in * g_in + s_in,   gh = (a - mean) * rstd * g + s
+//   simple RNN: h~ = act(gx + gh)
+//   GRU: r|z = sigmoid(gx[r|z] + gh[r|z]),  hn = gh[n],  n = tanh(gx[n] + r * hn)
+// (s: the layer norm's bias plus the bias added after it.)
+
+template <typename T>
+struct NormalizedRows {
+  const T *a_in, *in_mean, *in_rstd, *in_gain, *in_shift, *a, *mean, *rstd, *gain, *shift;
+  int64_t width;
+
+  NormalizedRows(const Tensor& a_in_, const Tensor& in_mean_, const Tensor& in_rstd_,
+                 const OptTensor& in_gain_, const OptTensor& in_shift_, const Tensor& a_,
+                 const Tensor& mean_, const Tensor& rstd_, const OptTensor& gain_,
+                 const OptTensor& shift_)
+      : a_in(a_in_.data_ptr<T>()), in_mean(in_mean_.data_ptr<T>()),
+        in_rstd(in_rstd_.data_ptr<T>()), in_gain(data_or_null<T>(in_gain_)),
+        in_shift(data_or_null<T>(in_shift_)), a(a_.data_ptr<T>()), mean(mean_.data_ptr<T>()),
+        rstd(rstd_.data_ptr<T>()), gain(data_or_null<T>(gain_)), shift(data_or_null<T>(shift_)),
+        width(a_.size(-1)) {}
+
+  // Row r's gx and gh into gx_row, gh_row (width each).
+  void rows(int64_t r, T* gx_row, T* gh_row) const {
+    const int64_t o = r * width;
+    normalize_row<T>(a_in + o, in_mean[r], in_rstd[r], in_gain, in_shift, gx_row, width);
+    normalize_row<T>(a + o, mean[r], rstd[r], gain, shift, gh_row, width);
+  }
+};
+
+void check_rebuild_inputs(const Tensor& a_in, const Tensor& a_all, const Tensor& in_mean,
+                          const Tensor& mean_all) {
+  TORCH_CHECK(a_in.is_contiguous() && a_all.is_contiguous() && in_mean.is_contiguous() &&
+                  mean_all.is_contiguous(),
+              "rnnlab_native: rebuilt activations need contiguous inputs");
+  TORCH_CHECK(a_in.sizes() == a_all.sizes(), "rnnlab_native: a_in and a_all differ in shape");
+}
+
+void rnn_rebuild(const Tensor& a_in, const Tensor& in_mean, const Tensor& in_rstd,
+                 const OptTensor& in_gain, const OptTensor& in_shift, const Tensor& a_all,
+                 const Tensor& mean_all, const Tensor& rstd_all, const OptTensor& ln_w,
+                 const OptTensor& ln_shift, bool relu, Tensor acts) {
+  check_rebuild_inputs(a_in, a_all, in_mean, mean_all);
+  const int64_t width = a_all.size(-1), rows = a_all.numel() / std::max<int64_t>(width, 1);
+  AT_DISPATCH_FLOATING_TYPES(a_all.scalar_type(), "rnnlab_rnn_rebuild", [&] {
+    using T = scalar_t;
+    const NormalizedRows<T> source(a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all,
+                                   rstd_all, ln_w, ln_shift);
+    T* acts_p = acts.data_ptr<T>();
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      std::vector<T> gh(width);
+      for (int64_t r = begin; r < end; ++r) {
+        T* y = acts_p + r * width;
+        source.rows(r, y, gh.data());
+        const T* h = gh.data();
+        if (relu) {
+RNNLAB_SIMD
+          for (int64_t j = 0; j < width; ++j) {
+            const T v = y[j] + h[j];
+            y[j] = v > T(0) ? v : T(0);
+          }
+        } else {
+RNNLAB_SIMD
+          for (int64_t j = 0; j < width; ++j) y[j] = tanh_of<T>(y[j] + h[j]);
+        }
+      }
+    });
+  });
+}
+
+void gru_rebuild(const Tensor& a_in, const Tensor& in_mean, const Tensor& in_rstd,
+                 const OptTensor& in_gain, const OptTensor& in_shift, const Tensor& a_all,
+                 const Tensor& mean_all, const Tensor& rstd_all, const OptTensor& ln_w,
+                 const OptTensor& ln_shift, Tensor rz_all, Tensor n_all, Tensor hn_all) {
+  check_rebuild_inputs(a_in, a_all, in_mean, mean_all);
+  const int64_t width = a_all.size(-1), hidden = width / 3;
+  const int64_t rows = a_all.numel() / std::max<int64_t>(width, 1);
+  AT_DISPATCH_FLOATING_TYPES(a_all.scalar_type(), "rnnlab_gru_rebuild", [&] {
+    using T = scalar_t;
+    const NormalizedRows<T> source(a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all,
+                                   rstd_all, ln_w, ln_shift);
+    T* rz_p = rz_all.data_ptr<T>();
+    T* n_p = n_all.data_ptr<T>();
+    T* hn_p = hn_all.data_ptr<T>();
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      std::vector<T> gx(width), gh(width);
+      for (int64_t r = begin; r < end; ++r) {
+        source.rows(r, gx.data(), gh.data());
+        const T* x = gx.data();
+        const T* h = gh.data();
+        T* rz = rz_p + r * 2 * hidden;
+        T* n = n_p + r * hidden;
+        T* hn = hn_p + r * hidden;
+RNNLAB_SIMD
+        for (int64_t j = 0; j < 2 * hidden; ++j) rz[j] = sigmoid_of<T>(x[j] + h[j]);
+RNNLAB_SIMD
+        for (int64_t j = 0; j < hidden; ++j) {
+          hn[j] = h[2 * hidden + j];
+          n[j] = tanh_of<T>(x[2 * hidden + j] + rz[j] * hn[j]);
+        }
+      }
+    });
+  });
+}
+
 // ----------------------------------------------------------------------------- zoned outputs
 //
 // out_t = zone_t ? out_{t-1} : acts_t in run order (out_{-1} = h0): the outputs of a layer
@@ -1153,6 +1262,16 @@ RNNLAB_SIMD
 
 TORCH_LIBRARY(rnnlab_native, m) {
   m.def("packed_gemm() -> bool", &rnnlab_native::packed_gemm_available);
+  m.def(
+      "rnn_rebuild(Tensor a_in, Tensor in_mean, Tensor in_rstd, Tensor? in_gain, "
+      "Tensor? in_shift, Tensor a_all, Tensor mean_all, Tensor rstd_all, Tensor? ln_w, "
+      "Tensor? ln_shift, bool relu, Tensor(a!) acts) -> ()",
+      &rnnlab_native::rnn_rebuild);
+  m.def(
+      "gru_rebuild(Tensor a_in, Tensor in_mean, Tensor in_rstd, Tensor? in_gain, "
+      "Tensor? in_shift, Tensor a_all, Tensor mean_all, Tensor rstd_all, Tensor? ln_w, "
+      "Tensor? ln_shift, Tensor(a!) rz_all, Tensor(b!) n_all, Tensor(c!) hn_all) -> ()",
+      &rnnlab_native::gru_rebuild);
   m.def("zoned_outputs(Tensor acts, Tensor h0, Tensor zone, bool reverse, Tensor(a!) out) -> ()",
         &rnnlab_native::zoned_outputs);
   m.def("drop_connect(Tensor tensor, float p, int seed, float scale) -> Tensor",
