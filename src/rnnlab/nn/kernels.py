@@ -197,6 +197,19 @@ def _loops_in_words(layer: HasExtras) -> str:
     return f"its time loops run in Python (native kernel {native.status()})"
 
 
+def _normalized_in_words(layer: HasExtras) -> str:
+    """For a layer-normalized simple RNN or GRU: what its one node keeps (else nothing)."""
+    if not layer.layer_norm or layer.family not in ("rnn", "gru"):
+        return ""
+    if layer.family == "rnn" and layer.zoneout > 0 and not layer.training:
+        return ""  # eval-mode zoneout: the outputs cannot be rebuilt elementwise
+    return (
+        "under autograd the input projection and its layer norm join that node, which keeps "
+        "both layer norms' inputs instead of the activations and rebuilds those in backward "
+        "(rnnlab.nn.normalized_" + layer.family + "); "
+    )
+
+
 def _native_plain(layer: HasExtras, batch: int | None) -> str | None:
     """The rule, in words, by which a layer without step-changing extras runs rnnlab's fused
     BPTT (faster there, or as fast with less memory); ``None`` where it runs torch's kernel."""
@@ -254,6 +267,7 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 "time steps run as one matrix multiply; the recurrence runs as one autograd "
                 f"node per direction and layer{weights}, with hand-derived backpropagation "
                 "through time and the weight gradients batched over all steps; "
+                + _normalized_in_words(layer)
                 + _loops_in_words(layer)
                 + "."
             ),
