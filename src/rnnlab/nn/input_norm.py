@@ -42,6 +42,42 @@ from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.steps import LAYER_NORM_EPS
 
 
+def layer_norm_with_stats(
+    a: Tensor, gain: Tensor | None, shift: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(LN(a; gain, shift), mean, rstd)`` over the last dimension (ATen's layer norm)."""
+    y, mean, rstd = torch.native_layer_norm(a, [a.shape[-1]], gain, shift, LAYER_NORM_EPS)
+    return y, mean, rstd
+
+
+def folded_shift(shift: Tensor | None, bias: Tensor | None) -> Tensor | None:
+    """``shift + bias`` (either may be ``None``): ``LN(a; g, s) + b = LN(a; g, s + b)``."""
+    if bias is None:
+        return shift
+    return bias if shift is None else shift + bias
+
+
+def projection_grads(
+    d_y: Tensor,
+    a: Tensor,
+    x: Tensor,
+    w: Tensor,
+    stats: tuple[Tensor | None, Tensor | None, Tensor, Tensor],  # gain, shift, mean, rstd
+    needs: tuple[bool, bool, bool, bool],  # x, w, gain, shift
+) -> tuple[Tensor | None, ...]:
+    """Backward of ``y = LN(x W^T; gain, shift)`` given ``a = x W^T``: grads of
+    ``(x, w, gain, shift)``, ``None`` where not needed."""
+    gain, shift, mean, rstd = stats
+    width = w.shape[0]
+    mask = [True, needs[2] and gain is not None, needs[3] and shift is not None]
+    d_a, d_gain, d_shift = torch.ops.aten.native_layer_norm_backward(
+        d_y.contiguous(), a, [width], mean, rstd, gain, shift, mask
+    )
+    d_x = torch.matmul(d_a, w) if needs[0] else None
+    d_w = d_a.reshape(-1, width).t().mm(x.reshape(-1, x.shape[-1])) if needs[1] else None
+    return d_x, d_w, d_gain, d_shift
+
+
 class _NormalizedProjection(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -51,9 +87,7 @@ class _NormalizedProjection(torch.autograd.Function):
         gain: Tensor | None,  # (N,)
         shift: Tensor | None,  # (N,)
     ) -> Tensor:
-        width = w.shape[0]
-        a = torch.matmul(x, w.t())  # (..., N)
-        y, mean, rstd = torch.native_layer_norm(a, [width], gain, shift, LAYER_NORM_EPS)
+        y, mean, rstd = layer_norm_with_stats(torch.matmul(x, w.t()), gain, shift)
         ctx.save_for_backward(x, w, gain, shift, mean, rstd)
         return y
 
@@ -62,19 +96,8 @@ class _NormalizedProjection(torch.autograd.Function):
     @full_precision_backward
     def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
         x, w, gain, shift, mean, rstd = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        width = w.shape[0]
         a = torch.matmul(x, w.t())  # recomputed: the one plane forward did not keep
-        d_y = d_y.contiguous()
-        mask = [True, needs[2] and gain is not None, needs[3] and shift is not None]
-        d_a, d_gain, d_shift = torch.ops.aten.native_layer_norm_backward(
-            d_y, a, [width], mean, rstd, gain, shift, mask
-        )
-        flat_x = x.reshape(-1, x.shape[-1])
-        flat_d_a = d_a.reshape(-1, width)
-        d_x = torch.matmul(d_a, w) if needs[0] else None
-        d_w = flat_d_a.t().mm(flat_x) if needs[1] else None
-        return d_x, d_w, d_gain, d_shift
+        return projection_grads(d_y, a, x, w, (gain, shift, mean, rstd), ctx.needs_input_grad)
 
 
 def normalized_projection(
@@ -91,7 +114,6 @@ def normalized_projection(
     Returns:
         ``(..., N)``, equal to ``F.layer_norm(x @ w.T, (N,), gain, shift) + bias``.
     """
-    if bias is not None:  # LN(a; g, beta) + b = LN(a; g, beta + b): no pass of its own
-        shift = bias if shift is None else shift + bias
-    out: Tensor = _NormalizedProjection.apply(x, w, gain, shift)
+    # LN(a; g, beta) + b = LN(a; g, beta + b): no pass of its own
+    out: Tensor = _NormalizedProjection.apply(x, w, gain, folded_shift(shift, bias))
     return out

@@ -12,7 +12,7 @@ needs in backward the inputs of both layer norms (``x W_ih^T`` and ``a``), the a
 1.5x what torch's RNN keeps: about one ``(T, B, H)`` plane, its outputs) leaves room for one
 plane. Kept as two separate functions (``input_norm`` then ``fused_bptt``) that plane holds
 the outputs and backward recomputes both layer-norm inputs, two ``(T*B, H) x (H, H)``
-matrix multiplies (8 of the 6 multiplies torch's RNN does).
+matrix multiplies (8 multiplies of that size where torch's RNN does 6).
 
 Here the one plane kept is ``a`` instead, and backward rebuilds everything else from it with
 one matrix multiply and a few elementwise passes, all steps at once:
@@ -49,21 +49,10 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnlab.nn.fused_bptt import rnn_backward_pass, rnn_forward_pass, time_loops
+from rnnlab.nn.input_norm import folded_shift, layer_norm_with_stats, projection_grads
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask
-from rnnlab.nn.steps import LAYER_NORM_EPS, Norm
-
-
-def _layer_norm(a: Tensor, gain: Tensor | None, shift: Tensor | None) -> tuple[Tensor, ...]:
-    out: tuple[Tensor, ...] = torch.native_layer_norm(a, [a.shape[-1]], gain, shift, LAYER_NORM_EPS)
-    return out
-
-
-def _plus(shift: Tensor | None, bias: Tensor | None) -> Tensor | None:
-    """``shift + bias`` (either may be ``None``): ``LN(a; g, s) + b = LN(a; g, s + b)``."""
-    if bias is None:
-        return shift
-    return bias if shift is None else shift + bias
+from rnnlab.nn.steps import Norm
 
 
 class _NormalizedRNNFunction(torch.autograd.Function):
@@ -89,7 +78,7 @@ class _NormalizedRNNFunction(torch.autograd.Function):
         w_keep: Tensor | SeededMask | None,
         w_scale: float,
     ) -> tuple[Tensor, Tensor]:
-        gx, in_mean, in_rstd = _layer_norm(torch.matmul(x, w_ih.t()), in_gain, in_shift)
+        gx, in_mean, in_rstd = layer_norm_with_stats(torch.matmul(x, w_ih.t()), in_gain, in_shift)
         run = rnn_forward_pass(
             ctx, gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone, valid,
             (relu, reverse, True), w_keep, w_scale, keep_norm_inputs=True,
@@ -111,7 +100,7 @@ class _NormalizedRNNFunction(torch.autograd.Function):
         acts = torch.empty_like(a_all)  # h~ = act(LN_ih(a_in) + LN_hh(a) + b_hh), one pass
         time_loops(ctx.native).rnn_rebuild(
             a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all, rstd_all, ln_w,
-            _plus(ln_b, b_hh), relu, acts,
+            folded_shift(ln_b, b_hh), relu, acts,
         )  # fmt: skip
         out = None
         if prevs is None:  # no lengths: the outputs give h_{t-1}
@@ -125,13 +114,9 @@ class _NormalizedRNNFunction(torch.autograd.Function):
             (a_all, mean_all, rstd_all), (True, needs[4], needs[5], needs[8], needs[6], needs[7]),
         )  # fmt: skip
         assert d_gx is not None
-        width = w_ih.shape[0]
-        mask = [True, needs[2] and in_gain is not None, needs[3] and in_shift is not None]
-        d_a_in, d_in_gain, d_in_shift = torch.ops.aten.native_layer_norm_backward(
-            d_gx, a_in, [width], in_mean, in_rstd, in_gain, in_shift, mask
+        d_x, d_w_ih, d_in_gain, d_in_shift = projection_grads(
+            d_gx, a_in, x, w_ih, (in_gain, in_shift, in_mean, in_rstd), needs[:4]
         )
-        d_x = torch.matmul(d_a_in, w_ih) if needs[0] else None
-        d_w_ih = d_a_in.reshape(-1, width).t().mm(x.reshape(-1, x.shape[-1])) if needs[1] else None
         return (
             d_x, d_w_ih, d_in_gain, d_in_shift, d_h0, d_w_hh, d_ln_w, d_ln_b, d_b_hh,
             *([None] * 7),
@@ -183,7 +168,7 @@ def normalized_rnn(
     ln_w, ln_b = ln_hh
     scale = 1.0 / (1.0 - weight_drop) if w_keep is not None else 1.0
     out, h = _NormalizedRNNFunction.apply(
-        x, w_ih, in_gain, _plus(in_bias, b_ih), h0, w_hh, ln_w, ln_b, b_hh, rec_mask, zone,
+        x, w_ih, in_gain, folded_shift(in_bias, b_ih), h0, w_hh, ln_w, ln_b, b_hh, rec_mask, zone,
         valid, nonlinearity == "relu", reverse, w_keep, scale,
     )  # fmt: skip
     return out, h
