@@ -69,9 +69,18 @@ def test_killed_study_resumes_with_finished_trials_kept(tmp_path: Path) -> None:
                 and states[-1] == TrialState.RUNNING
                 and trials[-1].params
             ):
-                process.send_signal(signal.SIGKILL)
-                killed_running = True
-                break
+                # Stopped, then checked again: the trial may have finished since the read
+                # above (a race seen in CI), and a killed study must leave one running.
+                process.send_signal(signal.SIGSTOP)
+                try:
+                    still_running = _study(tmp_path, "adding").trials[-1].state
+                except (optuna.exceptions.StorageInternalError, TuningError):
+                    still_running = None  # stopped inside a write: let it go on, look again
+                if still_running == TrialState.RUNNING:
+                    process.send_signal(signal.SIGKILL)
+                    killed_running = True
+                    break
+                process.send_signal(signal.SIGCONT)
     finally:
         if process.poll() is None:
             process.kill()
