@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +70,38 @@ def initial_state(
 
 def state_tensors(state: State) -> list[Tensor]:
     return list(state) if isinstance(state, tuple) else [state]
+
+
+def assert_as_accurate_as(
+    new: Callable[..., tuple[Tensor, Tensor]],
+    reference: Callable[..., tuple[Tensor, Tensor]],
+    inputs64: list[Tensor],
+    masks: tuple[dict[str, Any], dict[str, Any]],  # float32's, float64's
+    **options: Any,
+) -> None:
+    """``new``'s outputs, final state and every gradient in float32 within 1e-5 of its
+    float64 results (relative to their scale), or no further from them than ``reference``'s
+    float32 results are (small layer norms amplify rounding alike in both).
+
+    ``new`` and ``reference`` take ``(inputs, masks, **options)`` and return ``(out, h)``.
+    """
+    ours = [a.detach().float().requires_grad_() for a in inputs64]
+    theirs = [a.detach().float().requires_grad_() for a in inputs64]
+    results = []
+    for function, args, kind in (
+        (new, ours, masks[0]),
+        (reference, theirs, masks[0]),
+        (new, inputs64, masks[1]),
+    ):
+        out, h = function(args, kind, **options)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(0))
+        loss = (out * weights.to(out.dtype)).sum() + h.sum()
+        results.append((out, h, *torch.autograd.grad(loss, args)))
+    for mine, other, truth in zip(*results, strict=True):
+        assert _error(mine, truth) <= max(1e-5, 1.5 * _error(other, truth))
+
+
+def _error(ours: Tensor, truth: Tensor) -> float:
+    """Largest difference from the float64 result, relative to the result's scale."""
+    difference = (ours.detach().double() - truth.detach()).abs().max()
+    return float(difference / truth.detach().abs().max().clamp_min(1e-12))

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from tests.nn.helpers import assert_as_accurate_as
 from torch import Tensor
 from torch.autograd import gradcheck
 
@@ -127,34 +128,6 @@ def test_gradcheck_with_drop_connect() -> None:
     assert gradcheck(function, tuple(args), atol=1e-6)
 
 
-def _error(ours: Tensor, truth: Tensor) -> float:
-    """Largest difference from the float64 result, relative to the result's scale."""
-    difference = (ours.detach().double() - truth.detach()).abs().max()
-    return float(difference / truth.detach().abs().max().clamp_min(1e-12))
-
-
-def _assert_as_accurate_as_composition(
-    inputs64: list[Tensor], masks: dict[str, Any], masks64: dict[str, Any], **options: Any
-) -> None:
-    """Outputs and every gradient in float32 within 1e-5 of float64's (relative to scale),
-    or no further from it than the two-node composition's (small layer norms amplify
-    rounding alike in both)."""
-    ours = [a.detach().float().requires_grad_() for a in inputs64]
-    theirs = [a.detach().float().requires_grad_() for a in inputs64]
-    weights = torch.randn(STEPS, BATCH, HIDDEN, generator=torch.Generator().manual_seed(0))
-    results = []
-    for function, args, kind in (
-        (_new, ours, masks),
-        (_composed, theirs, masks),
-        (_new, inputs64, masks64),
-    ):
-        out, h = function(args, kind, **options)
-        loss = (out * weights.to(out.dtype)).sum() + h.sum()
-        results.append((out, h, *torch.autograd.grad(loss, args)))
-    for mine, reference, truth in zip(*results, strict=True):
-        assert _error(mine, truth) <= max(1e-5, 1.5 * _error(reference, truth))
-
-
 @pytest.mark.parametrize(("zone", "lengths", "reverse", "relu", "rec"), OPTIONS)
 def test_as_accurate_as_the_two_node_composition_in_float32(
     zone: bool, lengths: bool, reverse: bool, relu: bool, rec: bool
@@ -162,16 +135,15 @@ def test_as_accurate_as_the_two_node_composition_in_float32(
     seed = zlib.crc32(repr(("f32", zone, lengths, reverse, relu, rec)).encode()) % 1000
     masks = _masks(zone, lengths, rec, torch.float32, seed)
     masks64 = _masks(zone, lengths, rec, F64, seed)
-    _assert_as_accurate_as_composition(
-        _inputs(F64, seed), masks, masks64, **_options(reverse, relu)
-    )
+    options = _options(reverse, relu)
+    assert_as_accurate_as(_new, _composed, _inputs(F64, seed), (masks, masks64), **options)
 
 
 def test_seeded_drop_connect_as_accurate_as_the_composition() -> None:
     inputs = _inputs(F64, 11)
     torch.manual_seed(12)
     keep = regularizers.drop_connect_keep(inputs[6], 0.3)
-    _assert_as_accurate_as_composition(inputs, {}, {}, w_keep=keep, weight_drop=0.3)
+    assert_as_accurate_as(_new, _composed, inputs, ({}, {}), w_keep=keep, weight_drop=0.3)
 
 
 def test_keeps_the_norm_inputs_not_the_outputs() -> None:
