@@ -212,16 +212,21 @@ def test_layer_routes_here_in_training_and_matches_the_loop(
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_zoned_outputs_hold_the_previous_value_where_the_mask_says(reverse: bool) -> None:
+@pytest.mark.parametrize("zoned", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_recurrent_inputs_are_the_masked_previous_states(
+    reverse: bool, zoned: bool, masked: bool
+) -> None:
     gen = torch.Generator().manual_seed(9)
     acts, h0 = torch.randn(6, 4, 5, generator=gen), torch.randn(4, 5, generator=gen)
-    zone = torch.rand(6, 4, 5, generator=gen) < 0.4
-    out = torch.empty_like(acts)
-    time_loops(native.built() and not native.python_forced()).zoned_outputs(
-        acts, h0, zone, reverse, out
+    zone = torch.rand(6, 4, 5, generator=gen) < 0.4 if zoned else None
+    mask = (torch.rand(4, 5, generator=gen) < 0.7) / 0.7 if masked else None
+    h_rec = torch.full_like(acts, float("nan"))
+    time_loops(native.built() and not native.python_forced()).recurrent_inputs(
+        acts, h0, zone, mask, reverse, h_rec
     )
-    expected, previous = torch.empty_like(acts), h0
+    expected, state = torch.empty_like(acts), h0  # h_t by its definition, step by step
     for t in range(5, -1, -1) if reverse else range(6):
-        expected[t] = torch.where(zone[t], previous, acts[t])
-        previous = expected[t]
-    assert torch.equal(out, expected)
+        expected[t] = state if mask is None else state * mask
+        state = acts[t] if zone is None else torch.where(zone[t], state, acts[t])
+    assert torch.equal(h_rec, expected)

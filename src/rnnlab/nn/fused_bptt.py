@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnlab.nn import loops, native
+from rnnlab.nn import huge_pages, loops, native
 from rnnlab.nn.cuda_graphs import GraphedLoop
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask, apply_drop_connect
@@ -98,31 +98,80 @@ def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
     return torch.cat((out[1:], first)) if reverse else torch.cat((first, out[:-1]))
 
 
-def _restore(
-    prevs: Tensor | None,
-    out: Tensor,
-    h0: Tensor,
-    rec_mask: Tensor | None,
-    a_all: Tensor | None,
-    w_hh: Tensor,
-    reverse: bool,
-    layer_norm: bool,
-) -> tuple[Tensor, Tensor, Any]:
-    """What forward did not keep: ``(h_{t-1}, h_rec = h_{t-1} * mask, LN inputs)`` of all steps.
+def _shift(reverse: bool) -> tuple[slice, slice, int]:
+    """``(earlier, later, first)``: ``out[earlier]`` holds ``h_{t-1}`` of the steps
+    ``later`` (in the same order); step ``first`` saw ``h0``."""
+    if reverse:
+        return slice(1, None), slice(None, -1), -1
+    return slice(None, -1), slice(1, None), 0
 
-    The LN inputs are ``None`` without layer norm (typed ``Any``, as ``ctx.saved_tensors``).
+
+def _flat(tensor: Tensor) -> Tensor:
+    return tensor.reshape(-1, tensor.shape[-1])
+
+
+class PreviousStates:
+    """``h_{t-1}`` of every step, and ``h_rec_{t-1} = h_{t-1} * rec_mask`` as ``W_hh`` saw it.
+
+    Forward keeps ``h_{t-1}`` only with lengths (past a sequence's end the state is held and
+    differs from the output); otherwise it is the outputs shifted by one step, ``h0`` first.
+    Nothing is copied until asked for: :meth:`weight_grad` multiplies by the shifted outputs
+    in place where there is no mask, and :meth:`inputs` builds ``h_rec`` once, in one pass
+    (a concatenation then a product would be two, and a plane more). A caller that built
+    ``h_rec`` itself passes it as ``h_rec``.
     """
-    if prevs is None:
-        prevs = _previous_states(out, h0, reverse)
-    h_rec_all = prevs if rec_mask is None else prevs * rec_mask
-    if layer_norm:
-        a_all = _norm_inputs(a_all, h_rec_all, w_hh)
-    return prevs, h_rec_all, a_all
+
+    def __init__(
+        self,
+        prevs: Tensor | None,
+        out: Tensor | None,
+        h0: Tensor | None,
+        rec_mask: Tensor | None,
+        reverse: bool,
+        h_rec: Tensor | None = None,
+    ) -> None:
+        self._prevs, self._out, self._h0 = prevs, out, h0
+        self._mask, self._reverse, self._h_rec = rec_mask, reverse, h_rec
+
+    def states(self) -> Tensor:
+        """``h_{t-1}`` of all steps ``(T, B, K)``, materialized (kept, or concatenated once)."""
+        if self._prevs is None:
+            self._prevs = _previous_states(cast(Tensor, self._out), cast(Tensor, self._h0),
+                                           self._reverse)  # fmt: skip
+        return self._prevs
+
+    def inputs(self) -> Tensor:
+        """``h_rec_{t-1}`` of all steps ``(T, B, K)``, materialized in one pass."""
+        if self._h_rec is None:
+            if self._prevs is not None:
+                self._h_rec = self._prevs if self._mask is None else self._prevs * self._mask
+            else:
+                out, h0 = cast(Tensor, self._out), cast(Tensor, self._h0)
+                earlier, later, first = _shift(self._reverse)
+                h_rec = huge_pages.empty_like(out)
+                if self._mask is None:
+                    h_rec[later].copy_(out[earlier])
+                    h_rec[first].copy_(h0)
+                else:
+                    torch.mul(out[earlier], self._mask, out=h_rec[later])
+                    torch.mul(h0, self._mask, out=h_rec[first])
+                self._h_rec = h_rec
+        return self._h_rec
+
+    def weight_grad(self, d_a_all: Tensor) -> Tensor:
+        """``dW_hh = sum_t dA_t^T h_rec_{t-1}``: one ``(N, T*B) @ (T*B, K)`` multiply, or
+        two (the shifted outputs, then ``h0``) where nothing needs copying."""
+        if self._h_rec is not None or self._prevs is not None or self._mask is not None:
+            return _weight_grad(d_a_all, self.inputs())
+        out, h0 = cast(Tensor, self._out), cast(Tensor, self._h0)
+        earlier, later, first = _shift(self._reverse)
+        grad = d_a_all[first].t().mm(h0)
+        return grad.addmm_(_flat(d_a_all[later]).t(), _flat(out[earlier]))
 
 
-def _norm_inputs(a_all: Tensor | None, h_rec_all: Tensor, w_hh: Tensor) -> Tensor:
+def _norm_inputs(a_all: Tensor | None, previous: PreviousStates, w_hh: Tensor) -> Tensor:
     """The layer norm's inputs ``a_t = h_rec_t W_hh^T`` of all steps: kept, or recomputed."""
-    return torch.matmul(h_rec_all, w_hh.t()) if a_all is None else a_all
+    return huge_pages.projection(previous.inputs(), w_hh) if a_all is None else a_all
 
 
 def _dense(tensor: Tensor | None) -> Tensor | None:
@@ -159,7 +208,7 @@ def _norm_buffers(
     if not layer_norm:
         return None, None, None
     steps, batch, _ = gx.shape
-    a_all = torch.empty_like(gx) if keep_inputs else None
+    a_all = huge_pages.empty_like(gx) if keep_inputs else None
     return a_all, gx.new_empty(steps, batch, 1), gx.new_empty(steps, batch, 1)
 
 
@@ -206,14 +255,14 @@ def rnn_forward_pass(
     ctx.flags = flags
     steps = gx.shape[0]
     norm = _norm_buffers(gx, layer_norm, keep_inputs=keep_norm_inputs)
-    out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
+    out = huge_pages.new_empty(gx, steps, *h0.shape)  # (T, B, H)
     # h~_t, the activation before zoneout and lengths: without lengths, the output itself
     # wherever a zoneout mask (bool) takes the new value; where it keeps the previous one,
     # backward multiplies act'(h~_t) by 0, so the output stands in for h~_t there too.
     shared = valid is None and (zone is None or zone.dtype == torch.bool)
-    acts = out if shared else torch.empty_like(out)
+    acts = out if shared else huge_pages.empty_like(out)
     # h_{t-1} as step t sees it: kept only with lengths, else rebuilt from the outputs
-    prevs = torch.empty_like(out) if valid is not None else None
+    prevs = huge_pages.empty_like(out) if valid is not None else None
     ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
     h = time_loops(ctx.native).rnn_forward(
         gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
@@ -241,19 +290,23 @@ def rnn_backward_pass(
     out: Tensor | None,
     norm: tuple[Any, Any, Any],
     needs: tuple[bool, ...],  # gx, h0, w_hh, b_hh, ln_w, ln_b
+    h_rec_all: Tensor | None = None,
 ) -> tuple[Tensor | None, ...]:
-    """BPTT of :func:`rnn_forward_pass`: grads of ``(gx, h0, w_hh, b_hh, ln_w, ln_b)``."""
+    """BPTT of :func:`rnn_forward_pass`: grads of ``(gx, h0, w_hh, b_hh, ln_w, ln_b)``.
+
+    ``h_rec_all``: ``h_{t-1} * rec_mask`` of every step where the caller has built it.
+    """
     a_all, mean_all, rstd_all = norm
     keep: Tensor | SeededMask | None = w_keep
     if ctx.w_seeded is not None:
         keep = ctx.w_seeded  # applied from its seed, never materialized
     w_hh = _dropped(w_hh, keep, ctx.w_scale)  # the masked W_hh forward used
     relu, reverse, layer_norm = ctx.flags
-    prevs, h_rec_all, a_all = _restore(
-        prevs, cast(Tensor, out), cast(Tensor, h0), rec_mask, a_all, w_hh, reverse, layer_norm
-    )
-    d_pre_all = torch.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
-    d_a_all = torch.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
+    previous = PreviousStates(prevs, out, h0, rec_mask, reverse, h_rec_all)
+    if layer_norm:
+        a_all = _norm_inputs(a_all, previous, w_hh)
+    d_pre_all = huge_pages.empty_like(acts)  # (T, B, H): grad of the pre-activation (= dgx)
+    d_a_all = huge_pages.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
     d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).rnn_backward(
         d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
@@ -263,7 +316,7 @@ def rnn_backward_pass(
     return (
         d_pre_all if needs[0] else None,
         grad if needs[1] else None,
-        _undropped_grad(_weight_grad(d_a_all, h_rec_all) if needs[2] else None, keep, ctx.w_scale),
+        _undropped_grad(previous.weight_grad(d_a_all) if needs[2] else None, keep, ctx.w_scale),
         _sum_rows(d_pre_all) if needs[3] else None,
         d_ln_w,
         d_ln_b,
@@ -350,12 +403,14 @@ class _LSTMFunction(torch.autograd.Function):
         steps, batch, width = gx.shape
         hidden = width // 4
         norm_saved = _norm_buffers(gx, layer_norm, keep_inputs=True)
-        out = gx.new_empty(steps, *h0.shape)  # (T, B, P)
-        gates = torch.empty_like(gx)  # (T, B, 4H): sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
-        tanh_c = gx.new_empty(steps, batch, hidden)  # tanh(LN_c(c~_t))
-        h_prevs = torch.empty_like(out) if valid is not None else None  # (T, B, P), lengths only
-        c_prevs = torch.empty_like(tanh_c)  # (T, B, H)
-        c_new_all = torch.empty_like(tanh_c) if layer_norm else None  # c~_t, input of LN_c
+        out = huge_pages.new_empty(gx, steps, *h0.shape)  # (T, B, P)
+        gates = huge_pages.empty_like(gx)  # (T, B, 4H): sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+        tanh_c = huge_pages.new_empty(gx, steps, batch, hidden)  # tanh(LN_c(c~_t))
+        h_prevs = (
+            huge_pages.empty_like(out) if valid is not None else None
+        )  # (T, B, P), lengths only
+        c_prevs = huge_pages.empty_like(tanh_c)  # (T, B, H)
+        c_new_all = huge_pages.empty_like(tanh_c) if layer_norm else None  # c~_t, input of LN_c
         c_mean = gx.new_empty(steps, batch, 1) if layer_norm else None
         c_rstd = gx.new_empty(steps, batch, 1) if layer_norm else None
         ctx.native = native.usable(gx, h0, c0, w_hh, b_hh, ln_w, ln_b, lnc_w, lnc_b, w_hr, rec_mask)
@@ -384,12 +439,15 @@ class _LSTMFunction(torch.autograd.Function):
             w_keep = ctx.w_seeded  # applied from its seed, never materialized
         w_hh = _dropped(w_hh, w_keep, ctx.w_scale)  # the masked W_hh forward used
         reverse, layer_norm = ctx.flags
-        if h_prevs is None:
-            h_prevs = _previous_states(out, h0, reverse)
-        d_pre_all = torch.empty_like(gates)  # (T, B, 4H) = dgx
-        d_a_all = torch.empty_like(gates) if layer_norm else d_pre_all
-        d_lnc_all = torch.empty_like(tanh_c) if layer_norm else None  # grad of LN_c's output
-        d_hnew_all = torch.empty_like(h_prevs) if w_hr is not None else None  # (T, B, P)
+        previous = PreviousStates(h_prevs, out, h0, rec_mask, reverse)
+        d_pre_all = huge_pages.empty_like(gates)  # (T, B, 4H) = dgx
+        d_a_all = huge_pages.empty_like(gates) if layer_norm else d_pre_all
+        d_lnc_all = huge_pages.empty_like(tanh_c) if layer_norm else None  # grad of LN_c's output
+        d_hnew_all = (  # (T, B, P)
+            huge_pages.new_empty(gates, *gates.shape[:2], w_hr.shape[0])
+            if w_hr is not None
+            else None
+        )
         needs = ctx.needs_input_grad
         hidden = tanh_c.shape[-1]
         d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
@@ -400,7 +458,6 @@ class _LSTMFunction(torch.autograd.Function):
             c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
             d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
         )  # fmt: skip
-        h_rec_all = h_prevs if rec_mask is None else h_prevs * rec_mask
         d_w_hr = None
         if w_hr is not None and needs[9]:
             out_gate = gates[..., 3 * hidden :]  # o, (T, B, H)
@@ -410,7 +467,7 @@ class _LSTMFunction(torch.autograd.Function):
             grad_h if needs[1] else None,
             grad_c if needs[2] else None,
             _undropped_grad(
-                _weight_grad(d_a_all, h_rec_all) if needs[3] else None, w_keep, ctx.w_scale
+                previous.weight_grad(d_a_all) if needs[3] else None, w_keep, ctx.w_scale
             ),
             _sum_rows(d_pre_all) if needs[4] else None,
             *d_ln,
@@ -453,11 +510,11 @@ def gru_forward_pass(
     steps, batch, width = gx.shape
     hidden = width // 3
     norm = _norm_buffers(gx, layer_norm, keep_inputs=keep_norm_inputs)
-    out = gx.new_empty(steps, *h0.shape)  # (T, B, H)
-    rz_all = gx.new_empty(steps, batch, 2 * hidden)  # r, z
-    n_all = gx.new_empty(steps, batch, hidden)
-    hn_all = torch.empty_like(n_all)  # LN(a_n) + b_hn: what r multiplies
-    prevs = torch.empty_like(n_all) if valid is not None else None  # lengths only
+    out = huge_pages.new_empty(gx, steps, *h0.shape)  # (T, B, H)
+    rz_all = huge_pages.new_empty(gx, steps, batch, 2 * hidden)  # r, z
+    n_all = huge_pages.new_empty(gx, steps, batch, hidden)
+    hn_all = huge_pages.empty_like(n_all)  # LN(a_n) + b_hn: what r multiplies
+    prevs = huge_pages.empty_like(n_all) if valid is not None else None  # lengths only
     ctx.native = native.usable(gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask)
     h = time_loops(ctx.native).gru_forward(
         gx.contiguous(), h0, w_hh, b_hh, ln_w, ln_b, rec_mask, _dense(zone),
@@ -495,22 +552,22 @@ def gru_backward_pass(
         keep = ctx.w_seeded  # applied from its seed, never materialized
     w_hh = _dropped(w_hh, keep, ctx.w_scale)  # the masked W_hh forward used
     reverse, layer_norm = ctx.flags
-    prevs, h_rec_all, a_all = _restore(
-        prevs, cast(Tensor, out), cast(Tensor, h0), rec_mask, a_all, w_hh, reverse, layer_norm
-    )
-    d_gx_all = hn_all.new_empty(*hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
-    d_gh_all = torch.empty_like(d_gx_all)  # grad of LN(a) + b_hh
-    d_a_all = torch.empty_like(d_gx_all) if layer_norm else d_gh_all
+    previous = PreviousStates(prevs, out, h0, rec_mask, reverse)
+    if layer_norm:
+        a_all = _norm_inputs(a_all, previous, w_hh)
+    d_gx_all = huge_pages.new_empty(hn_all, *hn_all.shape[:2], 3 * hn_all.shape[2])  # (T, B, 3H)
+    d_gh_all = huge_pages.empty_like(d_gx_all)  # grad of LN(a) + b_hh
+    d_a_all = huge_pages.empty_like(d_gx_all) if layer_norm else d_gh_all
     d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).gru_backward(
         d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
-        rz_all, n_all, hn_all, prevs, a_all, mean_all, rstd_all, reverse, layer_norm,
+        rz_all, n_all, hn_all, previous.states(), a_all, mean_all, rstd_all, reverse, layer_norm,
         d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
     )  # fmt: skip
     return (
         d_gx_all if needs[0] else None,
         grad if needs[1] else None,
-        _undropped_grad(_weight_grad(d_a_all, h_rec_all) if needs[2] else None, keep, ctx.w_scale),
+        _undropped_grad(previous.weight_grad(d_a_all) if needs[2] else None, keep, ctx.w_scale),
         _sum_rows(d_gh_all) if needs[3] else None,
         *d_ln,
     )

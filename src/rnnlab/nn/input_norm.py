@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn import huge_pages
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.steps import LAYER_NORM_EPS
 
@@ -73,7 +74,7 @@ def projection_grads(
     d_a, d_gain, d_shift = torch.ops.aten.native_layer_norm_backward(
         d_y.contiguous(), a, [width], mean, rstd, gain, shift, mask
     )
-    d_x = torch.matmul(d_a, w) if needs[0] else None
+    d_x = huge_pages.product(d_a, w) if needs[0] else None
     d_w = d_a.reshape(-1, width).t().mm(x.reshape(-1, x.shape[-1])) if needs[1] else None
     return d_x, d_w, d_gain, d_shift
 
@@ -87,7 +88,7 @@ class _NormalizedProjection(torch.autograd.Function):
         gain: Tensor | None,  # (N,)
         shift: Tensor | None,  # (N,)
     ) -> Tensor:
-        y, mean, rstd = layer_norm_with_stats(torch.matmul(x, w.t()), gain, shift)
+        y, mean, rstd = layer_norm_with_stats(huge_pages.projection(x, w), gain, shift)
         ctx.save_for_backward(x, w, gain, shift, mean, rstd)
         return y
 
@@ -96,7 +97,7 @@ class _NormalizedProjection(torch.autograd.Function):
     @full_precision_backward
     def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
         x, w, gain, shift, mean, rstd = ctx.saved_tensors
-        a = torch.matmul(x, w.t())  # recomputed: the one plane forward did not keep
+        a = huge_pages.projection(x, w)  # recomputed: the one plane forward did not keep
         return projection_grads(d_y, a, x, w, (gain, shift, mean, rstd), ctx.needs_input_grad)
 
 

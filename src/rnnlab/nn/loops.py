@@ -550,22 +550,31 @@ def gru_rebuild(
     torch.tanh(torch.addcmul(gx[..., 2 * hidden :], rz_all[..., :hidden], hn_all), out=n_all)
 
 
-# ------------------------------------------------------------------------------- zoned outputs
+# ------------------------------------------------------------------------------- recurrent inputs
 
 
-def zoned_outputs(acts: Tensor, h0: Tensor, zone: Tensor, reverse: bool, out: Tensor) -> None:
-    """Fills ``out``: ``out_t = zone_t ? out_{t-1} : acts_t`` in run order, ``out_{-1} = h0``.
+def recurrent_inputs(
+    acts: Tensor, h0: Tensor, zone: Tensor | None, rec_mask: Tensor | None, reverse: bool,
+    h_rec: Tensor,
+) -> None:  # fmt: skip
+    """Fills ``h_rec_t = state_{t-1} * rec_mask`` in run order from the activations ``h~``.
 
-    The outputs of a layer with a bool zoneout mask, rebuilt from its activations ``h~``.
+    ``state_{-1} = h0``, ``state_t = zone_t ? state_{t-1} : acts_t`` (a bool zoneout mask;
+    without one ``state_t = acts_t``): the inputs of ``W_hh`` of a layer without lengths,
+    which its weight gradient multiplies. ``rec_mask`` may be ``None``.
     """
-    previous = h0
+    state = h0
     for t in _order(acts.shape[0], reverse):
-        previous = torch.where(zone[t], previous, acts[t], out=out[t])
+        if rec_mask is None:
+            h_rec[t].copy_(state)
+        else:
+            torch.mul(state, rec_mask, out=h_rec[t])
+        state = acts[t] if zone is None else torch.where(zone[t], state, acts[t])
 
 
 # The buffers each loop writes (a CUDA-graph replay copies them back to the caller's).
 WRITES: dict[str, tuple[str, ...]] = {
-    "zoned_outputs": ("out",),
+    "recurrent_inputs": ("h_rec",),
     "rnn_rebuild": ("acts",),
     "gru_rebuild": ("rz_all", "n_all", "hn_all"),
     "rnn_forward": ("out", "acts", "prevs", "a_all", "mean_all", "rstd_all"),

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn import huge_pages
 from rnnlab.nn.fused_bptt import gru_backward_pass, gru_forward_pass, time_loops
 from rnnlab.nn.input_norm import folded_shift, layer_norm_with_stats, projection_grads
 from rnnlab.nn.precision import full_precision_backward
@@ -70,7 +71,7 @@ class _NormalizedGRUFunction(torch.autograd.Function):
         w_keep: Tensor | SeededMask | None,
         w_scale: float,
     ) -> tuple[Tensor, Tensor]:
-        a_in = torch.matmul(x, w_ih.t())
+        a_in = huge_pages.projection(x, w_ih)
         gx, in_mean, in_rstd = layer_norm_with_stats(a_in, in_gain, in_shift)
         run = gru_forward_pass(
             ctx, gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone, valid, (reverse, True),
@@ -91,8 +92,11 @@ class _NormalizedGRUFunction(torch.autograd.Function):
          rec_mask, zone, valid, prevs, h0, out, a_all, mean_all,
          rstd_all) = ctx.saved_tensors  # fmt: skip
         steps, batch, width = a_all.shape
-        rz = a_all.new_empty(steps, batch, 2 * width // 3)
-        n, hn = a_all.new_empty(steps, batch, width // 3), a_all.new_empty(steps, batch, width // 3)
+        rz = huge_pages.new_empty(a_all, steps, batch, 2 * width // 3)
+        n, hn = (
+            huge_pages.new_empty(a_all, steps, batch, width // 3),
+            huge_pages.new_empty(a_all, steps, batch, width // 3),
+        )
         time_loops(ctx.native).gru_rebuild(
             a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all, rstd_all, ln_w,
             folded_shift(ln_b, b_hh), rz, n, hn,

@@ -19,8 +19,9 @@ one matrix multiply and a few elementwise passes, all steps at once:
 
     x W_ih^T  recomputed (one matrix multiply),  gx = LN_ih(x W_ih^T) + b_ih
     h~ = act(gx + LN_hh(a) + b_hh)                 (elementwise, all steps)
-    h  = h~, where a bool zoneout mask keeps the previous value: the previous output
-                                                    (one pass, ``loops.zoned_outputs``)
+    h_rec_{t-1} = h_{t-1} * rec_mask, with h_t = h~_t or, where a bool zoneout mask keeps
+          the previous value, h_{t-1}        (one pass, ``loops.recurrent_inputs``; without
+                                              a mask or zoneout, h~ shifted by one step)
 
 so 7 multiplies instead of 8 (1.17x torch's instead of 1.33x) for the same memory. ``h~`` is
 rebuilt in one pass from the kept statistics (``loops.rnn_rebuild`` or its native twin:
@@ -48,6 +49,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn import huge_pages
 from rnnlab.nn.fused_bptt import rnn_backward_pass, rnn_forward_pass, time_loops
 from rnnlab.nn.input_norm import folded_shift, layer_norm_with_stats, projection_grads
 from rnnlab.nn.precision import full_precision_backward
@@ -78,7 +80,9 @@ class _NormalizedRNNFunction(torch.autograd.Function):
         w_keep: Tensor | SeededMask | None,
         w_scale: float,
     ) -> tuple[Tensor, Tensor]:
-        gx, in_mean, in_rstd = layer_norm_with_stats(torch.matmul(x, w_ih.t()), in_gain, in_shift)
+        gx, in_mean, in_rstd = layer_norm_with_stats(
+            huge_pages.projection(x, w_ih), in_gain, in_shift
+        )
         run = rnn_forward_pass(
             ctx, gx, h0, w_hh, b_hh, ln_w, ln_b, rec_mask, zone, valid,
             (relu, reverse, True), w_keep, w_scale, keep_norm_inputs=True,
@@ -96,22 +100,25 @@ class _NormalizedRNNFunction(torch.autograd.Function):
         (x, w_ih, in_gain, in_shift, in_mean, in_rstd, w_hh, w_keep, ln_w, ln_b, b_hh, rec_mask,
          zone, valid, prevs, h0, a_all, mean_all, rstd_all) = ctx.saved_tensors  # fmt: skip
         relu, reverse, _ = ctx.flags
-        a_in = torch.matmul(x, w_ih.t())  # the one multiply recomputed
-        acts = torch.empty_like(a_all)  # h~ = act(LN_ih(a_in) + LN_hh(a) + b_hh), one pass
+        a_in = huge_pages.projection(x, w_ih)  # the one multiply recomputed
+        acts = huge_pages.empty_like(a_all)  # h~ = act(LN_ih(a_in) + LN_hh(a) + b_hh), one pass
         time_loops(ctx.native).rnn_rebuild(
             a_in, in_mean, in_rstd, in_gain, in_shift, a_all, mean_all, rstd_all, ln_w,
             folded_shift(ln_b, b_hh), relu, acts,
         )  # fmt: skip
-        out = None
-        if prevs is None:  # no lengths: the outputs give h_{t-1}
-            out = acts
-            if zone is not None:
-                out = torch.empty_like(acts)
-                time_loops(ctx.native).zoned_outputs(acts, h0.contiguous(), zone, reverse, out)
+        h_rec_all = None  # no lengths: h_{t-1} from the activations
+        if prevs is None and (zone is not None or rec_mask is not None):
+            h_rec_all = huge_pages.empty_like(
+                acts
+            )  # (h_{t-1} * rec_mask), the outputs never formed
+            time_loops(ctx.native).recurrent_inputs(
+                acts, h0.contiguous(), zone, rec_mask, reverse, h_rec_all
+            )
         needs = ctx.needs_input_grad  # x, w_ih, in_gain, in_shift, h0, w_hh, ln_w, ln_b, b_hh
         d_gx, d_h0, d_w_hh, d_b_hh, d_ln_w, d_ln_b = rnn_backward_pass(
-            ctx, d_out, d_h, w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0, out,
-            (a_all, mean_all, rstd_all), (True, needs[4], needs[5], needs[8], needs[6], needs[7]),
+            ctx, d_out, d_h, w_hh, w_keep, ln_w, rec_mask, zone, valid, acts, prevs, h0,
+            acts if prevs is None else None, (a_all, mean_all, rstd_all),
+            (True, needs[4], needs[5], needs[8], needs[6], needs[7]), h_rec_all,
         )  # fmt: skip
         assert d_gx is not None
         d_x, d_w_ih, d_in_gain, d_in_shift = projection_grads(

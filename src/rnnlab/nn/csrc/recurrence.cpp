@@ -1217,42 +1217,59 @@ RNNLAB_SIMD
   });
 }
 
-// ----------------------------------------------------------------------------- zoned outputs
+// ----------------------------------------------------------------------------- recurrent inputs
 //
-// out_t = zone_t ? out_{t-1} : acts_t in run order (out_{-1} = h0): the outputs of a layer
-// with a bool zoneout mask rebuilt from its activations. Every element is its own chain over
-// time, so threads split the elements of a step, not the steps.
+// h_rec_t = state_{t-1} * mask of every step, in run order, from the activations h~ of a
+// layer without lengths: state_{-1} = h0, state_t = zone_t ? state_{t-1} : acts_t (a bool
+// zoneout mask; without one, state_t = acts_t); mask (B, N) may be null. What the weight
+// gradient dW_hh multiplies, built in one pass (the outputs themselves are never formed).
+// Every element is its own chain over time, so threads split the elements of a step, and
+// each keeps its elements' current state in a buffer of its own.
 
-void zoned_outputs(const Tensor& acts, const Tensor& h0, const Tensor& zone, bool reverse,
-                   Tensor out) {
+void recurrent_inputs(const Tensor& acts, const Tensor& h0, const OptTensor& zone,
+                      const OptTensor& rec_mask, bool reverse, Tensor h_rec) {
+  TORCH_CHECK(acts.is_contiguous() && h_rec.is_contiguous() && acts.sizes() == h_rec.sizes(),
+              "rnnlab_native: recurrent_inputs needs contiguous acts and h_rec of one shape");
   const int64_t steps = acts.size(0);
   const int64_t plane = steps == 0 ? 0 : acts[0].numel();
   const Tensor first = h0.contiguous();
-  const Tensor zone_c = zone.contiguous();
-  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "rnnlab_zoned_outputs", [&] {
+  const Tensor zone_c = has(zone) ? zone->contiguous() : Tensor();
+  const Tensor mask_c = has(rec_mask) ? rec_mask->contiguous() : Tensor();
+  TORCH_CHECK(!zone_c.defined() || zone_c.scalar_type() == at::kBool,
+              "rnnlab_native: recurrent_inputs takes a bool zoneout mask");
+  AT_DISPATCH_FLOATING_TYPES(acts.scalar_type(), "rnnlab_recurrent_inputs", [&] {
     using T = scalar_t;
     const T* acts_p = acts.data_ptr<T>();
     const T* first_p = first.data_ptr<T>();
     // bool's bytes are 0 or 1, read as uint8 and blended as mix_row does (both exact): a
     // `? :` on the random mask compiles to branches (5.5 ms at T=50, B=128, H=256).
-    const auto* zone_p = reinterpret_cast<const uint8_t*>(zone_c.data_ptr<bool>());
-    T* out_p = out.data_ptr<T>();
+    const auto* zone_p =
+        zone_c.defined() ? reinterpret_cast<const uint8_t*>(zone_c.data_ptr<bool>()) : nullptr;
+    const T* mask_p = mask_c.defined() ? mask_c.data_ptr<T>() : nullptr;
+    T* h_rec_p = h_rec.data_ptr<T>();
     at::parallel_for(0, plane, 4096, [&](int64_t begin, int64_t end) {
-      const T* previous = first_p;
-      int64_t previous_offset = 0;
+      std::vector<T> state(first_p + begin, first_p + end);  // state_{t-1}, elements [begin, end)
+      T* prev = state.data() - begin;  // indexed like the plane
       for (int64_t s = 0; s < steps; ++s) {
-        const int64_t t = step_at(s, steps, reverse), o = t * plane;
+        const int64_t o = step_at(s, steps, reverse) * plane;
         const T* a = acts_p + o;
-        const uint8_t* z = zone_p + o;
-        const T* p = previous + previous_offset;
-        T* y = out_p + o;
+        T* y = h_rec_p + o;
+        if (mask_p != nullptr) {
 RNNLAB_SIMD
-        for (int64_t j = begin; j < end; ++j) {
-          const T w = static_cast<T>(z[j]);
-          y[j] = w * p[j] + (T(1) - w) * a[j];
+          for (int64_t j = begin; j < end; ++j) y[j] = prev[j] * mask_p[j];
+        } else {
+          std::copy(prev + begin, prev + end, y + begin);
         }
-        previous = out_p;
-        previous_offset = o;
+        if (zone_p != nullptr) {
+          const uint8_t* z = zone_p + o;
+RNNLAB_SIMD
+          for (int64_t j = begin; j < end; ++j) {
+            const T w = static_cast<T>(z[j]);
+            prev[j] = w * prev[j] + (T(1) - w) * a[j];
+          }
+        } else {
+          std::copy(a + begin, a + end, prev + begin);
+        }
       }
     });
   });
@@ -1272,8 +1289,10 @@ TORCH_LIBRARY(rnnlab_native, m) {
       "Tensor? in_shift, Tensor a_all, Tensor mean_all, Tensor rstd_all, Tensor? ln_w, "
       "Tensor? ln_shift, Tensor(a!) rz_all, Tensor(b!) n_all, Tensor(c!) hn_all) -> ()",
       &rnnlab_native::gru_rebuild);
-  m.def("zoned_outputs(Tensor acts, Tensor h0, Tensor zone, bool reverse, Tensor(a!) out) -> ()",
-        &rnnlab_native::zoned_outputs);
+  m.def(
+      "recurrent_inputs(Tensor acts, Tensor h0, Tensor? zone, Tensor? rec_mask, bool reverse, "
+      "Tensor(a!) h_rec) -> ()",
+      &rnnlab_native::recurrent_inputs);
   m.def("drop_connect(Tensor tensor, float p, int seed, float scale) -> Tensor",
         &rnnlab_native::drop_connect);
   m.def("bernoulli_mask(int[] shape, float p, int seed, ScalarType dtype) -> Tensor",
