@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from rnnlab.nn import huge_pages
+import rnnlab
+from rnnlab.nn import huge_pages, native
 
 
 @pytest.fixture
@@ -68,3 +69,13 @@ def test_a_real_advice_keeps_the_contents() -> None:
     tensor = huge_pages.empty_like(torch.empty(2 * huge_pages.MIN_BYTES // 4))
     tensor.copy_(torch.arange(tensor.numel(), dtype=torch.float32))
     assert torch.equal(huge_pages.advise(tensor), torch.arange(tensor.numel(), dtype=torch.float32))
+
+
+def test_explain_says_whether_buffers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not native.built():
+        pytest.skip(f"native loops {native.status()}")
+    layer = rnnlab.GRU(4, 8, layer_norm=True)
+    monkeypatch.setattr(huge_pages, "_madvise", lambda: None)
+    assert "huge pages" not in layer.explain()
+    monkeypatch.setattr(huge_pages, "_madvise", lambda: print)
+    assert "ask for transparent huge pages" in layer.explain()

@@ -94,8 +94,11 @@ def _sum_rows(grad_all: Tensor) -> Tensor:
 
 def _previous_states(out: Tensor, h0: Tensor, reverse: bool) -> Tensor:
     """``h_{t-1}`` as step ``t`` saw it, rebuilt from the outputs (exact without lengths)."""
-    first = h0.unsqueeze(0)
-    return torch.cat((out[1:], first)) if reverse else torch.cat((first, out[:-1]))
+    earlier, later, first = _shift(reverse)
+    states = huge_pages.empty_like(out)
+    states[later].copy_(out[earlier])
+    states[first].copy_(h0)
+    return states
 
 
 def _shift(reverse: bool) -> tuple[slice, slice, int]:
@@ -134,7 +137,7 @@ class PreviousStates:
         self._mask, self._reverse, self._h_rec = rec_mask, reverse, h_rec
 
     def states(self) -> Tensor:
-        """``h_{t-1}`` of all steps ``(T, B, K)``, materialized (kept, or concatenated once)."""
+        """``h_{t-1}`` of all steps ``(T, B, K)``: kept, or the outputs copied once, shifted."""
         if self._prevs is None:
             self._prevs = _previous_states(cast(Tensor, self._out), cast(Tensor, self._h0),
                                            self._reverse)  # fmt: skip
@@ -144,15 +147,17 @@ class PreviousStates:
         """``h_rec_{t-1}`` of all steps ``(T, B, K)``, materialized in one pass."""
         if self._h_rec is None:
             if self._prevs is not None:
-                self._h_rec = self._prevs if self._mask is None else self._prevs * self._mask
+                self._h_rec = self._prevs
+                if self._mask is not None:
+                    self._h_rec = huge_pages.empty_like(self._prevs)
+                    torch.mul(self._prevs, self._mask, out=self._h_rec)
             else:
                 out, h0 = cast(Tensor, self._out), cast(Tensor, self._h0)
                 earlier, later, first = _shift(self._reverse)
-                h_rec = huge_pages.empty_like(out)
                 if self._mask is None:
-                    h_rec[later].copy_(out[earlier])
-                    h_rec[first].copy_(h0)
+                    h_rec = _previous_states(out, h0, self._reverse)
                 else:
+                    h_rec = huge_pages.empty_like(out)
                     torch.mul(out[earlier], self._mask, out=h_rec[later])
                     torch.mul(h0, self._mask, out=h_rec[first])
                 self._h_rec = h_rec
@@ -309,7 +314,7 @@ def rnn_backward_pass(
     d_a_all = huge_pages.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
     d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).rnn_backward(
-        d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+        huge_pages.contiguous(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
         acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
         d_a_all if layer_norm else None, d_ln_w, d_ln_b,
     )  # fmt: skip
@@ -453,9 +458,9 @@ class _LSTMFunction(torch.autograd.Function):
         d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
         d_lnc = _norm_grad_buffers(gates, hidden, layer_norm, needs[7:9])
         grad_h, grad_c = time_loops(ctx.native).lstm_backward(
-            d_out.contiguous(), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask, _dense(zone_h),
-            _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs, c_new_all, c_mean,
-            c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
+            huge_pages.contiguous(d_out), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask,
+            _dense(zone_h), _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs,
+            c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
             d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
         )  # fmt: skip
         d_w_hr = None
@@ -560,7 +565,7 @@ def gru_backward_pass(
     d_a_all = huge_pages.empty_like(d_gx_all) if layer_norm else d_gh_all
     d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).gru_backward(
-        d_out.contiguous(), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+        huge_pages.contiguous(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
         rz_all, n_all, hn_all, previous.states(), a_all, mean_all, rstd_all, reverse, layer_norm,
         d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
     )  # fmt: skip

@@ -82,8 +82,15 @@ def advise(tensor: Tensor) -> Tensor:
 
 
 def empty_like(tensor: Tensor) -> Tensor:
-    """``torch.empty_like(tensor)``, advised."""
-    return advise(torch.empty_like(tensor))
+    """``torch.empty_like(tensor)`` (contiguous), advised."""
+    return advise(torch.empty_like(tensor, memory_format=torch.contiguous_format))
+
+
+def contiguous(tensor: Tensor) -> Tensor:
+    """``tensor.contiguous()``, a copy (when one is made) advised."""
+    if tensor.is_contiguous():
+        return tensor
+    return advise(torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)).copy_(tensor)
 
 
 def new_empty(like: Tensor, *shape: int) -> Tensor:

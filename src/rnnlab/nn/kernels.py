@@ -64,7 +64,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from rnnlab.nn import cuda_graphs, native
+from rnnlab.nn import cuda_graphs, huge_pages, native
 
 # Where rnnlab's fused BPTT beats torch's CPU kernel for a plain layer in training:
 # (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
@@ -182,7 +182,13 @@ def _loops_in_words(layer: HasExtras) -> str:
     """Where the fused BPTT's time loops run for this layer's weights."""
     weight = layer.weight_hh_l0
     if native.usable(weight):
-        return "its time loops run as compiled C++ (rnnlab.nn.native)"
+        pages = (
+            "; its large buffers ask for transparent huge pages (RNNLAB_HUGE_PAGES=0 turns "
+            "that off)"
+            if huge_pages.active()
+            else ""
+        )
+        return f"its time loops run as compiled C++ (rnnlab.nn.native){pages}"
     if native.python_forced():
         return "its time loops run in Python (forced by rnnlab.nn.native.python_loops())"
     if weight.device.type == "cuda":
