@@ -55,6 +55,16 @@ def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return function
 
 
+# glibc's mmap threshold grows with the blocks freed, up to this (64-bit): larger blocks are
+# fresh mappings at every allocation, smaller ones come back from its heap, already faulted in.
+FRESH_MAPPING_BYTES = 32 << 20
+
+
+def fresh_pages(nbytes: int) -> bool:
+    """Whether a CPU buffer of ``nbytes`` comes with fresh pages at every allocation."""
+    return nbytes > FRESH_MAPPING_BYTES
+
+
 def active() -> bool:
     """Whether rnnlab advises its large CPU buffers to use transparent huge pages."""
     return _madvise() is not None

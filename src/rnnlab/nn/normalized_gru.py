@@ -109,8 +109,9 @@ class _NormalizedGRUFunction(torch.autograd.Function):
         )  # fmt: skip
         assert d_gx is not None
         d_x, d_w_ih, d_in_gain, d_in_shift = projection_grads(
-            d_gx, a_in, x, w_ih, (in_gain, in_shift, in_mean, in_rstd), needs[:4]
-        )
+            d_gx, a_in, x, w_ih, (in_gain, in_shift, in_mean, in_rstd), needs[:4],
+            overwrite=True,  # d_gx: the pass's own buffer, read by nothing else
+        )  # fmt: skip
         return (
             d_x, d_w_ih, d_in_gain, d_in_shift, d_h0, d_w_hh, d_ln_w, d_ln_b, d_b_hh,
             *([None] * 6),

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nn import fused_bptt, regularizers, validation
+from rnnlab.nn import fused_bptt, native, regularizers, validation
 from rnnlab.nn.input_norm import normalized_projection
 from rnnlab.nn.kernels import KernelChoice, select_kernel
 from rnnlab.nn.normalized_gru import normalized_gru
@@ -470,6 +470,9 @@ class RecurrentLayer(nn.RNNBase):
         if ln_ih is not None and self.family == "rnn":  # keeps x only (not x W_ih^T)
             gain, shift = ln_ih
             gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
+        elif ln_ih is not None and native.usable(x, weights.w_ih):  # the LSTM, on CPU
+            gain, shift = ln_ih
+            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih, recompute=False)
         else:
             gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
         return fused_bptt.run_direction(

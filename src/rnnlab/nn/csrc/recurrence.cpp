@@ -353,12 +353,21 @@ inline void mix_row(const T* fresh, const T* zone, bool inside, T* state, T* out
 }
 
 // Input gradient of layer norm for one row, dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
-// with g = dy * gain, adding the row's
-// share of the gain and bias gradients into `grad_gain` / `grad_bias` when given.
+// with g = dy * gain, adding the row's share of the gain and bias gradients into `grad_gain`
+// / `grad_bias` when given. dx may be dy itself.
 template <typename T>
 inline void layer_norm_row_grad(const T* dy, const T* x, T mean, T rstd, const T* gain, T* dx,
                                 int64_t n, double* grad_gain, double* grad_bias) {
   using acc_t = at::opmath_type<T>;
+  // The parameter gradients first: dx may be dy itself (overwritten from here on).
+  if (grad_gain != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(dy[j] * ((x[j] - mean) * rstd));
+  }
+  if (grad_bias != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(dy[j]);
+  }
   // g = dy * gain, into dx first (dx is then overwritten in place).
   if (gain != nullptr) {
 #pragma omp simd
@@ -375,14 +384,6 @@ inline void layer_norm_row_grad(const T* dy, const T* x, T mean, T rstd, const T
   const T mean_g = static_cast<T>(sum_g / n), mean_gx = static_cast<T>(sum_gx / n);
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dx[j] - mean_g - (x[j] - mean) * rstd * mean_gx);
-  if (grad_gain != nullptr) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) grad_gain[j] += static_cast<double>(dy[j] * ((x[j] - mean) * rstd));
-  }
-  if (grad_bias != nullptr) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) grad_bias[j] += static_cast<double>(dy[j]);
-  }
 }
 
 // Layer-norm parameter gradients summed per thread (double), added up at the end.
@@ -1217,6 +1218,70 @@ RNNLAB_SIMD
   });
 }
 
+// ----------------------------------------------------------------------------- layer norm rows
+//
+// Layer norm over the last dimension of every row, into buffers the caller gives (ATen's
+// layer norm allocates its outputs: above glibc's mmap threshold a fresh mapping per call,
+// whose pages the kernel faults in one by one), and its backward, in place when d_a is dy.
+
+void check_rows(const Tensor& a, const Tensor& y, const char* what) {
+  TORCH_CHECK(a.is_contiguous() && y.is_contiguous() && a.sizes() == y.sizes(),
+              "rnnlab_native: ", what, " needs contiguous tensors of one shape");
+}
+
+void check_stats(const Tensor& mean, const Tensor& rstd, int64_t rows, const char* what) {
+  TORCH_CHECK(mean.is_contiguous() && rstd.is_contiguous() && mean.numel() == rows &&
+                  rstd.numel() == rows,
+              "rnnlab_native: ", what, " needs one contiguous mean and rstd per row");
+}
+
+void layer_norm_rows(const Tensor& a, const OptTensor& gain, const OptTensor& shift, Tensor y,
+                     Tensor mean, Tensor rstd) {
+  check_rows(a, y, "layer_norm_rows");
+  const int64_t width = a.size(-1), rows = a.numel() / std::max<int64_t>(width, 1);
+  check_stats(mean, rstd, rows, "layer_norm_rows");
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnlab_layer_norm_rows", [&] {
+    using T = scalar_t;
+    const T* a_p = a.data_ptr<T>();
+    const T *gain_p = data_or_null<T>(gain), *shift_p = data_or_null<T>(shift);
+    T* y_p = y.data_ptr<T>();
+    T *mean_p = mean.data_ptr<T>(), *rstd_p = rstd.data_ptr<T>();
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o = r * width;
+        row_moments<T>(a_p + o, width, mean_p[r], rstd_p[r]);
+        normalize_row<T>(a_p + o, mean_p[r], rstd_p[r], gain_p, shift_p, y_p + o, width);
+      }
+    });
+  });
+}
+
+void layer_norm_rows_backward(const Tensor& dy, const Tensor& a, const Tensor& mean,
+                              const Tensor& rstd, const OptTensor& gain, Tensor d_a,
+                              const OptTensor& d_gain, const OptTensor& d_shift) {
+  check_rows(dy, a, "layer_norm_rows_backward");
+  check_rows(a, d_a, "layer_norm_rows_backward");
+  const int64_t width = a.size(-1), rows = a.numel() / std::max<int64_t>(width, 1);
+  check_stats(mean, rstd, rows, "layer_norm_rows_backward");
+  ThreadNormGrads norm_grads(width, has(d_gain), has(d_shift));
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "rnnlab_layer_norm_rows_backward", [&] {
+    using T = scalar_t;
+    const T *dy_p = dy.data_ptr<T>(), *a_p = a.data_ptr<T>();
+    const T *mean_p = mean.data_ptr<T>(), *rstd_p = rstd.data_ptr<T>();
+    const T* gain_p = data_or_null<T>(gain);
+    T* d_a_p = d_a.data_ptr<T>();
+    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+      const int thread = at::get_thread_num();
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o = r * width;
+        layer_norm_row_grad<T>(dy_p + o, a_p + o, mean_p[r], rstd_p[r], gain_p, d_a_p + o,
+                               width, norm_grads.gain_for(thread), norm_grads.bias_for(thread));
+      }
+    });
+  });
+  norm_grads.store(d_gain, d_shift);
+}
+
 // ----------------------------------------------------------------------------- recurrent inputs
 //
 // h_rec_t = state_{t-1} * mask of every step, in run order, from the activations h~ of a
@@ -1289,6 +1354,14 @@ TORCH_LIBRARY(rnnlab_native, m) {
       "Tensor? in_shift, Tensor a_all, Tensor mean_all, Tensor rstd_all, Tensor? ln_w, "
       "Tensor? ln_shift, Tensor(a!) rz_all, Tensor(b!) n_all, Tensor(c!) hn_all) -> ()",
       &rnnlab_native::gru_rebuild);
+  m.def(
+      "layer_norm_rows(Tensor a, Tensor? gain, Tensor? shift, Tensor(a!) y, Tensor(b!) mean, "
+      "Tensor(c!) rstd) -> ()",
+      &rnnlab_native::layer_norm_rows);
+  m.def(
+      "layer_norm_rows_backward(Tensor dy, Tensor a, Tensor mean, Tensor rstd, Tensor? gain, "
+      "Tensor(a!) d_a, Tensor(b!)? d_gain, Tensor(c!)? d_shift) -> ()",
+      &rnnlab_native::layer_norm_rows_backward);
   m.def(
       "recurrent_inputs(Tensor acts, Tensor h0, Tensor? zone, Tensor? rec_mask, bool reverse, "
       "Tensor(a!) h_rec) -> ()",
