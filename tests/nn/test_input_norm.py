@@ -155,3 +155,10 @@ def test_native_layer_norm_rows_match_aten(dtype: torch.dtype, affine: bool) -> 
     tolerance = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
     for ours, theirs in zip((y, mean, rstd), expected, strict=True):
         torch.testing.assert_close(ours, theirs, **tolerance)
+
+
+def test_explain_says_the_lstm_projection_is_one_node() -> None:
+    explained = rnnlab.LSTM(4, 8, layer_norm=True).explain()
+    if native.built():
+        assert "input projection and layer norm are one node keeping x W_ih^T" in explained
+    assert "one node keeping x W_ih^T" not in rnnlab.LSTM(4, 8, zoneout=0.1).explain()

@@ -15,10 +15,12 @@ same recurrence is one ``torch.autograd.Function`` per cell family:
       db_hh = sum of dA        dgain, dbias of layer norm: sums over (T, B) likewise
 
 The input projections ``gx = LN_ih(x W_ih^T) + b_ih`` of all steps come in precomputed (one
-matrix multiply outside, under ordinary autograd); their gradient ``dgx`` goes out. (The
-layer-normalized simple RNN and GRU under autograd run through ``rnnlab.nn.normalized_rnn``
-and ``rnnlab.nn.normalized_gru`` instead, which wrap this module's passes with their input
-projection in one node and keep the layer norms' inputs instead of activations.)
+matrix multiply outside, under ordinary autograd, or with layer norm on CPU one node of
+``rnnlab.nn.input_norm``); their gradient ``dgx`` goes out. (The layer-normalized simple RNN
+and GRU under autograd run through ``rnnlab.nn.normalized_rnn`` and
+``rnnlab.nn.normalized_gru`` instead, which wrap this module's passes with their input
+projection in one node and keep the layer norms' inputs instead of activations.) The large
+``(T, B, .)`` buffers are advised to use transparent huge pages (``rnnlab.nn.huge_pages``).
 
 Masks come in drawn by the caller, so the function is deterministic (and gradcheck-able):
 

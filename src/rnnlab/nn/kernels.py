@@ -204,9 +204,16 @@ def _loops_in_words(layer: HasExtras) -> str:
 
 
 def _normalized_in_words(layer: HasExtras) -> str:
-    """For a layer-normalized simple RNN or GRU: what its one node keeps (else nothing)."""
-    if not layer.layer_norm or layer.family not in ("rnn", "gru"):
+    """For a layer-normalized layer: how its input projection runs under autograd."""
+    if not layer.layer_norm:
         return ""
+    if layer.family == "lstm":
+        if not native.usable(layer.weight_hh_l0):
+            return ""
+        return (
+            "under autograd its input projection and layer norm are one node keeping "
+            "x W_ih^T, its layer norm the native kernel's (rnnlab.nn.input_norm); "
+        )
     if layer.family == "rnn" and layer.zoneout > 0 and not layer.training:
         return ""  # eval-mode zoneout: the outputs cannot be rebuilt elementwise
     return (
