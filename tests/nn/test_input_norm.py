@@ -97,7 +97,7 @@ def test_the_lstm_with_layer_norm_keeps_its_projection_in_one_node() -> None:
     if native.built():
         assert out_fused.grad_fn is not None
         inputs = [edge[0] for edge in out_fused.grad_fn.next_functions if edge[0] is not None]
-        assert any("KeptProjection" in type(node).__name__ for node in inputs)
+        assert any("NormalizedProjection" in type(node).__name__ for node in inputs)
     (grad_fused,) = torch.autograd.grad(out_fused.sum(), x)
     torch.manual_seed(4)
     with rnnlab.nn.force_loop():

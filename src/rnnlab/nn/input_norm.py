@@ -118,29 +118,7 @@ def projection_grads(
 
 
 class _NormalizedProjection(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (..., I)
-        w: Tensor,  # (N, I)
-        gain: Tensor | None,  # (N,)
-        shift: Tensor | None,  # (N,)
-    ) -> Tensor:
-        y, mean, rstd = layer_norm_with_stats(huge_pages.projection(x, w), gain, shift)
-        ctx.save_for_backward(x, w, gain, shift, mean, rstd)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    @full_precision_backward
-    def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
-        x, w, gain, shift, mean, rstd = ctx.saved_tensors
-        a = huge_pages.projection(x, w)  # recomputed: the one plane forward did not keep
-        return projection_grads(d_y, a, x, w, (gain, shift, mean, rstd), ctx.needs_input_grad)
-
-
-class _KeptProjection(torch.autograd.Function):
-    """As :class:`_NormalizedProjection`, keeping ``a = x W^T`` (no recompute)."""
+    """``LN(x W^T; gain, shift)``, keeping ``a = x W^T`` or recomputing it (``keep``)."""
 
     @staticmethod
     def forward(
@@ -149,18 +127,22 @@ class _KeptProjection(torch.autograd.Function):
         w: Tensor,  # (N, I)
         gain: Tensor | None,  # (N,)
         shift: Tensor | None,  # (N,)
+        keep: bool,
     ) -> Tensor:
         a = huge_pages.projection(x, w)
         y, mean, rstd = layer_norm_with_stats(a, gain, shift)
-        ctx.save_for_backward(x, w, gain, shift, a, mean, rstd)
+        ctx.save_for_backward(x, w, gain, shift, mean, rstd, a if keep else None)
         return y
 
     @staticmethod
     @once_differentiable
     @full_precision_backward
     def backward(ctx: Any, d_y: Tensor) -> tuple[Tensor | None, ...]:
-        x, w, gain, shift, a, mean, rstd = ctx.saved_tensors
-        return projection_grads(d_y, a, x, w, (gain, shift, mean, rstd), ctx.needs_input_grad)
+        x, w, gain, shift, mean, rstd, a = ctx.saved_tensors
+        if a is None:
+            a = huge_pages.projection(x, w)  # recomputed: the one plane forward did not keep
+        needs = ctx.needs_input_grad[:4]
+        return (*projection_grads(d_y, a, x, w, (gain, shift, mean, rstd), needs), None)
 
 
 def normalized_projection(
@@ -187,6 +169,5 @@ def normalized_projection(
         ``(..., N)``, equal to ``F.layer_norm(x @ w.T, (N,), gain, shift) + bias``.
     """
     # LN(a; g, beta) + b = LN(a; g, beta + b): no pass of its own
-    function = _NormalizedProjection if recompute else _KeptProjection
-    out: Tensor = function.apply(x, w, gain, folded_shift(shift, bias))
+    out: Tensor = _NormalizedProjection.apply(x, w, gain, folded_shift(shift, bias), not recompute)
     return out
