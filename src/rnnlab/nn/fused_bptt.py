@@ -148,21 +148,17 @@ class PreviousStates:
     def inputs(self) -> Tensor:
         """``h_rec_{t-1}`` of all steps ``(T, B, K)``, materialized in one pass."""
         if self._h_rec is None:
-            if self._prevs is not None:
-                self._h_rec = self._prevs
-                if self._mask is not None:
-                    self._h_rec = huge_pages.empty_like(self._prevs)
-                    torch.mul(self._prevs, self._mask, out=self._h_rec)
-            else:
+            if self._mask is None:
+                self._h_rec = self.states()
+            elif self._prevs is not None:
+                self._h_rec = huge_pages.empty_like(self._prevs)
+                torch.mul(self._prevs, self._mask, out=self._h_rec)
+            else:  # straight from the outputs: no copy of h_{t-1} unmasked
                 out, h0 = cast(Tensor, self._out), cast(Tensor, self._h0)
                 earlier, later, first = _shift(self._reverse)
-                if self._mask is None:
-                    h_rec = _previous_states(out, h0, self._reverse)
-                else:
-                    h_rec = huge_pages.empty_like(out)
-                    torch.mul(out[earlier], self._mask, out=h_rec[later])
-                    torch.mul(h0, self._mask, out=h_rec[first])
-                self._h_rec = h_rec
+                self._h_rec = huge_pages.empty_like(out)
+                torch.mul(out[earlier], self._mask, out=self._h_rec[later])
+                torch.mul(h0, self._mask, out=self._h_rec[first])
         return self._h_rec
 
     def weight_grad(self, d_a_all: Tensor) -> Tensor:
