@@ -98,9 +98,7 @@ def empty_like(tensor: Tensor) -> Tensor:
 
 def contiguous(tensor: Tensor) -> Tensor:
     """``tensor.contiguous()``, a copy (when one is made) advised."""
-    if tensor.is_contiguous():
-        return tensor
-    return advise(torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)).copy_(tensor)
+    return tensor if tensor.is_contiguous() else empty_like(tensor).copy_(tensor)
 
 
 def new_empty(like: Tensor, *shape: int) -> Tensor:
@@ -108,13 +106,11 @@ def new_empty(like: Tensor, *shape: int) -> Tensor:
     return advise(like.new_empty(shape))
 
 
-def projection(x: Tensor, w: Tensor) -> Tensor:
-    """``x @ w.T`` into an advised buffer (outside autograd: inside a Function's passes)."""
-    out = advise(x.new_empty(*x.shape[:-1], w.shape[0]))
-    return torch.matmul(x, w.t(), out=out)
-
-
 def product(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` into an advised buffer (outside autograd)."""
-    out = advise(a.new_empty(*a.shape[:-1], b.shape[-1]))
-    return torch.matmul(a, b, out=out)
+    """``a @ b`` into an advised buffer (outside autograd: inside a Function's passes)."""
+    return torch.matmul(a, b, out=new_empty(a, *a.shape[:-1], b.shape[-1]))
+
+
+def projection(x: Tensor, w: Tensor) -> Tensor:
+    """``x @ w.T`` into an advised buffer (outside autograd)."""
+    return product(x, w.t())
