@@ -182,6 +182,19 @@ def _dense(tensor: Tensor | None) -> Tensor | None:
     return None if tensor is None else tensor.contiguous()
 
 
+def _output_grad(d_out: Tensor) -> Tensor:
+    """The outputs' gradient as the loops read it: in place where its last stride is 1 or 0.
+
+    A loss over the outputs themselves (``out.sum()``, ``out.mean()``) hands over a gradient
+    broadcast from one value (every stride 0): read where it lies instead of being copied
+    into a ``(T, B, H)`` plane (26 MB at T=100, B=128, H=512), on CPU. Other layouts, and
+    CUDA (whose graphed loops copy it into their own buffer), get a contiguous copy.
+    """
+    if d_out.device.type == "cpu" and d_out.dim() == 3 and d_out.stride(-1) in (0, 1):
+        return d_out
+    return huge_pages.contiguous(d_out)
+
+
 def _flat_valid(valid: Tensor | None) -> Tensor | None:
     """``(T, B, 1)`` bool as the ``(T, B)`` contiguous bool the native loops read."""
     return None if valid is None else valid.reshape(valid.shape[0], valid.shape[1]).contiguous()
@@ -312,7 +325,7 @@ def rnn_backward_pass(
     d_a_all = huge_pages.empty_like(acts) if layer_norm else d_pre_all  # grad of h_rec W^T
     d_ln_w, d_ln_b = _norm_grad_buffers(acts, acts.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).rnn_backward(
-        huge_pages.contiguous(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+        _output_grad(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
         acts, a_all, mean_all, rstd_all, relu, reverse, layer_norm, d_pre_all,
         d_a_all if layer_norm else None, d_ln_w, d_ln_b,
     )  # fmt: skip
@@ -456,7 +469,7 @@ class _LSTMFunction(torch.autograd.Function):
         d_ln = _norm_grad_buffers(gates, 4 * hidden, layer_norm, needs[5:7])
         d_lnc = _norm_grad_buffers(gates, hidden, layer_norm, needs[7:9])
         grad_h, grad_c = time_loops(ctx.native).lstm_backward(
-            huge_pages.contiguous(d_out), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask,
+            _output_grad(d_out), d_h, d_c, w_hh, ln_w, lnc_w, w_hr, rec_mask,
             _dense(zone_h), _dense(zone_c), _flat_valid(valid), gates, tanh_c, c_prevs,
             c_new_all, c_mean, c_rstd, a_all, mean_all, rstd_all, reverse, layer_norm, d_pre_all,
             d_a_all if layer_norm else None, d_lnc_all, d_hnew_all, *d_ln, *d_lnc,
@@ -563,7 +576,7 @@ def gru_backward_pass(
     d_a_all = huge_pages.empty_like(d_gx_all) if layer_norm else d_gh_all
     d_ln = _norm_grad_buffers(d_gx_all, d_gx_all.shape[-1], layer_norm, needs[4:6])
     grad = time_loops(ctx.native).gru_backward(
-        huge_pages.contiguous(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
+        _output_grad(d_out), d_h, w_hh, ln_w, rec_mask, _dense(zone), _flat_valid(valid),
         rz_all, n_all, hn_all, previous.states(), a_all, mean_all, rstd_all, reverse, layer_norm,
         d_gx_all, d_gh_all, d_a_all if layer_norm else None, *d_ln,
     )  # fmt: skip

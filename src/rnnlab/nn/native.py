@@ -7,8 +7,8 @@ gates, zoneout, lengths), with no Python and no barrier between the steps. The P
 ``fused_bptt`` compute the same thing and remain the path for GPUs, other dtypes and
 machines without a C++ compiler.
 
-The extension is compiled once with ``torch.utils.cpp_extension`` (``-O3
--march=native -fno-trapping-math``, about 20 s on two cores) into ``$RNNLAB_CACHE/native/``
+The extension is compiled once with ``torch.utils.cpp_extension`` (``-O3 -fopenmp
+-march=native -fno-trapping-math``, about 30 s on two cores) into ``$RNNLAB_CACHE/native/``
 (``~/.cache/rnnlab/native/``), in a folder named after the torch version, the CPU's
 instruction-set flags and a hash of the source and the compiler flags, so an upgrade or
 another CPU model sharing the home directory gets its own build, and concurrent processes
@@ -43,7 +43,16 @@ from rnnlab.cache import cache_dir
 SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
 LIBRARY = "rnnlab_native"
 # -fno-trapping-math lets GCC vectorize the clamped exp of the gate activations.
-CFLAGS = ("-O3", "-fopenmp-simd", "-fno-trapping-math", "-march=native")
+CFLAGS = ("-O3", "-fno-trapping-math", "-march=native")
+# The builds tried in turn: with OpenMP, then without (a compiler without it, e.g. Apple's
+# clang). ATen's parallel_for is a header template that splits work between threads only in
+# a file compiled with OpenMP: without it every loop here runs on one thread (the BLAS calls
+# inside still use all of them). torch's own libgomp is already loaded when the library is,
+# and the library binds to that one.
+BUILDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    ((*CFLAGS, "-fopenmp"), ("-fopenmp",)),
+    ((*CFLAGS, "-fopenmp-simd"), ()),
+)
 
 _loaded: dict[str, Any] = {}
 _python_only: ContextVar[bool] = ContextVar("rnnlab_python_loops", default=False)
@@ -80,8 +89,9 @@ def _cpu_fingerprint() -> str:
     return hashlib.sha256(flags.encode()).hexdigest()[:8]
 
 
-def _build_directory() -> Path:
-    source = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:12]
+def _build_directory(cflags: tuple[str, ...], ldflags: tuple[str, ...]) -> Path:
+    flags = " ".join(cflags + ldflags).encode()
+    source = hashlib.sha256(SOURCE.read_bytes() + flags).hexdigest()[:12]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
     system = sysconfig.get_platform().replace("-", "_")
     name = f"torch{torch.__version__}-{python}-{system}-cpu{_cpu_fingerprint()}-{source}"
@@ -123,15 +133,28 @@ def _load() -> Any | None:
 
 
 def _compile() -> Any | None:
+    first_failure = ""
+    for cflags, ldflags in BUILDS:
+        build = _build_directory(cflags, ldflags)
+        failure = _build(build, cflags, ldflags)
+        if failure is None:
+            _loaded["reason"] = f"built in {build}"
+            return getattr(torch.ops, LIBRARY)
+        first_failure = first_failure or f"the build failed ({failure}); see {build}"
+    _loaded["reason"] = first_failure
+    return None
+
+
+def _build(build: Path, cflags: tuple[str, ...], ldflags: tuple[str, ...]) -> str | None:
+    """Builds and loads the library into ``build``; the error's first line where it fails."""
     from torch.utils.cpp_extension import load
 
-    build = _build_directory()
     try:
         build.mkdir(parents=True, exist_ok=True)
         if not any(build.glob(f"{LIBRARY}*.so")):
             print(
                 f"rnnlab: building the native CPU recurrence kernel in {build} "
-                "(first use only, about 20 s)",
+                "(first use only, about 30 s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -139,16 +162,15 @@ def _compile() -> Any | None:
             name=LIBRARY,
             sources=[str(SOURCE)],
             build_directory=str(build),
-            extra_cflags=list(CFLAGS),
+            extra_cflags=list(cflags),
+            extra_ldflags=list(ldflags),
             is_python_module=False,
             verbose=False,
         )
     except Exception as error:  # a failed build leaves the Python loops in charge
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        _loaded["reason"] = f"the build failed ({first_line}); see {build}"
-        return None
-    _loaded["reason"] = f"built in {build}"
-    return getattr(torch.ops, LIBRARY)
+        text = str(error).strip()
+        return text.splitlines()[0] if text else repr(error)
+    return None
 
 
 def ops() -> Any:
@@ -192,6 +214,7 @@ def status() -> str:
         return "not built yet (built on the first CPU float32/float64 call)"
     if _loaded["ops"] is None:
         return f"unavailable: {_loaded.get('reason', 'unknown reason')}"
+    details = [f"loops split between {_loaded['ops'].parallel_threads()} threads by batch rows"]
     if _loaded["ops"].packed_gemm():
-        return "available (float32 step weights packed once per loop: MKL)"
-    return "available"
+        details.append("float32 step weights packed once per loop: MKL")
+    return f"available ({'; '.join(details)})"

@@ -82,6 +82,18 @@ const T* zone_at(const OptTensor& zone, int64_t t, int64_t plane, std::vector<T>
 
 int64_t step_at(int64_t s, int64_t steps, bool reverse) { return reverse ? steps - 1 - s : s; }
 
+// The threads at::parallel_for splits this library's loops between: ATen's parallel_for is
+// a header template, parallel only where the including file is compiled with OpenMP (the
+// build's -fopenmp); without it every loop here ran on one thread (the BLAS calls inside
+// still used all of them), which is what this reports as 1.
+int64_t parallel_threads() {
+#ifdef INTRA_OP_PARALLEL
+  return at::get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 // ----------------------------------------------------------------------------- row kernels
 //
 // Every cell's step works row by row: one batch row's gates, cell, layer norm, zoneout and
@@ -309,18 +321,45 @@ void sum_state_grads(const T* d_prev, const T* d_rec, const T* mask, T* grad, in
   }
 }
 
-// Backward of mix_row: the gradients of the step's fresh value and of the previous state.
+// The gradient of a layer's outputs as autograd hands it over, read in place: (T, B, N) with
+// any step and row strides and an element stride of 1, or 0 (a gradient broadcast along the
+// row, as `out.sum()` or `out.mean()` give: no need to materialize it).
 template <typename T>
-inline void unmix_row(const T* grad_state, const T* grad_out, const T* zone, bool inside,
-                      T* d_new, T* d_prev, int64_t n) {
+struct OutputGrad {
+  const T* base;
+  int64_t step_stride, row_stride, element_stride;
+
+  explicit OutputGrad(const Tensor& d_out)
+      : base(d_out.data_ptr<T>()),
+        step_stride(d_out.stride(0)),
+        row_stride(d_out.stride(1)),
+        element_stride(d_out.stride(2)) {}
+  const T* row(int64_t t, int64_t r) const { return base + t * step_stride + r * row_stride; }
+};
+
+void check_output_grad(const Tensor& d_out) {
+  TORCH_CHECK(d_out.dim() == 3 && (d_out.stride(2) == 1 || d_out.stride(2) == 0),
+              "rnnlab_native: the outputs' gradient needs 3 dimensions and an element stride "
+              "of 1 or 0, got strides ", d_out.strides());
+}
+
+// Backward of mix_row: the gradients of the step's fresh value and of the previous state.
+// grad_out (may be null) is read with element stride out_step, 1 or 0.
+template <typename T>
+inline void unmix_row(const T* grad_state, const T* grad_out, int64_t out_step, const T* zone,
+                      bool inside, T* d_new, T* d_prev, int64_t n) {
   if (!inside) {  // the state was held: its gradient passes to the previous state whole
     std::copy(grad_state, grad_state + n, d_prev);
     std::fill(d_new, d_new + n, T(0));
     return;
   }
-  if (grad_out != nullptr) {
+  if (grad_out != nullptr && out_step == 1) {
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) d_new[j] = grad_state[j] + grad_out[j];
+  } else if (grad_out != nullptr) {  // broadcast along the row
+    const T shared = grad_out[0];
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) d_new[j] = grad_state[j] + shared;
   } else {
     std::copy(grad_state, grad_state + n, d_new);
   }
@@ -502,6 +541,7 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
                     const OptTensor& mean_all, const OptTensor& rstd_all, bool relu, bool reverse,
                     bool layer_norm, Tensor d_pre_all, const OptTensor& d_a_all,
                     const OptTensor& d_ln_w, const OptTensor& d_ln_b) {
+  check_output_grad(d_out);
   const int64_t steps = acts.size(0), rows = acts.size(1), hidden = acts.size(2);
   const int64_t plane = rows * hidden;
   ThreadNormGrads norm_grads(hidden, has(d_ln_w), has(d_ln_b));
@@ -516,7 +556,7 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     T* d_new_p = d_new.data_ptr<T>();
     T* d_prev_p = d_prev.data_ptr<T>();
     const T* d_rec_p = d_rec.data_ptr<T>();
-    const T* d_out_p = d_out.data_ptr<T>();
+    const OutputGrad<T> d_out_rows(d_out);
     const T* acts_p = acts.data_ptr<T>();
     T* d_pre_p = d_pre_all.data_ptr<T>();
     const T* a_p = data_or_null<T>(a_all);
@@ -535,7 +575,8 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
         for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-          unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
+          unmix_row<T>(g_h + o, d_out_rows.row(t, r), d_out_rows.element_stride,
+                       z_t == nullptr ? nullptr : z_t + o,
                        v == nullptr || v[r], d_new_p + o, d_prev_p + o, hidden);
           const T* act = acts_p + row;
           const T* dn = d_new_p + o;
@@ -719,6 +760,7 @@ std::vector<Tensor> lstm_backward(
     bool layer_norm, Tensor d_pre_all, const OptTensor& d_a_all, const OptTensor& d_lnc_all,
     const OptTensor& d_hnew_all, const OptTensor& d_ln_w, const OptTensor& d_ln_b,
     const OptTensor& d_lnc_w, const OptTensor& d_lnc_b) {
+  check_output_grad(d_out);
   const int64_t steps = gates.size(0), rows = gates.size(1), width = gates.size(2);
   const int64_t hidden = width / 4, out_size = d_h.size(1);
   const int64_t plane_h = rows * hidden, plane_p = rows * out_size, plane_g = rows * width;
@@ -745,7 +787,7 @@ std::vector<Tensor> lstm_backward(
     const T* dhp = dh_prev.data_ptr<T>();
     const T* drec = d_rec.data_ptr<T>();
     // Base pointers, taken once (data_ptr checks the dtype at every call).
-    const T* d_out_p = d_out.data_ptr<T>();
+    const OutputGrad<T> d_out_rows(d_out);
     T* dh_new_p = dh_new.data_ptr<T>();
     T* dh_prev_p = dh_prev.data_ptr<T>();
     T* d_hnew_all_p = data_or_null<T>(d_hnew_all);
@@ -778,7 +820,7 @@ std::vector<Tensor> lstm_backward(
         for (int64_t r = begin; r < end; ++r) {
           const int64_t o = r * out_size;
           if (s > 0) add_masked_row<T>(dhp + o, drec + o, mask == nullptr ? nullptr : mask + o, g_h + o, out_size);
-          unmix_row<T>(g_h + o, d_out_p + t * plane_p + o,
+          unmix_row<T>(g_h + o, d_out_rows.row(t, r), d_out_rows.element_stride,
                        zh == nullptr ? nullptr : zh + o, v == nullptr || v[r],
                        dh_new_p + o, dh_prev_p + o, out_size);
           if (projected) {
@@ -794,7 +836,7 @@ std::vector<Tensor> lstm_backward(
           const int64_t o = r * hidden;
           T* dcn = dc_new_p + o;
           T* dcp = dc_prev_p + o;
-          unmix_row<T>(g_c + o, nullptr, zc == nullptr ? nullptr : zc + o, v == nullptr || v[r],
+          unmix_row<T>(g_c + o, nullptr, 0, zc == nullptr ? nullptr : zc + o, v == nullptr || v[r],
                        dcn, dcp, hidden);
           const T* g = gates_p + gate_row;
           const T* gi = g;
@@ -975,6 +1017,7 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
                     const OptTensor& mean_all, const OptTensor& rstd_all, bool reverse,
                     bool layer_norm, Tensor d_gx_all, Tensor d_gh_all, const OptTensor& d_a_all,
                     const OptTensor& d_ln_w, const OptTensor& d_ln_b) {
+  check_output_grad(d_out);
   const int64_t steps = n_all.size(0), rows = n_all.size(1), hidden = n_all.size(2);
   const int64_t width = 3 * hidden, plane = rows * hidden;
   ThreadNormGrads norm_grads(width, has(d_ln_w), has(d_ln_b));
@@ -989,7 +1032,7 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     T* d_new_p = d_new.data_ptr<T>();
     T* d_prev_p = d_prev.data_ptr<T>();
     const T* d_rec_p = d_rec.data_ptr<T>();
-    const T* d_out_p = d_out.data_ptr<T>();
+    const OutputGrad<T> d_out_rows(d_out);
     const T* rz_p = rz_all.data_ptr<T>();
     const T* n_p = n_all.data_ptr<T>();
     const T* hn_p = hn_all.data_ptr<T>();
@@ -1012,7 +1055,8 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
         for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
           if (s > 0) add_masked_row<T>(d_prev_p + o, d_rec_p + o, mask == nullptr ? nullptr : mask + o, g_h + o, hidden);
-          unmix_row<T>(g_h + o, d_out_p + row, z_t == nullptr ? nullptr : z_t + o,
+          unmix_row<T>(g_h + o, d_out_rows.row(t, r), d_out_rows.element_stride,
+                       z_t == nullptr ? nullptr : z_t + o,
                        v == nullptr || v[r], d_new_p + o, d_prev_p + o, hidden);
           const T* rr = rz_p + t * 2 * plane + r * 2 * hidden;
           const T* z = rr + hidden;
@@ -1344,6 +1388,7 @@ RNNLAB_SIMD
 
 TORCH_LIBRARY(rnnlab_native, m) {
   m.def("packed_gemm() -> bool", &rnnlab_native::packed_gemm_available);
+  m.def("parallel_threads() -> int", &rnnlab_native::parallel_threads);
   m.def(
       "rnn_rebuild(Tensor a_in, Tensor in_mean, Tensor in_rstd, Tensor? in_gain, "
       "Tensor? in_shift, Tensor a_all, Tensor mean_all, Tensor rstd_all, Tensor? ln_w, "
