@@ -1146,7 +1146,10 @@ Tensor drop_connect(const Tensor& tensor, double p, int64_t seed, double scale) 
       RNNLAB_SIMD
       for (int64_t i = begin; i < end; ++i) {
         const uint64_t bits = mix64(key + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL);
-        data[i] = (bits >> 32) < threshold ? in[i] * factor : scalar_t(0);
+        // Load and scale unconditionally, then select: a load inside `? :` kept the loop
+        // scalar (2.5 ms for a 1024 x 256 weight, against 0.23 ms for bernoulli_mask).
+        const scalar_t scaled = in[i] * factor;
+        data[i] = (bits >> 32) < threshold ? scaled : scalar_t(0);
       }
     });
   });
