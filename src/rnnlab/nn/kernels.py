@@ -24,26 +24,25 @@ Plain layers too run rnnlab's fused BPTT where it is measurably faster than torc
 kernel: in training (gradients on), on CPU, in float32/float64, with the native loops built,
 for the sizes in :data:`NATIVE_PLAIN_RULES`, measured (forward+backward,
 T=50, 2 threads on the project's 2-core machine; ratio rnnlab / torch.nn, median of paired
-runs; ``benchmarks/plain_routing.py``):
+runs; ``benchmarks/plain_routing.py``, H 128-1024, one run per cell and batch, two for the
+LSTM at batch 1-128):
 
-======  =====================  ==========  ==========  =====================
-cell    batch 1                batch 8     batch 32    batch 128
-======  =====================  ==========  ==========  =====================
-RNN     0.41-0.48              0.47-0.60   0.71-0.77   0.93 (H 128),
-                                                       1.00-1.05 (H >= 256)
-GRU     0.24-0.33              0.31-0.55   0.47-0.72   0.66-0.81 (H <= 256),
-                                                       1.00 (H 512)
-LSTM    1.25 (H 128),          1.03-1.15   1.03-1.24   0.93-1.23
-        0.88-0.99 (H >= 256)
-======  =====================  ==========  ==========  =====================
+======  ==========  ==========  ==========  ===========  ===========  ===========
+cell    batch 1     batch 8     batch 32    batch 128    batch 256    batch 512
+======  ==========  ==========  ==========  ===========  ===========  ===========
+RNN     0.44-0.53   0.52-0.61   0.59-0.81   0.69-0.87    0.73-0.91    0.88-0.98
+GRU     0.28-0.49   0.31-0.53   0.42-0.79   0.55-0.92    0.61-0.94    0.86-0.92 (H <= 256),
+                                                                      1.02-1.05 (H >= 512)
+LSTM    0.65-1.25   0.74-1.13   0.87-1.09   0.79-1.00    0.79-0.90
+======  ==========  ==========  ==========  ===========  ===========  ===========
 
-(H 128-512; an earlier run of the same table, before the loops split rows between threads,
-gave RNN 0.86-0.97 and GRU 0.69-0.79 at batch 128, and at H 1024, batch 32: RNN 0.88, GRU
-0.83, LSTM at batch 1-16: 0.67-0.94. End to end, the ETTh1 forecaster's GRU 128 over 448
-channel windows trained 0.87x as fast through it as through torch's kernel: hence no rule
-above batch 128.) torch's CPU LSTM runs oneDNN's fused RNN kernel, which the hand-written
-loop beats only from H = 512 and for small batches; torch's CPU RNN and GRU are per-step
-ATen loops under autograd, which it beats except for large batches and widths. An LSTM
+(LSTM by width: 1.03-1.25 at H 128 and batch <= 32, 0.95-1.04 at H 256 and batch <= 32,
+0.65-1.01 at H >= 512 and batch <= 8, 0.87-1.03 at H >= 512 and batch 32.) Until this
+table, the native library was compiled without OpenMP, so ATen's ``parallel_for`` ran every
+native loop on one thread: the rules were then RNN and GRU at batch <= 64 (and 128 for
+narrow layers) and LSTM at H >= 512, batch <= 16. torch's CPU LSTM runs oneDNN's fused RNN
+kernel, which the hand-written loop beats for large batches and, at H >= 512, small ones;
+torch's CPU RNN and GRU are per-step ATen loops under autograd. An LSTM
 with DropConnect at batch <= 2 runs the native loops too (:data:`NATIVE_DROP_CONNECT_RULES`:
 as fast as torch's kernel with the masked weights, and no masked copy of ``W_hh`` kept).
 Elsewhere, on GPUs and in eval mode, torch's kernel runs.
@@ -70,17 +69,19 @@ from rnnlab.nn import cuda_graphs, huge_pages, native
 # (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
 NATIVE_PLAIN_RULES = {
     "rnn": lambda hidden, batch: (
-        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 128))
+        batch is not None and (batch <= 256 or (batch <= 512 and hidden <= 512))
     ),
     "gru": lambda hidden, batch: (
-        batch is not None and (batch <= 64 or (batch <= 128 and hidden <= 256))
+        batch is not None and (batch <= 256 or (batch <= 512 and hidden <= 256))
     ),
-    "lstm": lambda hidden, batch: batch is not None and batch <= 16 and hidden >= 512,
+    "lstm": lambda hidden, batch: (
+        batch is not None and ((hidden >= 512 and batch <= 16) or 128 <= batch <= 256)
+    ),
 }
 NATIVE_PLAIN_WORDS = {
-    "rnn": "batch <= 64, or batch <= 128 and hidden <= 128",
-    "gru": "batch <= 64, or batch <= 128 and hidden <= 256",
-    "lstm": "hidden >= 512 and batch <= 16",
+    "rnn": "batch <= 256, or batch <= 512 and hidden <= 512",
+    "gru": "batch <= 256, or batch <= 512 and hidden <= 256",
+    "lstm": "hidden >= 512 and batch <= 16, or batch 128-256",
 }
 
 # DropConnect through torch's kernel keeps the masked copy of W_hh (4H x H for the LSTM) for
