@@ -108,6 +108,8 @@ def test_explain_says_where_the_time_loops_run() -> None:
         assert "time loops run in Python (forced by" in layer.explain()
     if native.built():
         assert "time loops run as compiled C++" in layer.explain()
+        threads = native.ops().parallel_threads()
+        assert threads == 1 or f"batch rows split between {threads} threads" in layer.explain()
     else:
         assert "time loops run in Python (native kernel unavailable" in layer.explain()
 

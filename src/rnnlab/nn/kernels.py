@@ -189,7 +189,9 @@ def _loops_in_words(layer: HasExtras) -> str:
             if huge_pages.active()
             else ""
         )
-        return f"its time loops run as compiled C++ (rnnlab.nn.native){pages}"
+        threads = native.ops().parallel_threads()
+        split = f"batch rows split between {threads} threads" if threads > 1 else "one thread"
+        return f"its time loops run as compiled C++ (rnnlab.nn.native, {split}){pages}"
     if native.python_forced():
         return "its time loops run in Python (forced by rnnlab.nn.native.python_loops())"
     if weight.device.type == "cuda":

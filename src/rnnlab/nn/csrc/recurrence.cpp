@@ -4,11 +4,16 @@
 // the input projections before the loop and the weight gradients after it (a few large
 // matrix multiplies). What is left, the loop over time, is here: per step one matrix
 // multiply (BLAS: MKL on a weight packed once per loop, see StepGemm) and one fused pass
-// over the batch rows; each thread owns a
-// block of rows for the whole loop, so steps need no barrier (layer norm, gate activations, cell update, zoneout, lengths, recurrent
-// dropout; sigmoid and tanh through a vectorized polynomial exp in float). Backward is
+// over the batch rows (layer norm, gate activations, cell update, zoneout, lengths,
+// recurrent dropout; sigmoid and tanh through a vectorized polynomial exp in float); each
+// thread owns a block of rows for the whole loop, so steps need no barrier. Backward is
 // hand-derived backpropagation through time, in the same shape; it needs no transcendental
 // function, only the activations saved by forward.
+//
+// Threads: every split here goes through at::parallel_for, a header template that is
+// parallel only in a file compiled with OpenMP (rnnlab/nn/native.py builds with -fopenmp,
+// and parallel_threads() reports what the build got); the BLAS calls inside a thread's
+// block then run on that thread alone.
 //
 // Conventions (as in fused_bptt.py): tensors are contiguous, time-major ``(T, B, N)``;
 // ``valid`` is a ``(T, B)`` bool tensor (false past a sequence's end: the state is held and
@@ -130,6 +135,10 @@ void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k
 void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k,
                          const float* a, int lda, const float* b, int ldb, float beta, float* c,
                          int ldc) __attribute__((weak));
+// BLAS's matrix-vector product, Fortran interface (column-major; MKL exports it uppercase).
+void SGEMV(const char* trans, const int* m, const int* n, const float* alpha, const float* a,
+           const int* lda, const float* x, const int* incx, const float* beta, float* y,
+           const int* incy) __attribute__((weak));
 }
 
 // MKL's CBLAS enum values (mkl_cblas.h): row-major layout, no transpose, packed operand, B.
@@ -150,6 +159,7 @@ class StepGemm {
     k_ = weight_.size(0);
     n_ = weight_.size(1);
     const int64_t limit = std::numeric_limits<int>::max();
+    use_blas_ = packed_gemm_available() && k_ > 0 && n_ > 0 && k_ < limit && n_ < limit;
     // One row is a matrix-vector product, which BLAS does without packing anything.
     if (weight_.scalar_type() != at::kFloat || !packed_gemm_available() || rows <= 1 ||
         k_ <= 0 || n_ <= 0 || k_ >= limit || n_ >= limit || rows >= limit)
@@ -166,6 +176,7 @@ class StepGemm {
   // out (m, N) = rows (m, K) @ W; both row blocks of row-major matrices.
   void into(Tensor out, const Tensor& rows) const {
     const int64_t m = rows.size(0);
+    if (m == 1 && vector_product(out, rows)) return;
     if (!packed_.defined() || m == 0 || rows.stride(1) != 1 || out.stride(1) != 1) {
       at::mm_out(out, rows, weight_);
       return;
@@ -178,8 +189,24 @@ class StepGemm {
   }
 
  private:
+  // One row: out = W^T row straight through BLAS's gemv (ATen's mm costs a few microseconds
+  // of dispatch per call, a step's share at batch 1). Row-major W (K, N) is the column-major
+  // (N, K) matrix whose product with the row gives the (N,) output. False where BLAS's gemv
+  // is not there (or not float): the caller falls back to ATen.
+  bool vector_product(Tensor& out, const Tensor& rows) const {
+    if (SGEMV == nullptr || !use_blas_ || weight_.scalar_type() != at::kFloat ||
+        rows.stride(1) != 1 || out.stride(1) != 1)
+      return false;
+    const int n = static_cast<int>(n_), k = static_cast<int>(k_), one = 1;
+    const float alpha = 1.0f, beta = 0.0f;
+    SGEMV("N", &n, &k, &alpha, weight_.data_ptr<float>(), &n, rows.data_ptr<float>(), &one,
+          &beta, out.data_ptr<float>(), &one);
+    return true;
+  }
+
   Tensor weight_, packed_;
   int64_t k_ = 0, n_ = 0;
+  bool use_blas_ = false;
 };
 
 // e^x in float: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6
