@@ -188,6 +188,34 @@ class StepGemm {
                         static_cast<int>(out.stride(0)));
   }
 
+  // The same on raw row-major blocks: out (m, N), row stride ldo; rows (m, K), row stride
+  // ldi. The time loops call this at every step with pointers into their buffers, so no
+  // tensor view is made per step (a few microseconds each, a step's share at batch 1);
+  // only the ATen fallback wraps the blocks.
+  template <typename T>
+  void rows_into(T* out, int64_t ldo, const T* rows, int64_t ldi, int64_t m) const {
+    if (m <= 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+      if (m == 1 && SGEMV != nullptr && use_blas_) {
+        const int n = static_cast<int>(n_), k = static_cast<int>(k_), one = 1;
+        const float alpha = 1.0f, beta = 0.0f;
+        SGEMV("N", &n, &k, &alpha, weight_.data_ptr<float>(), &n, rows, &one, &beta, out, &one);
+        return;
+      }
+      if (packed_.defined()) {
+        cblas_sgemm_compute(kCblasRowMajor, kCblasNoTrans, kCblasPacked, static_cast<int>(m),
+                            static_cast<int>(n_), static_cast<int>(k_), rows,
+                            static_cast<int>(ldi), packed_.data_ptr<float>(),
+                            static_cast<int>(n_), 0.0f, out, static_cast<int>(ldo));
+        return;
+      }
+    }
+    const auto options = weight_.options();
+    Tensor out_block = at::from_blob(out, {m, n_}, {ldo, 1}, options);
+    const Tensor in_block = at::from_blob(const_cast<T*>(rows), {m, k_}, {ldi, 1}, options);
+    at::mm_out(out_block, in_block, weight_);
+  }
+
  private:
   // One row: out = W^T row straight through BLAS's gemv (ATen's mm costs a few microseconds
   // of dispatch per call, a step's share at batch 1). Row-major W (K, N) is the column-major
@@ -510,21 +538,21 @@ Tensor rnn_forward(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const
     T* out_p = out.data_ptr<T>();
     T* prevs_p = data_or_null<T>(prevs);
     T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T* a_all_p = data_or_null<T>(a_all);
+    T* scratch_p = scratch.defined() ? scratch.data_ptr<T>() : nullptr;
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
     mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, hidden);
-    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      Tensor act_t = acts.select(0, t);  // (B, H): h W^T, then the activation
-      Tensor a_t = !layer_norm ? act_t : has(a_all) ? a_all->select(0, t) : scratch;
-      Tensor a_rows = a_t.narrow(0, row_begin, block);
-      recurrent.into(a_rows, h_rec_rows);
+      // (B, H): h W^T, in the activations' plane or, with layer norm, LN's input.
+      T* a_data = !layer_norm ? acts_p + t * plane : a_all_p != nullptr ? a_all_p + t * plane : scratch_p;
+      recurrent.rows_into<T>(a_data + row_begin * hidden, hidden, h_rec_data + row_begin * hidden,
+                             hidden, block);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
-      const T* a_data = a_t.data_ptr<T>();
       {
         for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
@@ -583,6 +611,7 @@ Tensor rnn_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     T* d_new_p = d_new.data_ptr<T>();
     T* d_prev_p = d_prev.data_ptr<T>();
     const T* d_rec_p = d_rec.data_ptr<T>();
+    T* d_rec_w = d_rec.data_ptr<T>();  // the step multiply's output
     const OutputGrad<T> d_out_rows(d_out);
     const T* acts_p = acts.data_ptr<T>();
     T* d_pre_p = d_pre_all.data_ptr<T>();
@@ -622,9 +651,9 @@ RNNLAB_SIMD
           }
         }
       }
-      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
-      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
+      const T* d_a_t = (layer_norm ? d_a_p : d_pre_p) + t * plane;
+      recurrent_grad.rows_into<T>(d_rec_w + row_begin * hidden, hidden,
+                                  d_a_t + row_begin * hidden, hidden, block);
     }
     if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
@@ -682,22 +711,23 @@ std::vector<Tensor> lstm_forward(
     const T* bias = data_or_null<T>(b_hh);
     const T *gain = data_or_null<T>(ln_w), *shift = data_or_null<T>(ln_b);
     const T *c_gain = data_or_null<T>(lnc_w), *c_shift = data_or_null<T>(lnc_b);
+    T* a_all_p = data_or_null<T>(a_all);
+    T* scratch_p = scratch.defined() ? scratch.data_ptr<T>() : nullptr;
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
     mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, out_size);
-    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_h_row, zone_c_row;  // bool zoneout masks, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      Tensor gate_t = gates.select(0, t);  // (B, 4H): h W^T, then the activations
-      Tensor a_t = !layer_norm ? gate_t : has(a_all) ? a_all->select(0, t) : scratch;
-      Tensor a_rows = a_t.narrow(0, row_begin, block);
-      recurrent.into(a_rows, h_rec_rows);
+      // (B, 4H): h W^T, in the gates' plane (then the activations) or, with layer norm, LN's input.
+      T* a_data = !layer_norm ? gates_p + t * plane_g
+                  : a_all_p != nullptr ? a_all_p + t * plane_g : scratch_p;
+      recurrent.rows_into<T>(a_data + row_begin * width, width, h_rec_data + row_begin * out_size,
+                             out_size, block);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* zh = zone_at<T>(zone_h, t, plane_p, zone_h_row, row_begin * out_size, row_end * out_size);
       const T* zc = zone_at<T>(zone_c, t, plane_h, zone_c_row, row_begin * hidden, row_end * hidden);
-      const T* a_data = a_t.data_ptr<T>();
       T* out_t = out_p + t * plane_p;
       T* prevs_t = step_or_null<T>(h_prevs, t, plane_p);
       // h <- mix(h, fresh) for rows [begin, end), with out_t, h_prevs and the masked copy.
@@ -813,6 +843,7 @@ std::vector<Tensor> lstm_backward(
     T* g_c = grad_c.data_ptr<T>();
     const T* dhp = dh_prev.data_ptr<T>();
     const T* drec = d_rec.data_ptr<T>();
+    T* d_rec_w = d_rec.data_ptr<T>();  // the step multiply's output
     // Base pointers, taken once (data_ptr checks the dtype at every call).
     const OutputGrad<T> d_out_rows(d_out);
     T* dh_new_p = dh_new.data_ptr<T>();
@@ -917,9 +948,9 @@ RNNLAB_SIMD
         projection_grad->into(cell_rows_grad, dh_new.narrow(0, row_begin, block));
       }
       cell_rows(row_begin, row_end);
-      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_pre_all.select(0, t);
-      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
+      const T* d_a_t = (layer_norm ? d_a_p : d_pre_p) + t * plane_g;
+      recurrent_grad.rows_into<T>(d_rec_w + row_begin * out_size, out_size,
+                                  d_a_t + row_begin * width, width, block);
     }
     if (steps > 0) sum_state_grads<T>(dhp, drec, mask, g_h, row_begin, row_end, out_size);
     });
@@ -967,20 +998,21 @@ Tensor gru_forward(const Tensor& gx_all, const Tensor& h0, const Tensor& w_hh,
     T* out_p = out.data_ptr<T>();
     T* prevs_p = data_or_null<T>(prevs);
     T *mean_p = data_or_null<T>(mean_all), *rstd_p = data_or_null<T>(rstd_all);
+    T* a_all_p = data_or_null<T>(a_all);
+    T* scratch_p = scratch.defined() ? scratch.data_ptr<T>() : nullptr;
     // Each thread runs the whole time loop on its block of rows [row_begin, row_end).
     at::parallel_for(0, rows, row_block(rows), [&](int64_t row_begin, int64_t row_end) {
     const int64_t block = row_end - row_begin;
     mask_rows<T>(h_data, mask, h_rec_data, row_begin, row_end, hidden);
-    const Tensor h_rec_rows = h_rec.narrow(0, row_begin, block);
     std::vector<T> zone_row;  // a bool zoneout mask, one step as T
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = step_at(s, steps, reverse);
-      Tensor a_t = !layer_norm ? gh : has(a_all) ? a_all->select(0, t) : scratch;
-      Tensor a_rows = a_t.narrow(0, row_begin, block);
-      recurrent.into(a_rows, h_rec_rows);
+      // (B, 3H): h W^T, in the one-step buffer or, with layer norm, LN's input.
+      T* a_data = !layer_norm ? gh_p : a_all_p != nullptr ? a_all_p + t * rows * width : scratch_p;
+      recurrent.rows_into<T>(a_data + row_begin * width, width, h_rec_data + row_begin * hidden,
+                             hidden, block);
       const bool* v = step_or_null<bool>(valid, t, rows);
       const T* z_t = zone_at<T>(zone, t, plane, zone_row, row_begin * hidden, row_end * hidden);
-      const T* a_data = a_t.data_ptr<T>();
       {
         for (int64_t r = row_begin; r < row_end; ++r) {
           const int64_t o = r * hidden, row = t * plane + o;
@@ -1059,6 +1091,7 @@ Tensor gru_backward(const Tensor& d_out, const Tensor& d_h, const Tensor& w_hh,
     T* d_new_p = d_new.data_ptr<T>();
     T* d_prev_p = d_prev.data_ptr<T>();
     const T* d_rec_p = d_rec.data_ptr<T>();
+    T* d_rec_w = d_rec.data_ptr<T>();  // the step multiply's output
     const OutputGrad<T> d_out_rows(d_out);
     const T* rz_p = rz_all.data_ptr<T>();
     const T* n_p = n_all.data_ptr<T>();
@@ -1116,9 +1149,9 @@ RNNLAB_SIMD
           }
         }
       }
-      Tensor d_a_t = layer_norm ? d_a_all->select(0, t) : d_gh_all.select(0, t);
-      Tensor d_rec_rows = d_rec.narrow(0, row_begin, block);
-      recurrent_grad.into(d_rec_rows, d_a_t.narrow(0, row_begin, block));
+      const T* d_a_t = (layer_norm ? d_a_p : dgh_p) + t * rows * width;
+      recurrent_grad.rows_into<T>(d_rec_w + row_begin * hidden, hidden,
+                                  d_a_t + row_begin * width, width, block);
     }
     if (steps > 0) sum_state_grads<T>(d_prev_p, d_rec_p, mask, g_h, row_begin, row_end, hidden);
     });
