@@ -175,23 +175,22 @@ class StepGemm {
 
   // out (m, N) = rows (m, K) @ W; both row blocks of row-major matrices.
   void into(Tensor out, const Tensor& rows) const {
-    const int64_t m = rows.size(0);
-    if (m == 1 && vector_product(out, rows)) return;
-    if (!packed_.defined() || m == 0 || rows.stride(1) != 1 || out.stride(1) != 1) {
+    if (rows.stride(1) != 1 || out.stride(1) != 1) {
       at::mm_out(out, rows, weight_);
       return;
     }
-    cblas_sgemm_compute(kCblasRowMajor, kCblasNoTrans, kCblasPacked, static_cast<int>(m),
-                        static_cast<int>(n_), static_cast<int>(k_), rows.data_ptr<float>(),
-                        static_cast<int>(rows.stride(0)), packed_.data_ptr<float>(),
-                        static_cast<int>(n_), 0.0f, out.data_ptr<float>(),
-                        static_cast<int>(out.stride(0)));
+    AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "rnnlab_step_gemm", [&] {
+      rows_into<scalar_t>(out.data_ptr<scalar_t>(), out.stride(0), rows.data_ptr<scalar_t>(),
+                          rows.stride(0), rows.size(0));
+    });
   }
 
-  // The same on raw row-major blocks: out (m, N), row stride ldo; rows (m, K), row stride
-  // ldi. The time loops call this at every step with pointers into their buffers, so no
-  // tensor view is made per step (a few microseconds each, a step's share at batch 1);
-  // only the ATen fallback wraps the blocks.
+  // out (m, N) = rows (m, K) @ W on raw row-major blocks, row strides ldo and ldi: MKL's
+  // gemv for one row (ATen's mm costs a few microseconds of dispatch per call, a step's share
+  // at batch 1; row-major W (K, N) is the column-major (N, K) matrix that multiplies the
+  // row), MKL's packed GEMM for more, ATen's mm otherwise. The time loops call this at every
+  // step with pointers into their buffers, so no tensor view is made per step; only the ATen
+  // fallback wraps the blocks.
   template <typename T>
   void rows_into(T* out, int64_t ldo, const T* rows, int64_t ldi, int64_t m) const {
     if (m <= 0) return;
@@ -217,21 +216,6 @@ class StepGemm {
   }
 
  private:
-  // One row: out = W^T row straight through BLAS's gemv (ATen's mm costs a few microseconds
-  // of dispatch per call, a step's share at batch 1). Row-major W (K, N) is the column-major
-  // (N, K) matrix whose product with the row gives the (N,) output. False where BLAS's gemv
-  // is not there (or not float): the caller falls back to ATen.
-  bool vector_product(Tensor& out, const Tensor& rows) const {
-    if (SGEMV == nullptr || !use_blas_ || weight_.scalar_type() != at::kFloat ||
-        rows.stride(1) != 1 || out.stride(1) != 1)
-      return false;
-    const int n = static_cast<int>(n_), k = static_cast<int>(k_), one = 1;
-    const float alpha = 1.0f, beta = 0.0f;
-    SGEMV("N", &n, &k, &alpha, weight_.data_ptr<float>(), &n, rows.data_ptr<float>(), &one,
-          &beta, out.data_ptr<float>(), &one);
-    return true;
-  }
-
   Tensor weight_, packed_;
   int64_t k_ = 0, n_ = 0;
   bool use_blas_ = false;
