@@ -190,7 +190,11 @@ def _loops_in_words(layer: HasExtras) -> str:
             else ""
         )
         threads = native.ops().parallel_threads()
-        split = f"batch rows split between {threads} threads" if threads > 1 else "one thread"
+        split = (
+            f"batch rows split between {threads} threads from 16 rows on"
+            if threads > 1
+            else "one thread"
+        )
         return f"its time loops run as compiled C++ (rnnlab.nn.native, {split}){pages}"
     if native.python_forced():
         return "its time loops run in Python (forced by rnnlab.nn.native.python_loops())"
