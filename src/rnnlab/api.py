@@ -22,8 +22,9 @@ from rnnlab import config as config_mod
 from rnnlab.config import ExperimentConfig
 from rnnlab.errors import ConfigError, RunDirError, UserError
 from rnnlab.training.callbacks import Callback
-from rnnlab.training.checkpoint import load_checkpoint, load_model_state
+from rnnlab.training.checkpoint import load_model_state
 from rnnlab.training.metrics import read_metrics
+from rnnlab.training.run_dir import RunDir, check_which
 from rnnlab.training.trainer import FitResult, Trainer, resolve_device, seed_everything
 
 
@@ -83,10 +84,10 @@ def train(
         if config is not None:
             raise UserError("pass either a config or resume=RUN_DIR, not both")
         target = Path(resume)
-        source = target / "config.toml"
-        if not source.is_file():
-            raise RunDirError(f"cannot resume {target}: {source} does not exist")
-        cfg = config_mod.load(source, overrides)
+        previous = RunDir(target)
+        if not previous.is_run():
+            raise RunDirError(f"cannot resume {target}: {previous.config_path} does not exist")
+        cfg = previous.config(overrides)
     else:
         if config is None:
             raise UserError("give a config file or recipe name, or resume=RUN_DIR")
@@ -121,17 +122,11 @@ def evaluate(
     Raises:
         RunDirError, CheckpointError, ConfigError: with one-line messages.
     """
-    folder = Path(run_dir)
-    source = folder / "config.toml"
-    if not source.is_file():
-        raise RunDirError(f"{folder} is not a run directory: {source} does not exist")
+    run = RunDir(run_dir)
+    cfg = run.config()
     if split not in ("valid", "test"):
         raise UserError(f"split={split!r} is not allowed (allowed: valid, test)")
-    cfg = config_mod.load(source)
-    path = folder / "checkpoints" / f"{checkpoint}.pt"
-    if checkpoint == "best" and not path.is_file():
-        path = folder / "checkpoints" / "last.pt"
-    payload = load_checkpoint(path)
+    path, payload = run.checkpoint(check_which(checkpoint))
     task = _task_for(cfg)
     seed_everything(cfg.train.seed)
     data = task.build_data()
@@ -172,14 +167,14 @@ def list_runs(root: str | os.PathLike[str] = "runs") -> list[RunSummary]:
         raise RunDirError(f"no run folder {folder}")
     found = []
     for sub in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        source = sub / "config.toml"
-        if not source.is_file():
+        run = RunDir(sub)
+        if not run.is_run():
             continue
         try:
-            raw = config_mod.tomllib.loads(source.read_text(encoding="utf-8"))
+            raw = config_mod.tomllib.loads(run.config_path.read_text(encoding="utf-8"))
         except config_mod.tomllib.TOMLDecodeError:
             continue
-        records = read_metrics(sub / "metrics.jsonl")
+        records = read_metrics(run.metrics_path)
         monitor = str(raw.get("train", {}).get("monitor", "loss"))
         mode = raw.get("train", {}).get("monitor_mode", "min")
         valid = [

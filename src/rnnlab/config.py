@@ -14,7 +14,7 @@ How the ``data`` section stays open to new tasks: a task class registers itself 
 :class:`DataConfig`. :class:`ExperimentConfig` validates ``data`` with the ``Data`` class of
 the task named in ``task.name``, so a new task brings its own data schema without any change
 here. ``model.cell`` is checked the same way against the cell registry
-(``rnnlab.models.cells.CELLS``).
+(``rnnlab.registry.CELLS``).
 
 Every problem is reported as a :class:`~rnnlab.errors.ConfigError` with one line per bad
 key or value: its dotted path, the value and what is allowed, with a close match for a
@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import types
@@ -59,7 +58,7 @@ from pydantic import (
 
 from rnnlab.errors import ConfigError
 from rnnlab.io import atomic_write_text
-from rnnlab.registry import suggest
+from rnnlab.registry import CELLS, TASKS, cell_options, suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,7 +83,7 @@ class TaskConfig(Section):
     """``[task]``: which registered task runs.
 
     Attributes:
-        name: a registered task name (``rnnlab.tasks.TASKS``), e.g. ``"adding"``.
+        name: a registered task name (``rnnlab.registry.TASKS``), e.g. ``"adding"``.
     """
 
     name: str
@@ -92,8 +91,6 @@ class TaskConfig(Section):
     @field_validator("name")
     @classmethod
     def _known_task(cls, name: str) -> str:
-        from rnnlab.tasks import TASKS
-
         if name not in TASKS:
             known = ", ".join(TASKS.names())
             raise ValueError(f"unknown task{suggest(name, TASKS.names())} (known: {known})")
@@ -145,8 +142,6 @@ class ModelConfig(Section):
     @field_validator("cell")
     @classmethod
     def _known_cell(cls, cell: str) -> str:
-        from rnnlab.models.cells import CELLS
-
         if cell not in CELLS:
             raise ValueError(
                 f"unknown cell{suggest(cell, CELLS.names())} (known: {', '.join(CELLS.names())})"
@@ -156,8 +151,6 @@ class ModelConfig(Section):
     @field_validator("forget_bias", "nonlinearity", "proj_size")
     @classmethod
     def _cell_has_option(cls, value: Any, info: ValidationInfo) -> Any:
-        from rnnlab.models.cells import CELLS, cell_options
-
         cell = info.data.get("cell")
         name = str(info.field_name)
         default = cls.model_fields[name].default
@@ -362,8 +355,6 @@ class ExperimentConfig(BaseModel):
         task = raw.get("task")
         name = task.name if isinstance(task, TaskConfig) else (task or {}).get("name")
         data = raw.get("data", {})
-        from rnnlab.tasks import TASKS
-
         if isinstance(data, DataConfig):
             return raw
         if not isinstance(name, str) or name not in TASKS:
@@ -631,9 +622,3 @@ def _union_member(tp: Any, tag: str) -> type[BaseModel] | None:
 
 def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
-
-
-def ensure_builtins() -> None:
-    """Import the built-in cell and task modules so their registries are filled."""
-    importlib.import_module("rnnlab.models")
-    importlib.import_module("rnnlab.tasks")

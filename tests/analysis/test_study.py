@@ -172,7 +172,7 @@ def test_compare_and_diagnose_commands(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from rnnlab.study_cli import register
+    from rnnlab.cli.compare import register
 
     app = typer.Typer()
     register(app)

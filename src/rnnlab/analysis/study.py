@@ -361,7 +361,6 @@ def expand(study: StudyConfig) -> list[RunSpec]:
     """
     from rnnlab import config as config_mod
 
-    register_tasks()
     combos = study.grid.combinations()
     varied = [k for k in combos[0] if len({_short(c[k]) for c in combos}) > 1]
     specs = []
@@ -544,22 +543,10 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
     return record
 
 
-def register_tasks() -> None:
-    """Import the built-in tasks (and the synthetic ones) so that their names resolve."""
-    import importlib
-
-    from rnnlab.config import ensure_builtins
-
-    ensure_builtins()
-    for module in ("copy", "reber", "mackey_glass"):
-        importlib.import_module(f"rnnlab.tasks.{module}")
-
-
 def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
-    register_tasks()
 
 
 def _run_in_worker(spec: RunSpec, run_dir: str) -> dict[str, Any]:

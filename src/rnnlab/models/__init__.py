@@ -1,26 +1,25 @@
-"""Models: ``SequenceModel(encoder, recurrent, head)``, the cell registry and the heads."""
+"""Models every domain shares: ``SequenceModel(encoder, recurrent, head)``, the heads, and
+the ``[model]``-to-layer translation (:mod:`rnnlab.models.layers`)."""
 
-from rnnlab.models.cells import CELLS, cell_options
 from rnnlab.models.heads import ClassificationHead, RegressionHead, pool
+from rnnlab.models.layers import build_recurrent, layer_keywords
 from rnnlab.models.sequence import (
     SequenceModel,
     build_encoder,
-    build_recurrent,
     build_sequence_model,
     init_uniform_,
     recurrent_output_size,
 )
 
 __all__ = [
-    "CELLS",
     "ClassificationHead",
     "RegressionHead",
     "SequenceModel",
     "build_encoder",
     "build_recurrent",
     "build_sequence_model",
-    "cell_options",
     "init_uniform_",
+    "layer_keywords",
     "pool",
     "recurrent_output_size",
 ]

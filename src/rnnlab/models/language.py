@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.models.cells import CELLS
+from rnnlab.registry import CELLS
 
 State = Tensor | tuple[Tensor, ...]
 
@@ -62,7 +62,7 @@ class LanguageModel(nn.Module):
         vocab_size: number of tokens ``V``.
         embedding_size: embedding width ``E``.
         recurrent: a layer class (``rnnlab.nn.LSTM``, ``torch.nn.GRU``...), a cell name
-            registered in ``rnnlab.models.cells.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``),
+            registered in ``rnnlab.registry.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``),
             or a built module. A class is called as
             ``recurrent(embedding_size, hidden_size, num_layers, dropout=dropout,
             batch_first=batch_first, **recurrent_kwargs)``. A module must take

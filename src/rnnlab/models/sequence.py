@@ -10,13 +10,12 @@ Data flow (batch first)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig
-from rnnlab.models.cells import CELLS, cell_options
+from rnnlab.models.layers import build_recurrent
 from rnnlab.nn.cells import CellMixin
 from rnnlab.nn.recurrent import RecurrentLayer
 
@@ -69,30 +68,6 @@ def recurrent_output_size(layer: nn.Module) -> int:
     """``D * H_out`` of a torch.nn-style recurrent layer (``proj_size`` when set)."""
     hidden = getattr(layer, "proj_size", 0) or int(getattr(layer, "hidden_size"))  # noqa: B009
     return hidden * (2 if getattr(layer, "bidirectional", False) else 1)
-
-
-def build_recurrent(config: ModelConfig, input_size: int) -> nn.Module:
-    """The recurrent stack named by ``config.cell``, batch first, with the config's extras.
-
-    Only the options the cell accepts are passed (the config has already rejected
-    cell-specific options set on the wrong cell).
-    """
-    layer = CELLS.get(config.cell)
-    accepted = cell_options(config.cell)
-    candidates: dict[str, Any] = {
-        "num_layers": config.num_layers,
-        "bidirectional": config.bidirectional,
-        "dropout": config.dropout,
-        "layer_norm": config.layer_norm,
-        "recurrent_dropout": config.recurrent_dropout,
-        "zoneout": config.zoneout,
-        "weight_drop": config.weight_drop,
-        "forget_bias": config.forget_bias,
-        "nonlinearity": config.nonlinearity,
-        "proj_size": config.proj_size,
-    }
-    kwargs = {k: v for k, v in candidates.items() if k in accepted}
-    return layer(input_size, config.hidden_size, batch_first=True, **kwargs)
 
 
 def build_encoder(

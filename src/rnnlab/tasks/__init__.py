@@ -1,18 +1,13 @@
-"""Tasks: one module per task, each registered by name with the schema of its ``[data]``.
+"""Tasks: the Task contract (:mod:`rnnlab.tasks.base`) and the synthetic tasks.
 
-Every module in this package is imported here, so each task registers itself; a new task
-is one new module and nothing else. The contract every task follows is
-:class:`rnnlab.tasks.base.Task`.
+Each task is registered by name with the schema of its ``[data]``; the registry
+(:data:`rnnlab.registry.TASKS`) imports the built-in task modules, the synthetic ones here and
+those of the domain wings, on its first lookup. A new task is one module with
+``@register_task("name")`` and one line in the registry's providers.
 """
 
-import importlib
-import pkgutil
-
-from rnnlab.tasks.base import TASKS, DataSpec, Task, TaskData, model_device, move_to, register_task
-
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
-        importlib.import_module(f"{__name__}.{_module.name}")
+from rnnlab.registry import TASKS
+from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, move_to, register_task
 
 __all__ = [
     "TASKS",

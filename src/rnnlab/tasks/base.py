@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.config import DataConfig, ExperimentConfig
-from rnnlab.registry import Registry
+from rnnlab.registry import TASKS
 from rnnlab.training.loader import EpochLoader, ShuffledBatches
 
 
@@ -207,8 +207,6 @@ def model_device(model: nn.Module) -> torch.device:
         return param.device
     return torch.device("cpu")
 
-
-TASKS: Registry[type[Task]] = Registry("task")
 
 T = TypeVar("T", bound=type[Task])
 

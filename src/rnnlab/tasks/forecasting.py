@@ -90,8 +90,8 @@ from rnnlab.forecasting import (
 from rnnlab.forecasting.backtest import BacktestResult
 from rnnlab.io import atomic_write_text
 from rnnlab.models import init_uniform_
-from rnnlab.models.cells import CELLS, cell_options
 from rnnlab.models.forecaster import RNNForecaster, forecast_loss
+from rnnlab.registry import CELLS, cell_options
 from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
 from rnnlab.training.loader import ShuffledBatches
 

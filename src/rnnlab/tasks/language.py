@@ -64,9 +64,9 @@ from rnnlab.config import DataConfig, ExperimentConfig, Probability
 from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
 from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError, UserError
 from rnnlab.generation import MAX_TEMPERATURE, generate
-from rnnlab.models.cells import CELLS, cell_options
 from rnnlab.models.language import LanguageModel, detach_state
 from rnnlab.models.language import evaluate as evaluate_windows
+from rnnlab.registry import CELLS, cell_options
 from rnnlab.tasks.base import DataSpec, Task, TaskData, move_to, register_task
 from rnnlab.training.checkpoint import load_checkpoint, load_model_state
 from rnnlab.training.trainer import resolve_device

@@ -1,7 +1,7 @@
 """Hyperparameter tuning with Optuna: search spaces, pruning, resumable and parallel studies.
 
 This package is the only place rnnlab imports Optuna. Its names load on first use, so that
-``rnnlab.cli`` can register the ``tune`` command without importing Optuna.
+``rnnlab.cli.tune`` can register the ``tune`` command without importing Optuna.
 
 Example:
     >>> from rnnlab.tuning import tune

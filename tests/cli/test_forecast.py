@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 import rnnlab.api as api
 from rnnlab import config as cfg
-from rnnlab.cli import _guard
-from rnnlab.forecast_cli import forecast, register
+from rnnlab.cli.forecast import forecast, register
 from rnnlab.tasks.forecasting import META_FILE, SCALER_FILE
 
 PERIOD = 10
@@ -80,7 +79,7 @@ def cli() -> typer.Typer:
     def main() -> None:
         """Test app."""
 
-    register(app, _guard)
+    register(app)
     return app
 
 

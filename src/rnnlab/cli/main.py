@@ -7,17 +7,17 @@ after saving ``last.pt``.
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from rnnlab import __version__, api
+from rnnlab.cli.guard import guard
 from rnnlab.config import recipe_names
-from rnnlab.errors import NonFiniteLossError, TrainingInterrupted, UserError
+from rnnlab.errors import UserError
 
 app = typer.Typer(
     name="rnnlab",
@@ -28,24 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-T = TypeVar("T")
-
-
-def _guard(body: Callable[[], T]) -> T:
-    """Run ``body``; turn rnnlab's expected errors into a message and an exit code."""
-    try:
-        return body()
-    except UserError as error:
-        err.print(f"error: {error}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except NonFiniteLossError as error:
-        err.print(f"error: {error}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except TrainingInterrupted as error:
-        err.print(str(error), markup=False, soft_wrap=True)
-        raise typer.Exit(error.exit_code) from None
 
 
 def _version(value: bool) -> None:
@@ -136,7 +118,7 @@ def train(
             shown = "  ".join(f"{k} {v:.4g}" for k, v in result.test.items())
             out.print(f"test (best.pt): {shown}", markup=False, soft_wrap=True)
 
-    _guard(body)
+    guard(body)
 
 
 @app.command()
@@ -169,7 +151,7 @@ def evaluate(
             table.add_row(key, f"{value:.6g}")
         out.print(table)
 
-    _guard(body)
+    guard(body)
 
 
 @app.command()
@@ -209,7 +191,7 @@ def runs(
             )
         out.print(table)
 
-    _guard(body)
+    guard(body)
 
 
 @app.command()
@@ -225,13 +207,10 @@ def recipes() -> None:
 
 
 def _register_command_groups() -> None:
-    from rnnlab import data_cli, forecast_cli, language_cli, speech_cli, study_cli
-    from rnnlab.tuning.cli import register as register_tune
+    from rnnlab.cli import compare, data, forecast, generate, recognize, tune
 
-    study_cli.register(app)
-    register_tune(app)
-    for module in (language_cli, forecast_cli, speech_cli, data_cli):
-        module.register(app, _guard)
+    for module in (compare, tune, generate, forecast, recognize, data):
+        module.register(app)
 
 
 _register_command_groups()

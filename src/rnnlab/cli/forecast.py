@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -42,6 +41,7 @@ import typer
 from rich.console import Console
 
 from rnnlab import config as config_mod
+from rnnlab.cli.guard import guard
 from rnnlab.data.series import Scaler, SeriesError, calendar_features, series_from_frame
 from rnnlab.errors import DataError, RunDirError, UserError
 from rnnlab.io import atomic_write, atomic_write_text
@@ -51,7 +51,6 @@ from rnnlab.tasks.forecasting import META_FILE, SCALER_FILE, ForecastingTask
 from rnnlab.training.checkpoint import load_checkpoint, load_model_state
 
 out = Console(highlight=False)
-Guard = Callable[[Callable[[], None]], Any]
 MAX_PLOTTED_TARGETS = 8
 
 
@@ -310,8 +309,8 @@ def plot_forecast(
     return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
 
-def register(app: typer.Typer, guard: Guard) -> None:
-    """Add ``rnnlab forecast`` to ``app``; ``guard`` turns user errors into exit code 2."""
+def register(app: typer.Typer) -> None:
+    """Add ``rnnlab forecast`` to ``app``."""
 
     @app.command("forecast")
     def forecast_command(

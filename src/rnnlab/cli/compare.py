@@ -1,26 +1,25 @@
 """The ``rnnlab compare`` and ``rnnlab diagnose`` commands, added to the main Typer app.
 
-``cli.py`` calls :func:`register` once; the commands only parse, call
+``rnnlab.cli.main`` calls :func:`register` once; the commands only parse, call
 :func:`rnnlab.analysis.study.run_study`, :func:`rnnlab.analysis.report.write_report` and
 :func:`rnnlab.analysis.diagnose.diagnose`, and print.
 """
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.errors import NonFiniteLossError, UserError
+from rnnlab.cli.guard import err, guard
 
 if TYPE_CHECKING:
     from rnnlab.analysis.report import Row
 
 out = Console(highlight=False)
 wide = Console(highlight=False, width=None if out.is_terminal else 120)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def study_table(rows: "list[Row]") -> Table:
@@ -92,18 +91,18 @@ def compare(
     from rnnlab.analysis.study import load_study
 
     if study is not None and study_option is not None:
-        err.print("error: give a study as an argument or with --study, not both")
+        err.print("error: give a study as an argument or with --study, not both", markup=False)
         raise typer.Exit(2)
     start = time.perf_counter()
-    try:
+
+    def body() -> Any:
         cfg = load_study(study or study_option)
         out.print(f"study {cfg.name}: {cfg.description}")
-        result, report = run_compare(
+        return run_compare(
             cfg, out_dir, workers=workers, progress=out.print, gradient_flow=not no_gradient_flow
         )
-    except (UserError, NonFiniteLossError) as error:
-        err.print(f"error: {error}", markup=False)
-        raise typer.Exit(2 if isinstance(error, UserError) else 1) from None
+
+    result, report = guard(body, interrupted_hint="; run the same command again to resume")
     wide.print(study_table(report.rows))
     for sentence in report.sentences + report.gradient:
         out.print(f"- {sentence}", markup=False)
@@ -135,20 +134,17 @@ def diagnose(
     """
     from rnnlab.analysis.diagnose import diagnose as run_diagnose
     from rnnlab.analysis.diagnose import write_diagnosis
-    from rnnlab.analysis.study import register_tasks
 
-    try:
-        register_tasks()
+    def body() -> Any:
         results = run_diagnose(config_or_run_dir, out_dir=None)
         target = out_dir
         if target is None and Path(config_or_run_dir).is_dir():
             target = Path(config_or_run_dir) / "diagnosis"
         if target is None:
             target = Path("diagnosis")
-        files = write_diagnosis(results, target, label=Path(config_or_run_dir).name)
-    except UserError as error:
-        err.print(f"error: {error}", markup=False)
-        raise typer.Exit(2) from None
+        return results, write_diagnosis(results, target, label=Path(config_or_run_dir).name)
+
+    results, files = guard(body)
     table = Table(title="gradient flow and gates")
     for name in ("model", "loss", "||dL/dh_1|| / ||dL/dh_T||", "gates (mean / saturated)"):
         table.add_column(name)

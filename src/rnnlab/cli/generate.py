@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
+from rnnlab.cli.guard import guard
 from rnnlab.errors import UserError
 from rnnlab.tasks.language import check_generation_options, load_run, stream_text
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Guard = Callable[[Callable[[], None]], Any]
 
-
-def register(app: typer.Typer, guard: Guard) -> None:
-    """Add the ``generate`` command to ``app``; ``guard`` turns user errors into exit 2."""
+def register(app: typer.Typer) -> None:
+    """Add the ``generate`` command to ``app``."""
 
     @app.command("generate")
     def generate_command(

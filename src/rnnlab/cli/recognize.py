@@ -15,17 +15,16 @@ Examples::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
+from rnnlab.cli.guard import guard
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-
-Guard = Callable[[Callable[[], None]], Any]
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -47,8 +46,8 @@ def format_result(result: dict[str, Any]) -> str:
     return f"{name}: {result['transcript'] or '(nothing recognized)'}"
 
 
-def register(app: typer.Typer, guard: Guard) -> None:
-    """Add the ``recognize`` command to ``app``; ``guard`` turns user errors into exit 2."""
+def register(app: typer.Typer) -> None:
+    """Add the ``recognize`` command to ``app``."""
 
     @app.command("recognize")
     def recognize_command(

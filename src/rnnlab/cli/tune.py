@@ -1,18 +1,18 @@
 """The ``rnnlab tune`` command: parses, calls :func:`rnnlab.tuning.tune`, prints.
 
-``rnnlab.cli`` adds it with ``register(app)``.
+``rnnlab.cli.main`` adds it with ``register(app)``.
 """
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from rnnlab.errors import NonFiniteLossError, TrainingInterrupted, UserError
+from rnnlab.cli.guard import guard
+from rnnlab.errors import UserError
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 def tune_command(
@@ -73,7 +73,7 @@ def tune_command(
     from rnnlab.tuning.report import trials_table
     from rnnlab.tuning.study import open_storage, tune
 
-    try:
+    def body() -> Any:
         chosen = space
         if chosen is None:
             name = Path(config).stem
@@ -83,7 +83,7 @@ def tune_command(
                     f"(shipped: {', '.join(space_mod.space_names())})"
                 )
             chosen = name
-        result = tune(
+        return tune(
             config,
             chosen,
             trials=trials,
@@ -98,15 +98,8 @@ def tune_command(
             timeout=timeout,
             verbose=True,
         )
-    except UserError as error:
-        err.print(f"error: {error}", markup=False)
-        raise typer.Exit(2) from None
-    except NonFiniteLossError as error:
-        err.print(f"error: {error}", markup=False)
-        raise typer.Exit(1) from None
-    except TrainingInterrupted as error:
-        err.print(f"{error}; run the same command again to resume the study", markup=False)
-        raise typer.Exit(error.exit_code) from None
+
+    result = guard(body, interrupted_hint="; run the same command again to resume the study")
     import optuna
 
     loaded = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))

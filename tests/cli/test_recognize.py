@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 
 import rnnlab.api as api
 from rnnlab import config as cfg
-from rnnlab.cli import _guard
-from rnnlab.speech_cli import format_result, register
+from rnnlab.cli.recognize import format_result, register
 from rnnlab.tasks.speech import recognize, tone_word
 
 RATE = 8000
@@ -31,7 +30,7 @@ def make_app() -> typer.Typer:
     def main() -> None:
         """Test app."""
 
-    register(app, _guard)
+    register(app)
     return app
 
 

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cli.guard import guard
 from rnnlab.data import datasets
 
 out = Console(highlight=False)
 
 
-Guard = Callable[[Callable[[], None]], Any]
-
-
-def register(app: typer.Typer, guard: Guard) -> None:
-    """Add the ``data`` command group to ``app``; ``guard`` turns user errors into exit 2."""
+def register(app: typer.Typer) -> None:
+    """Add the ``data`` command group to ``app``."""
     data_app = typer.Typer(help="Named data sets: list them, fetch them with checksums.")
-    run = guard
 
     @data_app.command("list")
     def list_command(
@@ -52,7 +48,7 @@ def register(app: typer.Typer, guard: Guard) -> None:
                 )
             out.print(table)
 
-        run(body)
+        guard(body)
 
     @data_app.command("fetch")
     def fetch_command(
@@ -74,6 +70,6 @@ def register(app: typer.Typer, guard: Guard) -> None:
             path = datasets.fetch(name, to, force=force)
             out.print(str(path), markup=False, soft_wrap=True)
 
-        run(body)
+        guard(body)
 
     app.add_typer(data_app, name="data")

@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 
 from rnnlab import api
 from rnnlab import config as cfg
-from rnnlab.cli import _guard
 from rnnlab.data.text import Vocabulary
-from rnnlab.language_cli import register
+from rnnlab.cli.generate import register
 
 runner = CliRunner()
 
@@ -25,7 +24,7 @@ def make_app() -> typer.Typer:
     def main() -> None:
         """Test app."""
 
-    register(app, _guard)
+    register(app)
     return app
 
 
