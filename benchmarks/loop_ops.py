@@ -17,7 +17,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import rnnlab
-from rnnlab.nn import fused_bptt, loops, native
+from rnnlab.nn import loop_backends, loops, native
 
 VIEWS = {
     "select", "slice", "split", "split_with_sizes", "view", "_unsafe_view", "reshape", "t",
@@ -46,7 +46,7 @@ class _Count(TorchDispatchMode):
 def count(family: str, extra: dict[str, Any], steps: int) -> dict[str, float]:
     """Operations per step in the family's forward and backward loop."""
     counts: dict[str, float] = {}
-    originals = {name: getattr(fused_bptt._PYTHON_LOOPS, name) for name in loops.WRITES}
+    originals = {name: getattr(loop_backends.PYTHON_LOOPS, name) for name in loops.WRITES}
 
     def counted(name: str) -> Any:
         def run(*args: Any) -> Any:
@@ -59,14 +59,14 @@ def count(family: str, extra: dict[str, Any], steps: int) -> dict[str, float]:
 
     try:
         for name in originals:
-            setattr(fused_bptt._PYTHON_LOOPS, name, counted(name))
+            setattr(loop_backends.PYTHON_LOOPS, name, counted(name))
         layer = LAYERS[family](16, 16, **extra)
         with native.python_loops():
             out, _ = layer(torch.randn(steps, 4, 16))
             out.sum().backward()
     finally:
         for name, original in originals.items():
-            setattr(fused_bptt._PYTHON_LOOPS, name, original)
+            setattr(loop_backends.PYTHON_LOOPS, name, original)
     return counts
 
 

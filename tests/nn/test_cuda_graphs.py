@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 import rnnlab
-from rnnlab.nn import cuda_graphs, fused_bptt, loops, native
+from rnnlab.nn import cuda_graphs, loop_backends, loops, native
 from rnnlab.nn.cuda_graphs import GraphedLoop, _signature
 
 
@@ -80,7 +80,7 @@ def test_each_loop_writes_exactly_its_listed_buffers(
 ) -> None:  # fmt: skip
     calls: list[str] = []
     for name in loops.WRITES:
-        monkeypatch.setattr(fused_bptt._PYTHON_LOOPS, name, _spy(name, calls))
+        monkeypatch.setattr(loop_backends.PYTHON_LOOPS, name, _spy(name, calls))
     cls = {"rnn": rnnlab.RNN, "lstm": rnnlab.LSTM, "gru": rnnlab.GRU}[family]
     torch.manual_seed(0)
     layer = cls(4, 5, bidirectional=True, **extra, **options)

@@ -10,7 +10,7 @@ import torch
 import torch.utils.cpp_extension
 
 import rnnlab
-from rnnlab.nn import fused_bptt, native
+from rnnlab.nn import bptt_gru, bptt_lstm, bptt_parts, bptt_rnn, native
 
 
 def _train_step(layer: torch.nn.Module) -> None:
@@ -170,14 +170,15 @@ def test_the_outputs_gradient_is_read_in_its_layout(
     if not native.built():
         pytest.skip(f"native loops {native.status()}")
     handed: list[tuple[bool, bool]] = []  # (contiguous, read in place)
-    read = fused_bptt._output_grad
+    read = bptt_parts.output_grad
 
     def spy(d_out: torch.Tensor) -> torch.Tensor:
         result = read(d_out)
         handed.append((d_out.is_contiguous(), result is d_out))
         return result
 
-    monkeypatch.setattr(fused_bptt, "_output_grad", spy)
+    bptt = {"rnn": bptt_rnn, "lstm": bptt_lstm, "gru": bptt_gru}[family]
+    monkeypatch.setattr(bptt, "output_grad", spy)
     x = torch.randn(7, 20, 6, requires_grad=True)
     ours = _gradients(family, x, loss)
     assert handed == [(False, True)]  # the layout reached the loops, uncopied

@@ -25,8 +25,9 @@ from torch.autograd import gradcheck
 
 import rnnlab
 from rnnlab.nn import force_fused_bptt, force_loop, native, normalized_rnn, regularizers
-from rnnlab.nn.fused_bptt import run_direction, time_loops
+from rnnlab.nn.fused_bptt import run_direction
 from rnnlab.nn.input_norm import normalized_projection
+from rnnlab.nn.loop_backends import time_loops
 
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 3
 F64 = torch.float64

@@ -2,7 +2,8 @@
 
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.kernels import KernelChoice, force_fused_bptt, force_loop, select_kernel
-from rnnlab.nn.recurrent import GRU, LSTM, RNN, RecurrentLayer
+from rnnlab.nn.layers import GRU, LSTM, RNN
+from rnnlab.nn.recurrent import RecurrentLayer
 
 __all__ = [
     "GRU",

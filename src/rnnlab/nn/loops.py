@@ -34,255 +34,31 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
 import torch
 from torch import Tensor
 
-from rnnlab.nn.steps import LAYER_NORM_EPS
-
-
-def _relu(pre: Tensor, out: Tensor) -> Tensor:
-    return torch.clamp_min(pre, 0.0, out=out)
-
-
-def _order(steps: int, reverse: bool) -> range:
-    return range(steps - 1, -1, -1) if reverse else range(steps)
-
-
-def _at(mask: Tensor | None, t: int) -> Tensor | None:
-    return None if mask is None else mask[t]
-
-
-def _weights(zone: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """A zoneout mask as weights of the previous value: a bool mask becomes 0/1 in ``dtype``."""
-    if zone is None or zone.dtype != torch.bool:
-        return zone
-    return zone.to(dtype)
-
-
-def _column(valid: Tensor | None) -> Tensor | None:
-    """``(T, B)`` bool as ``(T, B, 1)``, to broadcast over the features."""
-    return None if valid is None else valid.unsqueeze(-1)
-
-
-def _zero(valid: Tensor | None, like: Tensor) -> Tensor | None:
-    """The 0-dim zero that outputs past a sequence's end take (with lengths only)."""
-    return None if valid is None else like.new_zeros(())
-
-
-def norm_forward(a: Tensor, norm: tuple[Tensor | None, Tensor | None]) -> tuple[Tensor, ...]:
-    """Layer norm of ``a`` (B, N) returning ``(out, mean, rstd)`` in one kernel."""
-    weight, bias = norm
-    out, mean, rstd = torch.native_layer_norm(a, (a.shape[-1],), weight, bias, LAYER_NORM_EPS)
-    return out, mean, rstd
-
-
-def norm_input_grad(
-    grad: Tensor, a: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor | None
-) -> Tensor:
-    """Gradient of layer norm with respect to its input only (one kernel)."""
-    d_a, _, _ = torch.ops.aten.native_layer_norm_backward(
-        grad, a, (a.shape[-1],), mean, rstd, weight, None, [True, False, False]
-    )
-    return cast(Tensor, d_a)
-
-
-def norm_param_grads(
-    grad_all: Tensor, a_all: Tensor, mean_all: Tensor, rstd_all: Tensor, needs: tuple[bool, bool]
-) -> tuple[Tensor | None, Tensor | None]:
-    """Gain and bias gradients of layer norm, summed over all steps and the batch at once."""
-    flat = grad_all.reshape(-1, grad_all.shape[-1])  # (T*B, N)
-    d_weight = None
-    if needs[0]:
-        xhat = (a_all - mean_all) * rstd_all  # (T, B, N)
-        d_weight = (grad_all * xhat).reshape(-1, grad_all.shape[-1]).sum(0)
-    d_bias = flat.sum(0) if needs[1] else None
-    return d_weight, d_bias
-
-
-@dataclass(frozen=True)
-class _SavedNorm:
-    """The recurrent layer norm as forward left it: inputs and statistics of every step."""
-
-    weight: Tensor | None
-    inputs: Tensor  # (T, B, N): a_t = h_rec W_hh^T
-    mean: Tensor  # (T, B, 1)
-    rstd: Tensor  # (T, B, 1)
-
-    @staticmethod
-    def of(
-        layer_norm: bool, weight: Tensor | None, a_all: Tensor | None,
-        mean_all: Tensor | None, rstd_all: Tensor | None,
-    ) -> _SavedNorm | None:  # fmt: skip
-        if not layer_norm:
-            return None
-        return _SavedNorm(
-            weight, cast(Tensor, a_all), cast(Tensor, mean_all), cast(Tensor, rstd_all)
-        )
-
-    def input_grad(self, t: int, grad: Tensor) -> Tensor:
-        return norm_input_grad(grad, self.inputs[t], self.mean[t], self.rstd[t], self.weight)
-
-    def fill_param_grads(self, into: tuple[Tensor | None, Tensor | None], grad_all: Tensor) -> None:
-        _fill_norm_grads(into, grad_all, self.inputs, self.mean, self.rstd)
-
-
-def _through_recurrence(
-    t: int, d_pre: Tensor, norm: _SavedNorm | None, d_a_all: Tensor | None, w_hh: Tensor,
-    rec_mask: Tensor | None,
-) -> Tensor:  # fmt: skip
-    """Step ``t``'s gradient reaching ``h_{t-1}`` through ``LN_hh(h_rec W_hh^T)``, from the
-    gradient of that term (``d_pre``); stores the layer norm's input gradient in ``d_a_all``."""
-    d_a = d_pre
-    if norm is not None:
-        d_a = norm.input_grad(t, d_pre)
-        cast(Tensor, d_a_all)[t] = d_a
-    d_rec = torch.mm(d_a, w_hh)  # (B, H_out)
-    return d_rec if rec_mask is None else d_rec * rec_mask
-
-
-def _fill_norm_grads(
-    into: tuple[Tensor | None, Tensor | None],
-    grad_all: Tensor,
-    a_all: Tensor,
-    mean_all: Tensor,
-    rstd_all: Tensor,
-) -> None:
-    """Layer-norm parameter gradients written into the buffers asked for."""
-    grads = norm_param_grads(
-        grad_all, a_all, mean_all, rstd_all, (into[0] is not None, into[1] is not None)
-    )
-    for buffer, grad in zip(into, grads, strict=True):
-        if buffer is not None:
-            buffer.copy_(cast(Tensor, grad))
-
-
-def _mix(new: Tensor, prev: Tensor, zone: Tensor | None, valid: Tensor | None) -> Tensor:
-    """Zoneout then lengths: the state after the step. ``lerp`` weighs the previous value by
-    ``zone`` in one kernel, exactly ``prev`` or ``new`` for 0/1 weights."""
-    if zone is not None:
-        new = torch.lerp(new, prev, zone)
-    return new if valid is None else torch.where(valid, new, prev)
-
-
-def _mix_into(
-    new: Tensor,
-    prev: Tensor,
-    zone: Tensor | None,
-    valid: Tensor | None,
-    out_t: Tensor,
-    zero: Tensor | None = None,
-) -> Tensor:
-    """:func:`_mix` for the hidden state, writing the step's output into ``out_t`` (the new
-    state inside the sequence, ``zero`` past its end: a 0-dim tensor made once per call);
-    returns the state."""
-    if valid is None:  # output = state: computed into the output slot itself
-        if zone is not None:
-            return torch.lerp(new, prev, zone, out=out_t)
-        if new.data_ptr() != out_t.data_ptr():
-            out_t.copy_(new)
-        return out_t
-    if zone is not None:
-        new = torch.lerp(new, prev, zone)
-    torch.where(valid, new, cast(Tensor, zero), out=out_t)
-    return torch.where(valid, new, prev)
-
-
-def _unmix(
-    grad_state: Tensor,
-    grad_out: Tensor | None,
-    zone: Tensor | None,
-    keep_new: Tensor | None,
-    valid: Tensor | None,
-) -> tuple[Tensor, Tensor | None]:
-    """Backward of :func:`_mix`: ``(grad wrt the step's new value, grad wrt prev)``, the
-    latter ``None`` where it is zero (no zoneout, inside the sequence). ``keep_new`` is
-    ``1 - zone``, computed once for all steps."""
-    total = grad_state if grad_out is None else grad_state + grad_out
-    d_prev = None
-    if valid is not None:
-        d_prev = torch.where(valid, 0.0, grad_state)
-        total = torch.where(valid, total, 0.0)
-    if zone is None:
-        return total, d_prev
-    through_prev = zone * total
-    d_prev = through_prev if d_prev is None else d_prev + through_prev
-    return cast(Tensor, keep_new) * total, d_prev
-
-
-def _plus(base: Tensor | None, term: Tensor) -> Tensor:
-    """``base + term``, where ``None`` stands for zeros."""
-    return term if base is None else base + term
-
-
-def _keep_new(weights: Tensor | None) -> Tensor | None:
-    """``1 - zone`` for all steps at once (the new value's weight)."""
-    return None if weights is None else 1.0 - weights
-
-
-class _Statistics:
-    """Layer-norm statistics ``(B, 1)`` of every step, written into their ``(T, B, 1)``
-    buffers by one ``stack`` each at the end (not two copies per step)."""
-
-    def __init__(self, mean_all: Tensor | None, rstd_all: Tensor | None):
-        self.mean_all, self.rstd_all = mean_all, rstd_all
-        self.means: list[Tensor] = []
-        self.rstds: list[Tensor] = []
-        self.reverse = False
-
-    def keep(self, t: int, mean: Tensor, rstd: Tensor) -> None:
-        if not self.means:
-            self.reverse = t != 0  # a reverse direction keeps steps from T-1 down to 0
-        self.means.append(mean)
-        self.rstds.append(rstd)
-
-    def write(self) -> None:
-        if self.mean_all is None or not self.means:
-            return
-        means, rstds = self.means, self.rstds
-        if self.reverse:
-            means, rstds = means[::-1], rstds[::-1]
-        torch.stack(means, out=self.mean_all)
-        torch.stack(rstds, out=cast(Tensor, self.rstd_all))
-
-
-class _Recurrence:
-    """The recurrent projection ``LN_hh(h_rec W_hh^T)``, its statistics kept per step."""
-
-    def __init__(
-        self,
-        w_hh: Tensor,
-        norm: tuple[Tensor | None, Tensor | None] | None,
-        a_all: Tensor | None,
-        mean_all: Tensor | None,
-        rstd_all: Tensor | None,
-        gx: Tensor,  # (T, B, G*H): the steps and rows
-    ):
-        self.w_t = w_hh.t()
-        self.norm = norm
-        self.a_all = a_all
-        self.statistics = _Statistics(mean_all, rstd_all)
-        unkept = norm is not None and a_all is None
-        self.scratch = torch.empty_like(gx[0]) if unkept else None
-
-    def project(self, t: int, h_rec: Tensor) -> Tensor:
-        """``LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
-        if self.norm is None:
-            return torch.mm(h_rec, self.w_t)
-        into = self.scratch if self.a_all is None else self.a_all[t]
-        a = torch.mm(h_rec, self.w_t, out=cast(Tensor, into))
-        normed, mean, rstd = norm_forward(a, self.norm)
-        self.statistics.keep(t, mean, rstd)
-        return normed
-
-    def add_to(self, t: int, base: Tensor, h_rec: Tensor) -> Tensor:
-        """``base + LN_hh(h_rec W_hh^T)`` for step ``t``, (B, G*H)."""
-        if self.norm is None:
-            return torch.addmm(base, h_rec, self.w_t)
-        return base + self.project(t, h_rec)
-
+from rnnlab.nn.loop_parts import (
+    Recurrence,
+    SavedNorm,
+    Statistics,
+    as_column,
+    at_step,
+    fill_norm_grads,
+    mix,
+    mix_into,
+    new_weights,
+    norm_forward,
+    norm_input_grad,
+    plus,
+    relu_into,
+    step_order,
+    through_recurrence,
+    unmix,
+    zero_past_end,
+    zone_weights,
+)
 
 # ------------------------------------------------------------------------------- simple RNN
 
@@ -295,20 +71,20 @@ def rnn_forward(
     rstd_all: Tensor | None,
 ) -> Tensor:  # fmt: skip
     """Fills ``out``, ``acts`` (may be ``out`` itself), ``prevs``, the LN buffers; returns h_T."""
-    recurrence = _Recurrence(
+    recurrence = Recurrence(
         w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
-    weights, held = _weights(zone, gx.dtype), _column(valid)
-    zero = _zero(valid, gx)
+    weights, held = zone_weights(zone, gx.dtype), as_column(valid)
+    zero = zero_past_end(valid, gx)
     base = gx if b_hh is None else gx + b_hh  # (T, B, H)
     h = h0
-    for t in _order(gx.shape[0], reverse):
+    for t in step_order(gx.shape[0], reverse):
         if prevs is not None:
             prevs[t] = h
         h_rec = h if rec_mask is None else h * rec_mask
         pre = recurrence.add_to(t, base[t], h_rec)
-        new = _relu(pre, acts[t]) if relu else torch.tanh(pre, out=acts[t])
-        h = _mix_into(new, h, _at(weights, t), _at(held, t), out[t], zero)
+        new = relu_into(pre, acts[t]) if relu else torch.tanh(pre, out=acts[t])
+        h = mix_into(new, h, at_step(weights, t), at_step(held, t), out[t], zero)
     recurrence.statistics.write()
     return h
 
@@ -321,15 +97,17 @@ def rnn_backward(
     d_ln_b: Tensor | None,
 ) -> Tensor:  # fmt: skip
     """Fills ``d_pre_all`` (= dgx), ``d_a_all`` and the LN gradients; returns dh_0."""
-    weights, held = _weights(zone, acts.dtype), _column(valid)
-    keep_new = _keep_new(weights)
+    weights, held = zone_weights(zone, acts.dtype), as_column(valid)
+    keep_new = new_weights(weights)
     slope = (acts > 0).to(acts.dtype) if relu else 1.0 - acts * acts  # act'(pre)
-    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
+    norm = SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
-    for t in _order(acts.shape[0], not reverse):
-        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(keep_new, t), _at(held, t))
+    for t in step_order(acts.shape[0], not reverse):
+        d_new, d_prev = unmix(
+            grad, d_out[t], at_step(weights, t), at_step(keep_new, t), at_step(held, t)
+        )
         d_pre = torch.mul(d_new, slope[t], out=d_pre_all[t])
-        grad = _plus(d_prev, _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
+        grad = plus(d_prev, through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
     return grad
@@ -350,15 +128,15 @@ def lstm_forward(
     """Fills ``out``, ``gates`` (i, f, g, o activated), ``tanh_c``, the previous states and
     the LN buffers; returns ``(h_T, c_T)``."""
     hidden = tanh_c.shape[-1]
-    recurrence = _Recurrence(
+    recurrence = Recurrence(
         w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
-    weights_h, weights_c = _weights(zone_h, gx.dtype), _weights(zone_c, gx.dtype)
-    cell_statistics = _Statistics(c_mean, c_rstd)
-    held, zero = _column(valid), _zero(valid, gx)
+    weights_h, weights_c = zone_weights(zone_h, gx.dtype), zone_weights(zone_c, gx.dtype)
+    cell_statistics = Statistics(c_mean, c_rstd)
+    held, zero = as_column(valid), zero_past_end(valid, gx)
     base = gx if b_hh is None else gx + b_hh  # (T, B, 4H)
     h, c = h0, c0
-    for t in _order(gx.shape[0], reverse):
+    for t in step_order(gx.shape[0], reverse):
         if h_prevs is not None:
             h_prevs[t] = h
         c_prevs[t] = c
@@ -378,8 +156,8 @@ def lstm_forward(
         h_new = o * squashed  # (B, H)
         if w_hr is not None:
             h_new = torch.mm(h_new, w_hr.t())  # (B, P)
-        c = _mix(c_new, c, _at(weights_c, t), _at(held, t))
-        h = _mix_into(h_new, h, _at(weights_h, t), _at(held, t), out[t], zero)
+        c = mix(c_new, c, at_step(weights_c, t), at_step(held, t))
+        h = mix_into(h_new, h, at_step(weights_h, t), at_step(held, t), out[t], zero)
     recurrence.statistics.write()
     cell_statistics.write()
     return h, c
@@ -398,9 +176,9 @@ def lstm_backward(
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Fills ``d_pre_all`` (= dgx), ``d_a_all``, ``d_lnc_all``, ``d_hnew_all`` and the LN
     gradients; returns ``(dh_0, dc_0)``."""
-    weights_h, weights_c = _weights(zone_h, gates.dtype), _weights(zone_c, gates.dtype)
-    keep_h, keep_c = _keep_new(weights_h), _keep_new(weights_c)
-    held = _column(valid)
+    weights_h, weights_c = zone_weights(zone_h, gates.dtype), zone_weights(zone_c, gates.dtype)
+    keep_h, keep_c = new_weights(weights_h), new_weights(weights_c)
+    held = as_column(valid)
     i, f, g, o = gates.chunk(4, dim=-1)  # each (T, B, H)
     # Elementwise factors of the chain rule, for all steps at once:
     # d_pre = [dc*g, dc*c_prev, dc*i, dh*tanh_c] * [i', f', g', o'] = cat(dc x3, dh) * coef
@@ -408,11 +186,15 @@ def lstm_backward(
         (g * i * (1 - i), c_prevs * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)), -1
     )  # (T, B, 4H)
     through_tanh = o * (1 - tanh_c * tanh_c)  # d c~ (or LN_c out) per d h~, (T, B, H)
-    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
+    norm = SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad_h, grad_c = d_h, d_c
-    for t in _order(gates.shape[0], not reverse):
-        d_hnew, d_h_prev = _unmix(grad_h, d_out[t], _at(weights_h, t), _at(keep_h, t), _at(held, t))
-        d_cnew, d_c_prev = _unmix(grad_c, None, _at(weights_c, t), _at(keep_c, t), _at(held, t))
+    for t in step_order(gates.shape[0], not reverse):
+        d_hnew, d_h_prev = unmix(
+            grad_h, d_out[t], at_step(weights_h, t), at_step(keep_h, t), at_step(held, t)
+        )
+        d_cnew, d_c_prev = unmix(
+            grad_c, None, at_step(weights_c, t), at_step(keep_c, t), at_step(held, t)
+        )
         if w_hr is not None:
             cast(Tensor, d_hnew_all)[t] = d_hnew
             d_hnew = torch.mm(d_hnew, w_hr)  # (B, H)
@@ -425,11 +207,11 @@ def lstm_backward(
         else:
             d_cnew = torch.addcmul(d_cnew, d_hnew, through_tanh[t])
         d_pre = torch.mul(torch.cat((d_cnew, d_cnew, d_cnew, d_hnew), 1), coef[t], out=d_pre_all[t])
-        grad_h = _plus(d_h_prev, _through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
+        grad_h = plus(d_h_prev, through_recurrence(t, d_pre, norm, d_a_all, w_hh, rec_mask))
         grad_c = d_cnew * f[t] if d_c_prev is None else torch.addcmul(d_c_prev, d_cnew, f[t])
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_pre_all)
-        _fill_norm_grads(
+        fill_norm_grads(
             (d_lnc_w, d_lnc_b), cast(Tensor, d_lnc_all), cast(Tensor, c_new_all),
             cast(Tensor, c_mean), cast(Tensor, c_rstd),
         )  # fmt: skip
@@ -449,16 +231,16 @@ def gru_forward(
     """Fills ``out``, ``rz_all`` (r, z), ``n_all``, ``hn_all`` (LN(a_n) + b_hn), ``prevs``
     and the LN buffers; returns h_T."""
     hidden = n_all.shape[-1]
-    recurrence = _Recurrence(
+    recurrence = Recurrence(
         w_hh, (ln_w, ln_b) if layer_norm else None, a_all, mean_all, rstd_all, gx
     )
-    weights, held = _weights(zone, gx.dtype), _column(valid)
-    zero = _zero(valid, gx)
+    weights, held = zone_weights(zone, gx.dtype), as_column(valid)
+    zero = zero_past_end(valid, gx)
     # r and z take b_hh outside the reset product, n inside it: r * (LN(a_n) + b_hn)
     b_hn = None if b_hh is None else b_hh[2 * hidden :]
     base = gx if b_hh is None else gx + torch.cat((b_hh[: 2 * hidden], b_hh.new_zeros(hidden)))
     h = h0
-    for t in _order(gx.shape[0], reverse):
+    for t in step_order(gx.shape[0], reverse):
         if prevs is not None:
             prevs[t] = h
         h_rec = h if rec_mask is None else h * rec_mask
@@ -471,7 +253,7 @@ def gru_forward(
             h_n = torch.add(gh[:, 2 * hidden :], b_hn, out=hn_all[t])
         n = torch.tanh(torch.addcmul(base[t, :, 2 * hidden :], r, h_n), out=n_all[t])
         h_new = torch.lerp(n, h, z)  # (1 - z) * n + z * h
-        h = _mix_into(h_new, h, _at(weights, t), _at(held, t), out[t], zero)
+        h = mix_into(h_new, h, at_step(weights, t), at_step(held, t), out[t], zero)
     recurrence.statistics.write()
     return h
 
@@ -485,23 +267,25 @@ def gru_backward(
 ) -> Tensor:  # fmt: skip
     """Fills ``d_gx_all``, ``d_gh_all`` (grad of LN(a) + b_hh), ``d_a_all`` and the LN
     gradients; returns dh_0."""
-    weights, held = _weights(zone, n_all.dtype), _column(valid)
-    keep_new = _keep_new(weights)
+    weights, held = zone_weights(zone, n_all.dtype), as_column(valid)
+    keep_new = new_weights(weights)
     r, z = rz_all.chunk(2, dim=-1)
     d_n_pre = (1 - z) * (1 - n_all * n_all)  # d pre_n per d h~
     d_r_pre = d_n_pre * hn_all * r * (1 - r)
     d_z_pre = (prevs - n_all) * z * (1 - z)
     coef_x = torch.cat((d_r_pre, d_z_pre, d_n_pre), -1)  # dgx_t = dh~ x3 * coef_x
     coef_h = torch.cat((d_r_pre, d_z_pre, d_n_pre * r), -1)  # dgh_t = dh~ x3 * coef_h
-    norm = _SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
+    norm = SavedNorm.of(layer_norm, ln_w, a_all, mean_all, rstd_all)
     grad = d_h
-    for t in _order(rz_all.shape[0], not reverse):
-        d_new, d_prev = _unmix(grad, d_out[t], _at(weights, t), _at(keep_new, t), _at(held, t))
+    for t in step_order(rz_all.shape[0], not reverse):
+        d_new, d_prev = unmix(
+            grad, d_out[t], at_step(weights, t), at_step(keep_new, t), at_step(held, t)
+        )
         tiled = torch.cat((d_new, d_new, d_new), 1)  # (B, 3H)
         torch.mul(tiled, coef_x[t], out=d_gx_all[t])
         d_gh = torch.mul(tiled, coef_h[t], out=d_gh_all[t])
         grad = d_new * z[t] if d_prev is None else torch.addcmul(d_prev, d_new, z[t])
-        grad = grad + _through_recurrence(t, d_gh, norm, d_a_all, w_hh, rec_mask)
+        grad = grad + through_recurrence(t, d_gh, norm, d_a_all, w_hh, rec_mask)
     if norm is not None:
         norm.fill_param_grads((d_ln_w, d_ln_b), d_gh_all)
     return grad
@@ -530,7 +314,7 @@ def rnn_rebuild(
         a_all, mean_all, rstd_all, ln_w, ln_shift
     )
     if relu:
-        _relu(pre, acts)
+        relu_into(pre, acts)
     else:
         torch.tanh(pre, out=acts)
 
@@ -564,7 +348,7 @@ def recurrent_inputs(
     which its weight gradient multiplies. ``rec_mask`` may be ``None``.
     """
     state = h0
-    for t in _order(acts.shape[0], reverse):
+    for t in step_order(acts.shape[0], reverse):
         if rec_mask is None:
             h_rec[t].copy_(state)
         else:

@@ -50,8 +50,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from rnnlab.nn import huge_pages
-from rnnlab.nn.fused_bptt import rnn_backward_pass, rnn_forward_pass, time_loops
+from rnnlab.nn.bptt_rnn import rnn_backward_pass, rnn_forward_pass
 from rnnlab.nn.input_norm import folded_shift, layer_norm_with_stats, projection_grads
+from rnnlab.nn.loop_backends import time_loops
 from rnnlab.nn.precision import full_precision_backward
 from rnnlab.nn.regularizers import SeededMask
 from rnnlab.nn.steps import Norm

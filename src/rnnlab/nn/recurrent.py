@@ -1,4 +1,4 @@
-"""RNN, LSTM and GRU layers: drop-in ``torch.nn`` layers with variable lengths and extras.
+"""What RNN, LSTM and GRU share: lengths, extras, state checks and kernel routing.
 
 Each layer subclasses its ``torch.nn`` counterpart, so the constructor, the call, the
 parameter names and shapes (``weight_ih_l0``, ``weight_hh_l0_reverse``, ``weight_hr_l0``...),
@@ -16,21 +16,16 @@ the gate order, the initialization and the outputs are torch's own, and
   ``rnnlab.nn.regularizers`` and ``rnnlab.nn.steps``.
 - ``explain()``: which kernel runs and why (``rnnlab.nn.kernels``).
 
-Layers with step-changing extras run rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``, one
-autograd node per direction and layer); ``_run_direction`` below is the reference it is
-tested against, and ``rnnlab.nn.force_loop()`` runs it. The time loop (one direction of one
-layer)::
-
-    x: (T, B, I) --one matmul--> gx: (T, B, G*H)        G = 1 (RNN), 4 (LSTM), 3 (GRU)
-    for t in 0..T-1 (T-1..0 for the reverse direction):
-        h_t = step(gx[t], h_{t-1} [* recurrent-dropout mask])  -> zoneout(h_{t-1}, h_t)
-        where t >= length: h_t = h_{t-1}, output_t = 0
+This module holds what the three layers share (:class:`RecurrentLayer`); the layers
+themselves, with their equations, are in ``rnnlab.nn.layers``. Layers with step-changing
+extras run rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``, one autograd node per direction
+and layer); the reference time loop it is tested against, one direction of one layer step by
+step, is ``rnnlab.nn.directions.reference_direction``, and ``rnnlab.nn.force_loop()`` runs it.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import torch
@@ -38,34 +33,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nn import fused_bptt, native, regularizers, validation
-from rnnlab.nn.input_norm import normalized_projection
+from rnnlab.nn import regularizers, validation
+from rnnlab.nn.directions import fused_direction, reference_direction
 from rnnlab.nn.kernels import KernelChoice, select_kernel
-from rnnlab.nn.normalized_gru import normalized_gru
-from rnnlab.nn.normalized_rnn import normalized_rnn
-from rnnlab.nn.steps import StepWeights, gru_step, input_projection, lstm_step, rnn_step
+from rnnlab.nn.steps import StepWeights
 
 _NOT_CONTIGUOUS = "RNN module weights are not part of single contiguous chunk of memory"
 
 State = Tensor | tuple[Tensor, Tensor]
 Lengths = Tensor | list[int] | tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DirectionMasks:
-    """The random masks of one direction of one layer for one forward call.
-
-    Attributes:
-        recurrent: recurrent-dropout keep mask ``(B, H_out)`` (``0`` or ``1/(1-p)``), reused
-            at every step; ``None`` when inactive.
-        zone_h: zoneout on ``h``: a bool ``(T, B, H_out)`` mask in training (``True`` keeps
-            the previous value), ``None`` in eval mode or when inactive.
-        zone_c: the same for the LSTM cell state, ``(T, B, H)``.
-    """
-
-    recurrent: Tensor | None = None
-    zone_h: Tensor | None = None
-    zone_c: Tensor | None = None
 
 
 class RecurrentLayer(nn.RNNBase):
@@ -338,12 +314,12 @@ class RecurrentLayer(nn.RNNBase):
                 args = (layer_input, h0[row], None if c0 is None else c0[row])
                 if choice.fused_bptt:  # DropConnect inside: the masked copy is not kept
                     weights = self._step_weights(suffix, drop_connect=False)
-                    out, h_n, c_n = self._run_direction_fused(
-                        *args, weights, direction == 1, valid, choice.drop_connect
+                    out, h_n, c_n = fused_direction(
+                        self, *args, weights, direction == 1, valid, choice.drop_connect
                     )
                 else:
                     weights = self._step_weights(suffix, choice.drop_connect)
-                    out, h_n, c_n = self._run_direction(*args, weights, direction == 1, valid)
+                    out, h_n, c_n = reference_direction(self, *args, weights, direction == 1, valid)
                 outputs.append(out)
                 h_last.append(h_n)
                 if c_n is not None:
@@ -356,144 +332,6 @@ class RecurrentLayer(nn.RNNBase):
         if self.family == "lstm":
             return output, (h_n_all, torch.stack(c_last))
         return output, h_n_all
-
-    def _draw_masks(self, h: Tensor, c: Tensor | None, steps: int) -> DirectionMasks:
-        """Draw this direction's masks: one recurrent mask, a zoneout mask per step."""
-        if not self.training:
-            return DirectionMasks()
-        recurrent = zone_h = zone_c = None
-        if self.recurrent_dropout > 0:
-            recurrent = regularizers.keep_mask(tuple(h.shape), self.recurrent_dropout, h)
-        if self.zoneout > 0:
-            zone_h = regularizers.zoneout_mask((steps, *h.shape), self.zoneout, h)
-            if c is not None:
-                zone_c = regularizers.zoneout_mask((steps, *c.shape), self.zoneout, c)
-        return DirectionMasks(recurrent, zone_h, zone_c)
-
-    def _zone(self, previous: Tensor, candidate: Tensor, mask: Tensor | None) -> Tensor:
-        """Zoneout with a drawn mask (training) or its expectation (eval)."""
-        if mask is not None:
-            return torch.where(mask, previous, candidate)
-        return regularizers.zoneout(previous, candidate, self.zoneout, training=False)
-
-    def _run_direction(
-        self,
-        x: Tensor,
-        h: Tensor,
-        c: Tensor | None,
-        weights: StepWeights,
-        reverse: bool,
-        valid: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The reference: one direction of one layer, step by step under autograd.
-
-        Returns ``(outputs (T, B, H_out), h_T, c_T)``.
-        """
-        steps = x.shape[0]
-        gx = input_projection(x, weights)  # (T, B, G*H): all input projections in one matmul
-        masks = self._draw_masks(h, c, steps)
-        mask = masks.recurrent  # (B, H_out)
-        outputs: list[Tensor] = [h] * steps
-        order = range(steps - 1, -1, -1) if reverse else range(steps)
-        for t in order:
-            h_rec = h if mask is None else h * mask
-            c_new = None
-            if self.family == "lstm":
-                h_new, c_new = lstm_step(gx[t], h_rec, cast(Tensor, c), weights)
-                zone_c = None if masks.zone_c is None else masks.zone_c[t]
-                c_new = self._zone(cast(Tensor, c), c_new, zone_c)
-            elif self.family == "gru":
-                h_new = gru_step(gx[t], h, h_rec, weights)
-            else:
-                h_new = rnn_step(gx[t], h_rec, weights, str(self.nonlinearity))
-            h_new = self._zone(h, h_new, None if masks.zone_h is None else masks.zone_h[t])
-            if valid is None:
-                outputs[t] = h_new
-            else:
-                keep = valid[t]  # (B, 1): inside the sequence
-                h_new = torch.where(keep, h_new, h)
-                if c_new is not None:
-                    c_new = torch.where(keep, c_new, cast(Tensor, c))
-                outputs[t] = torch.where(keep, h_new, torch.zeros_like(h_new))
-            h, c = h_new, c_new
-        return torch.stack(outputs), h, c
-
-    def _run_direction_fused(
-        self,
-        x: Tensor,
-        h: Tensor,
-        c: Tensor | None,
-        weights: StepWeights,
-        reverse: bool,
-        valid: Tensor | None,
-        drop_connect: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """The same function as :meth:`_run_direction`, through ``rnnlab.nn.fused_bptt``.
-
-        With ``drop_connect`` the DropConnect mask of ``W_hh`` is drawn here (the same draw,
-        in the same order, as :meth:`_step_weights` makes) and applied inside the fused
-        function, which keeps no masked copy of ``W_hh``: on the native path only the mask's
-        seed (:class:`rnnlab.nn.regularizers.SeededMask`), elsewhere the bool mask.
-        """
-        steps = x.shape[0]
-        w_keep = (
-            regularizers.drop_connect_keep(weights.w_hh, self.weight_drop) if drop_connect else None
-        )
-        masks = self._draw_masks(h, c, steps)
-        zone_h = zone_c = None
-        if masks.zone_h is not None:  # training: bool masks, True keeps the previous value
-            zone_h, zone_c = masks.zone_h, masks.zone_c
-        elif self.zoneout > 0:  # eval: the expectation p * previous + (1 - p) * new
-            p = torch.tensor(self.zoneout, dtype=h.dtype, device=h.device)
-            zone_h = p.expand(steps, *h.shape)
-            zone_c = None if c is None else p.expand(steps, *c.shape)
-        ln_ih = weights.ln_ih if torch.is_grad_enabled() else None
-        # Layer norm in training: one node per direction keeping the layer norms' inputs, not
-        # the activations (the simple RNN: not under eval-mode zoneout, whose outputs it
-        # could not rebuild elementwise).
-        if ln_ih is not None and self.family == "gru":
-            out, h_n = normalized_gru(
-                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
-                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=zone_h, valid=valid,
-                reverse=reverse, w_keep=w_keep, weight_drop=self.weight_drop,
-            )  # fmt: skip
-            return out, h_n, None
-        zone_is_mask = zone_h is None or zone_h.dtype == torch.bool
-        if ln_ih is not None and self.family == "rnn" and zone_is_mask:
-            out, h_n = normalized_rnn(
-                x, weights.w_ih, ln_ih, h, weights.w_hh, weights.b_hh, weights.ln_hh,
-                b_ih=weights.b_ih, rec_mask=masks.recurrent, zone=zone_h, valid=valid,
-                reverse=reverse, nonlinearity=str(self.nonlinearity), w_keep=w_keep,
-                weight_drop=self.weight_drop,
-            )  # fmt: skip
-            return out, h_n, None
-        if ln_ih is not None and self.family == "rnn":  # keeps x only (not x W_ih^T)
-            gain, shift = ln_ih
-            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih)
-        elif ln_ih is not None and native.usable(x, weights.w_ih):  # the LSTM, on CPU
-            gain, shift = ln_ih
-            gx = normalized_projection(x, weights.w_ih, gain, shift, weights.b_ih, recompute=False)
-        else:
-            gx = input_projection(x, weights)  # (T, B, G*H): ordinary autograd, one matmul
-        return fused_bptt.run_direction(
-            self.family,
-            gx,
-            h,
-            c,
-            weights.w_hh,
-            weights.b_hh,
-            ln_hh=weights.ln_hh,
-            ln_c=weights.ln_c,
-            w_hr=weights.w_hr,
-            rec_mask=masks.recurrent,
-            zone_h=zone_h,
-            zone_c=zone_c,
-            valid=valid,
-            reverse=reverse,
-            nonlinearity=str(getattr(self, "nonlinearity", "tanh")),
-            w_keep=w_keep,
-            weight_drop=self.weight_drop,
-        )
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -532,212 +370,3 @@ def _repack(
     return PackedSequence(
         packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices
     )
-
-
-def _check_common(input_size: int, hidden_size: int, num_layers: int, dropout: float) -> None:
-    validation.check_size("input_size", input_size)
-    validation.check_size("hidden_size", hidden_size)
-    validation.check_size("num_layers", num_layers)
-    validation.check_probability("dropout", dropout)
-
-
-class RNN(RecurrentLayer, nn.RNN):  # type: ignore[misc]
-    r"""Simple (Elman) RNN layer, a drop-in ``torch.nn.RNN`` with lengths and extras.
-
-    .. math::
-        h_t = \phi(\mathrm{LN}(W_{ih} x_t) + b_{ih} + \mathrm{LN}(W_{hh} h_{t-1}) + b_{hh})
-
-    with ``phi`` tanh or ReLU and ``LN`` the identity unless ``layer_norm``.
-
-    Args:
-        input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
-        bidirectional, device, dtype: as in ``torch.nn.RNN``.
-        layer_norm: layer-normalize both pre-activations (Ba et al. 2016).
-        recurrent_dropout: probability of the per-sequence mask on ``h_{t-1}`` feeding ``W_hh``.
-        zoneout: probability that a unit keeps its previous value at a step.
-        weight_drop: DropConnect probability on the entries of ``W_hh``.
-
-    Example:
-        >>> import torch, rnnlab
-        >>> rnn = rnnlab.RNN(8, 16, num_layers=2, batch_first=True, layer_norm=True)
-        >>> out, h_n = rnn(torch.randn(4, 10, 8), lengths=[10, 7, 3, 1])
-        >>> out.shape, h_n.shape
-        (torch.Size([4, 10, 16]), torch.Size([2, 4, 16]))
-    """
-
-    family = "rnn"
-    gates = 1
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        *,
-        layer_norm: bool = False,
-        recurrent_dropout: float = 0.0,
-        zoneout: float = 0.0,
-        weight_drop: float = 0.0,
-    ) -> None:
-        _check_common(input_size, hidden_size, num_layers, dropout)
-        validation.check_nonlinearity(nonlinearity)
-        nn.RNN.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            nonlinearity=nonlinearity,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            device=device,
-            dtype=dtype,
-        )
-        factory = {"device": device, "dtype": dtype}
-        self._setup_extras(layer_norm, recurrent_dropout, zoneout, weight_drop, None, factory)
-
-
-class LSTM(RecurrentLayer, nn.LSTM):  # type: ignore[misc]
-    r"""LSTM layer, a drop-in ``torch.nn.LSTM`` with lengths and extras.
-
-    Gate order ``i, f, g, o`` as in torch::
-
-        i, f, g, o = LN(W_ih x_t) + b_ih + LN(W_hh h_{t-1}) + b_hh      (split in four)
-        c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
-        h_t = sigmoid(o) * tanh(LN(c_t))        and, with proj_size > 0, h_t = W_hr h_t
-
-    ``LN`` is the identity unless ``layer_norm`` (Ba et al. 2016: separate gains and biases
-    for the input part, the recurrent part and the cell).
-
-    Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-        proj_size, device, dtype: as in ``torch.nn.LSTM``.
-        layer_norm: layer-normalized gates and cell.
-        recurrent_dropout: probability of the per-sequence mask on ``h_{t-1}`` feeding ``W_hh``.
-        zoneout: probability that a unit of ``h`` (and, independently, of ``c``) keeps its
-            previous value at a step.
-        weight_drop: DropConnect probability on the entries of ``W_hh``.
-        forget_bias: initial value of the forget-gate bias (``bias_ih``; ``bias_hh``'s forget
-            slice starts at 0). ``None`` keeps torch's uniform initialization.
-
-    Example:
-        >>> import torch, rnnlab
-        >>> lstm = rnnlab.LSTM(8, 32, proj_size=16, zoneout=0.1, forget_bias=1.0)
-        >>> out, (h_n, c_n) = lstm(torch.randn(12, 3, 8))
-        >>> out.shape, h_n.shape, c_n.shape
-        (torch.Size([12, 3, 16]), torch.Size([1, 3, 16]), torch.Size([1, 3, 32]))
-    """
-
-    family = "lstm"
-    gates = 4
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        *,
-        layer_norm: bool = False,
-        recurrent_dropout: float = 0.0,
-        zoneout: float = 0.0,
-        weight_drop: float = 0.0,
-        forget_bias: float | None = None,
-    ) -> None:
-        _check_common(input_size, hidden_size, num_layers, dropout)
-        validation.check_size("proj_size", proj_size, minimum=0)
-        if proj_size >= hidden_size:
-            raise ValueError(
-                f"proj_size must be smaller than hidden_size={hidden_size}, got {proj_size}"
-            )
-        nn.LSTM.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            proj_size=proj_size,
-            device=device,
-            dtype=dtype,
-        )
-        factory = {"device": device, "dtype": dtype}
-        self._setup_extras(
-            layer_norm, recurrent_dropout, zoneout, weight_drop, forget_bias, factory
-        )
-
-
-class GRU(RecurrentLayer, nn.GRU):  # type: ignore[misc]
-    r"""GRU layer, a drop-in ``torch.nn.GRU`` with lengths and extras.
-
-    Gate order ``r, z, n``; the reset gate multiplies the recurrent term after the matrix
-    multiply, as in torch and cuDNN::
-
-        r = sigmoid(a_r + b_r),  z = sigmoid(a_z + b_z)     a = LN(W_ih x_t) + b_ih
-        n = tanh(a_n + r * b_n)                              b = LN(W_hh h_{t-1}) + b_hh
-        h_t = (1 - z) * n + z * h_{t-1}
-
-    Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-        device, dtype: as in ``torch.nn.GRU``.
-        layer_norm, recurrent_dropout, zoneout, weight_drop: as for :class:`RNN`.
-
-    Example:
-        >>> import torch, rnnlab
-        >>> gru = rnnlab.GRU(8, 16, bidirectional=True, recurrent_dropout=0.25)
-        >>> out, h_n = gru(torch.randn(5, 2, 8))
-        >>> out.shape, h_n.shape
-        (torch.Size([5, 2, 32]), torch.Size([2, 2, 16]))
-    """
-
-    family = "gru"
-    gates = 3
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        *,
-        layer_norm: bool = False,
-        recurrent_dropout: float = 0.0,
-        zoneout: float = 0.0,
-        weight_drop: float = 0.0,
-    ) -> None:
-        _check_common(input_size, hidden_size, num_layers, dropout)
-        nn.GRU.__init__(
-            self,
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            device=device,
-            dtype=dtype,
-        )
-        factory = {"device": device, "dtype": dtype}
-        self._setup_extras(layer_norm, recurrent_dropout, zoneout, weight_drop, None, factory)
