@@ -7,6 +7,7 @@ import torch
 
 import rnnlab
 from rnnlab.nn import force_loop, native
+from rnnlab.nn.routes import NATIVE_ROUTES, Route, describe_routes, native_route
 
 
 def test_plain_layer_runs_torch_fused() -> None:
@@ -141,3 +142,27 @@ def test_lstm_drop_connect_at_batch_one_runs_native_keeping_no_masked_copy() -> 
         out, _ = lstm(torch.randn(5, 1, 8))
     out.sum().backward()
     assert weight_like == []  # the mask's seed only, no masked W_hh
+
+
+def test_route_rows_decide_and_explain_themselves() -> None:
+    narrow_gru = Route("gru", batch_max=512, hidden_max=256)
+    assert narrow_gru.matches(256, 512, frozenset()) and not narrow_gru.matches(
+        512, 512, frozenset()
+    )
+    assert not narrow_gru.matches(256, None, frozenset())  # batch unknown: no claim
+    assert narrow_gru.condition() == "batch <= 512 and hidden <= 256"
+    assert Route("lstm", batch_min=128, batch_max=256).condition() == "batch 128-256"
+    dropped = Route("lstm", batch_max=2, needs="weight_drop")
+    assert dropped.condition() == "weight_drop at batch <= 2"
+    assert not dropped.matches(64, 1, frozenset()) and dropped.matches(
+        64, 1, frozenset({"weight_drop"})
+    )
+    assert len(describe_routes().splitlines()) == len(NATIVE_ROUTES)
+
+
+def test_native_route_takes_the_first_matching_row() -> None:
+    route = native_route("rnn", hidden=512, batch=512, extras=frozenset())
+    assert route is not None and route.condition() == "batch <= 512 and hidden <= 512"
+    assert native_route("rnn", hidden=1024, batch=512, extras=frozenset()) is None
+    assert native_route("lstm", hidden=64, batch=2, extras=frozenset({"weight_drop"})) is not None
+    assert native_route("gru", hidden=64, batch=1, extras=frozenset({"weight_drop"})) is not None

@@ -1,51 +1,19 @@
 """Which kernel a recurrent layer runs, and why.
 
-torch's fused kernels (oneDNN on CPU, cuDNN on GPU) compute plain RNN, LSTM and GRU layers.
-They take the weights as a list, so DropConnect on ``W_hh`` still runs fused: the masked
-matrix simply replaces the parameter in that list for one call, as AWD-LSTM does. Layer
-normalization, recurrent dropout and zoneout change the step equations themselves, so a
-layer that uses them runs rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``): the input
-projections of all steps as one matrix multiply, then one autograd node per direction and
-layer whose backward is hand-derived backpropagation through time with the weight gradients
-batched over all steps. rnnlab's reference time loop (step by step under autograd,
-``RecurrentLayer._run_direction``) computes the same function; ``force_loop()`` runs it.
-
 Three kernels, by name:
 
-- ``torch-fused``: torch's own kernel (no step-changing extra; DropConnect allowed);
-- ``rnnlab-fused-bptt``: rnnlab's fused BPTT (layer norm, recurrent dropout, zoneout), whose
-  time loops run in C++ on CPU (``rnnlab.nn.native``) and on GPUs in Python
-  (``rnnlab.nn.loops``), replayed as CUDA graphs once a shape repeats
-  (``rnnlab.nn.cuda_graphs``: on an H200, T=100, B=32, 4-8x faster than launching them from
-  Python, 1.0-2.9x cuDNN's plain layer; ``benchmarks/cuda_graphs.py``);
-- ``rnnlab-loop``: the reference loop, only when forced.
+- ``torch-fused``: torch's own kernel (oneDNN on CPU, cuDNN on GPU), for layers without a
+  step-changing extra (DropConnect allowed: the masked ``W_hh`` replaces the parameter in
+  torch's weight list for one call);
+- ``rnnlab-fused-bptt``: rnnlab's fused BPTT (``rnnlab.nn.fused_bptt``) for layer norm,
+  recurrent dropout and zoneout, and for plain layers where a measured row of
+  ``rnnlab.nn.routes`` says it trains faster on CPU;
+- ``rnnlab-loop``: the reference loop (``rnnlab.nn.directions.reference_direction``), only
+  when forced by :func:`force_loop`.
 
-Plain layers too run rnnlab's fused BPTT where it is measurably faster than torch's own CPU
-kernel: in training (gradients on), on CPU, in float32/float64, with the native loops built,
-for the sizes in :data:`NATIVE_PLAIN_RULES`, measured (forward+backward,
-T=50, 2 threads on the project's 2-core machine; ratio rnnlab / torch.nn, median of paired
-runs; ``benchmarks/plain_routing.py``, H 128-1024, one run per cell and batch, two for the
-LSTM at batch 1-128):
-
-======  ==========  ==========  ==========  ===========  ===========  ===========
-cell    batch 1     batch 8     batch 32    batch 128    batch 256    batch 512
-======  ==========  ==========  ==========  ===========  ===========  ===========
-RNN     0.44-0.53   0.52-0.61   0.59-0.81   0.69-0.87    0.73-0.91    0.88-0.98
-GRU     0.28-0.49   0.31-0.53   0.42-0.79   0.55-0.92    0.61-0.94    0.86-0.92 (H <= 256),
-                                                                      1.02-1.05 (H >= 512)
-LSTM    0.65-1.25   0.74-1.13   0.87-1.09   0.79-1.00    0.79-0.90
-======  ==========  ==========  ==========  ===========  ===========  ===========
-
-(LSTM by width: 1.03-1.25 at H 128 and batch <= 32, 0.95-1.04 at H 256 and batch <= 32,
-0.65-1.01 at H >= 512 and batch <= 8, 0.87-1.03 at H >= 512 and batch 32.) Until this
-table, the native library was compiled without OpenMP, so ATen's ``parallel_for`` ran every
-native loop on one thread: the rules were then RNN and GRU at batch <= 64 (and 128 for
-narrow layers) and LSTM at H >= 512, batch <= 16. torch's CPU LSTM runs oneDNN's fused RNN
-kernel, which the hand-written loop beats for large batches and, at H >= 512, small ones;
-torch's CPU RNN and GRU are per-step ATen loops under autograd. An LSTM
-with DropConnect at batch <= 2 runs the native loops too (:data:`NATIVE_DROP_CONNECT_RULES`:
-as fast as torch's kernel with the masked weights, and no masked copy of ``W_hh`` kept).
-Elsewhere, on GPUs and in eval mode, torch's kernel runs.
+:func:`select_kernel` decides; ``KernelChoice.reason`` says why in words (``explain()`` on a
+layer). How the kernels work is in ``docs/kernels.md``; what they measure, in
+``benchmarks/RESULTS.md``.
 
 Regularizers are inactive in ``eval()`` mode, so an evaluating layer with only dropout-type
 extras runs fused. Zoneout is the exception: at evaluation it mixes the previous and the
@@ -64,34 +32,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 
 from rnnlab.nn import cuda_graphs, huge_pages, native
-
-# Where rnnlab's fused BPTT beats torch's CPU kernel for a plain layer in training:
-# (family) -> predicate on (hidden_size, batch); batch is None when unknown (explain()).
-NATIVE_PLAIN_RULES = {
-    "rnn": lambda hidden, batch: (
-        batch is not None and (batch <= 256 or (batch <= 512 and hidden <= 512))
-    ),
-    "gru": lambda hidden, batch: (
-        batch is not None and (batch <= 256 or (batch <= 512 and hidden <= 256))
-    ),
-    "lstm": lambda hidden, batch: (
-        batch is not None and ((hidden >= 512 and batch <= 16) or 128 <= batch <= 256)
-    ),
-}
-NATIVE_PLAIN_WORDS = {
-    "rnn": "batch <= 256, or batch <= 512 and hidden <= 512",
-    "gru": "batch <= 256, or batch <= 512 and hidden <= 256",
-    "lstm": "hidden >= 512 and batch <= 16, or batch 128-256",
-}
-
-# DropConnect through torch's kernel keeps the masked copy of W_hh (4H x H for the LSTM) for
-# backward, the native loops only its mask's seed. Where that copy outweighs the activations
-# and the native loops run as fast (LSTM at batch 1-2: 0.75-1.05x the time of torch's kernel
-# with the masked weights, H 128-1024; benchmarks/RESULTS.md), a DropConnect layer runs them.
-NATIVE_DROP_CONNECT_RULES = {
-    "lstm": lambda hidden, batch: batch is not None and batch <= 2,
-}
-NATIVE_DROP_CONNECT_WORDS = {"lstm": "weight_drop at batch <= 2"}
+from rnnlab.nn.routes import Route, native_route
 
 _forced: ContextVar[str | None] = ContextVar("rnnlab_forced_kernel", default=None)
 
@@ -230,20 +171,15 @@ def _normalized_in_words(layer: HasExtras) -> str:
     )
 
 
-def _native_plain(layer: HasExtras, batch: int | None) -> str | None:
-    """The rule, in words, by which a layer without step-changing extras runs rnnlab's fused
+def _native_plain(layer: HasExtras, batch: int | None) -> Route | None:
+    """The measured row by which a layer without step-changing extras runs rnnlab's fused
     BPTT (faster there, or as fast with less memory); ``None`` where it runs torch's kernel."""
     if not (layer.training and torch.is_grad_enabled()):
         return None
-    rules = [(NATIVE_PLAIN_RULES, NATIVE_PLAIN_WORDS)]
-    if layer.weight_drop > 0:
-        rules.append((NATIVE_DROP_CONNECT_RULES, NATIVE_DROP_CONNECT_WORDS))
-    for table, words in rules:
-        rule = table.get(layer.family)
-        if rule is not None and rule(layer.hidden_size, batch):
-            # CPU, float32/float64, built, not turned off
-            return words[layer.family] if native.usable(layer.weight_hh_l0) else None
-    return None
+    extras = frozenset({"weight_drop"} if layer.weight_drop > 0 else ())
+    route = native_route(layer.family, layer.hidden_size, batch, extras)
+    # CPU, float32/float64, built, not turned off
+    return route if route is not None and native.usable(layer.weight_hh_l0) else None
 
 
 def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
@@ -292,8 +228,8 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 + "."
             ),
         )
-    rule = _native_plain(layer, batch)
-    if rule is not None:
+    route = _native_plain(layer, batch)
+    if route is not None:
         return KernelChoice(
             fused=False,
             drop_connect=drop_connect,
@@ -302,8 +238,8 @@ def select_kernel(layer: HasExtras, batch: int | None = None) -> KernelChoice:
                 f"rnnlab-fused-bptt ({mode} mode, CPU): no extra changes the step equations, "
                 f"but for a {layer.family.upper()} with hidden_size={layer.hidden_size}"
                 + (f" and batch {batch}" if batch is not None else "")
-                + " rnnlab's fused BPTT with native C++ time loops trains faster than torch's "
-                f"CPU kernel, or as fast keeping less (measured; rule: {rule}){weights}."
+                + f" rnnlab's fused BPTT with native C++ time loops {route.gain} "
+                f"(measured; rule: {route.condition()}){weights}."
             ),
         )
     if drop_connect:
