@@ -3,7 +3,8 @@
 One module per step:
 
 - :mod:`~rnnlab.data.series.load`: CSV/Parquet to a checked :class:`TimeSeries` (roles of
-  columns, calendar features, missing values, sorting, frequency and gaps);
+  columns, missing values, sorting, frequency and gaps);
+- :mod:`~rnnlab.data.series.calendar`: calendar features derived from the timestamps;
 - :mod:`~rnnlab.data.series.split`: chronological splits by fraction, by date, and the ETT
   protocol of the long-horizon literature;
 - :mod:`~rnnlab.data.series.scaling`: z-score / min-max fitted on training rows, JSON I/O;
@@ -18,12 +19,11 @@ Example:
     (8449, 2785, 2785)
 """
 
+from rnnlab.data.series.calendar import CALENDAR_FEATURES, calendar_features
 from rnnlab.data.series.errors import SeriesError
 from rnnlab.data.series.load import (
-    CALENDAR_FEATURES,
     SeriesReport,
     TimeSeries,
-    calendar_features,
     load_series,
     series_from_frame,
 )

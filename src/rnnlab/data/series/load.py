@@ -37,7 +37,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,24 +46,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from rnnlab.data.series.calendar import CalendarEncoding, calendar_features
 from rnnlab.data.series.errors import SeriesError
 
 logger = logging.getLogger(__name__)
 
 Fill = Literal["ffill", "interpolate"]
-CalendarEncoding = Literal["sincos", "scaled"]
-
-#: Calendar features: name -> (``DatetimeIndex`` attribute, period, value of the first step).
-#: ``scaled`` maps ``k = value - first`` in ``[0, period)`` to ``k / (period - 1) - 0.5`` (the
-#: Informer code's time features); ``sincos`` to ``sin(2 pi k / period), cos(2 pi k / period)``.
-CALENDAR_FEATURES: dict[str, tuple[str, int, int]] = {
-    "minute": ("minute", 60, 0),
-    "hour": ("hour", 24, 0),
-    "dayofweek": ("day_of_week", 7, 0),
-    "dayofmonth": ("day", 31, 1),
-    "dayofyear": ("day_of_year", 366, 1),
-    "month": ("month", 12, 1),
-}
 
 _CSV_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -159,7 +146,7 @@ def load_series(
         past_covariates: columns observed up to the forecast origin only.
         future_covariates: columns known over the horizon.
         calendar: calendar features to derive from the timestamps, names from
-            :data:`CALENDAR_FEATURES` (``hour``, ``dayofweek``, ``month``...).
+            :data:`~rnnlab.data.series.calendar.CALENDAR_FEATURES` (``hour``, ``month``...).
         calendar_encoding: ``"sincos"`` (two columns per feature) or ``"scaled"`` (one, in
             ``[-0.5, 0.5]``).
         fill: ``None`` (missing values are an error), ``"ffill"`` or ``"interpolate"``.
@@ -298,46 +285,6 @@ def series_from_frame(
         freq=freq,
         report=report,
     )
-
-
-def calendar_features(
-    timestamps: pd.DatetimeIndex, names: Sequence[str], encoding: CalendarEncoding = "sincos"
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Calendar features of ``timestamps``, also usable for future timestamps.
-
-    Args:
-        timestamps: the times.
-        names: feature names from :data:`CALENDAR_FEATURES`.
-        encoding: ``"sincos"``: ``sin(2 pi k / P), cos(2 pi k / P)`` for ``k`` in ``[0, P)``;
-            ``"scaled"``: ``k / (P - 1) - 0.5``.
-
-    Returns:
-        ``(T, K)`` float64 values and their column names.
-
-    Example:
-        >>> ts = pd.DatetimeIndex(["2016-07-01 06:00"])
-        >>> calendar_features(ts, ["hour"], "scaled")[0].round(4).tolist()
-        [[-0.2391]]
-    """
-    columns: list[np.ndarray] = []
-    column_names: list[str] = []
-    for name in names:
-        if name not in CALENDAR_FEATURES:
-            raise SeriesError(
-                f"unknown calendar feature {name!r}; expected one of {sorted(CALENDAR_FEATURES)}"
-            )
-        attribute, period, offset = CALENDAR_FEATURES[name]
-        k = np.asarray(getattr(timestamps, attribute), dtype=np.float64) - offset  # (T,)
-        if encoding == "sincos":
-            angle = 2.0 * math.pi * k / period
-            columns += [np.sin(angle), np.cos(angle)]
-            column_names += [f"{name}_sin", f"{name}_cos"]
-        else:
-            columns.append(k / (period - 1) - 0.5)
-            column_names.append(name)
-    if not columns:
-        return np.zeros((len(timestamps), 0)), ()
-    return np.column_stack(columns), tuple(column_names)
 
 
 def _parse_timestamps(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
