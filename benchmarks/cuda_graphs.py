@@ -21,28 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from layer_speed import CELLS, OPTIONS
-
-
-def _time(run: Callable[[], None], repeats: int) -> float:
-    """Median milliseconds of ``run`` timed with CUDA events, after two warm-up runs."""
-    run()
-    run()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        run()
-        end.record()
-        torch.cuda.synchronize()
-        samples.append(start.elapsed_time(end))
-    return statistics.median(samples)
+from timing import cuda_event_ms
 
 
 def _step(layer: nn.Module, x: Tensor) -> Callable[[], None]:
@@ -90,14 +75,14 @@ def main() -> int:
         ours_cls, torch_cls, _, family = CELLS[cell]
         x = torch.randn(args.steps, batch, hidden, device=device)
         cudnn = torch_cls(hidden, hidden, **family).to(device)
-        cudnn_ms = _time(_step(cudnn, x), args.repeats)
+        cudnn_ms = cuda_event_ms(_step(cudnn, x), args.repeats)
         for option in args.options:
             torch.manual_seed(0)
             layer = ours_cls(hidden, hidden, **family, **OPTIONS[option]).to(device)
             os.environ["RNNLAB_CUDA_GRAPHS"] = "0"
-            eager_ms = _time(_step(layer, x), args.repeats)
+            eager_ms = cuda_event_ms(_step(layer, x), args.repeats)
             os.environ.pop("RNNLAB_CUDA_GRAPHS")
-            ours_ms = _time(_step(layer, x), args.repeats)
+            ours_ms = cuda_event_ms(_step(layer, x), args.repeats)
             try:
                 layer.zero_grad(set_to_none=True)
                 torch.manual_seed(1)
@@ -116,7 +101,7 @@ def main() -> int:
                     torch.allclose(a, b, rtol=1e-4, atol=1e-5)
                     for a, b in zip(got, expected, strict=True)
                 )
-                graph_ms = _time(replay, args.repeats)
+                graph_ms = cuda_event_ms(replay, args.repeats)
                 graph_text = f"{graph_ms:9.2f}"
                 ratio = f"{graph_ms / cudnn_ms:10.2f}x"
                 verdict = "same" if same else "DIFFER"

@@ -21,7 +21,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 
 from rnnlab.data.audio import FeatureConfig, FeatureExtractor, load_audio
 from rnnlab.data.fsdd import list_recordings
+from timing import best_seconds
 
 CONFIG = FeatureConfig(
     sample_rate=8000,
@@ -55,16 +55,6 @@ def find_data() -> Path:
         if (candidate / "recordings").is_dir():
             return candidate
     raise SystemExit("FSDD recordings not found; pass --data DIR")
-
-
-def best_of(repeats: int, run: Callable[[], None]) -> float:
-    run()  # warm-up (allocations, librosa's numba compilation, CUDA kernels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -123,13 +113,13 @@ def main() -> None:
             )  # fmt: skip
 
     results = {
-        "librosa per-utterance": best_of(args.repeats, reference),
-        "rnnlab per-utterance (cpu)": best_of(args.repeats, ours_each),
-        "rnnlab batched (cpu)": best_of(args.repeats, ours_batched("cpu")),
+        "librosa per-utterance": best_seconds(reference, args.repeats),
+        "rnnlab per-utterance (cpu)": best_seconds(ours_each, args.repeats),
+        "rnnlab batched (cpu)": best_seconds(ours_batched("cpu"), args.repeats),
     }
     if args.device != "cpu":
-        results[f"rnnlab batched ({args.device})"] = best_of(
-            args.repeats, ours_batched(args.device)
+        results[f"rnnlab batched ({args.device})"] = best_seconds(
+            ours_batched(args.device), args.repeats
         )
     base = total_seconds / results["librosa per-utterance"]
     print(f"{len(waves)} recordings, {total_seconds:.1f} s of audio, torch threads {args.threads}")

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 import rnnlab
-from rnnlab.nn import force_loop
+from timing import forced_loop, median_times, train_step
 
 CELLS: dict[str, tuple[type[nn.Module], type[nn.Module], type[nn.Module], dict[str, Any]]] = {
     "rnn": (rnnlab.RNN, nn.RNN, nn.RNNCell, {"nonlinearity": "tanh"}),
@@ -61,41 +58,6 @@ class StepLoop(nn.Module):
             state = self.cell(x_t, state)
             outputs.append(state[0] if isinstance(state, tuple) else state)
         return torch.stack(outputs)
-
-
-def train_step(module: nn.Module, x: Tensor) -> Callable[[], None]:
-    def run() -> None:
-        out = module(x)
-        out = out[0] if isinstance(out, tuple) else out
-        out.sum().backward()
-        module.zero_grad(set_to_none=True)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-
-    return run
-
-
-def forced_loop(run: Callable[[], None]) -> Callable[[], None]:
-    def forced() -> None:
-        with force_loop():
-            run()
-
-    return forced
-
-
-def median_times(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    for run in runs.values():  # warm-up
-        run()
-        run()
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for repeat in range(repeats):
-        shift = repeat % len(names)  # rotate the order: no implementation always runs first
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            runs[name]()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:

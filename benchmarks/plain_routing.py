@@ -12,26 +12,18 @@ Run: ``python benchmarks/plain_routing.py --cells rnn gru lstm --hidden 128 256 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 import rnnlab
 from rnnlab.nn import force_fused_bptt
+from timing import paired_ratio
 
 TORCH = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 OURS = {"rnn": rnnlab.RNN, "gru": rnnlab.GRU, "lstm": rnnlab.LSTM}
 
 
-def _seconds(step: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
-
-def paired_ratio(cell: str, hidden: int, batch: int, steps: int, repeats: int) -> float:
+def routing_ratio(cell: str, hidden: int, batch: int, steps: int, repeats: int) -> float:
     """Median over ``repeats`` of time(rnnlab fused BPTT) / time(torch.nn), run back to back."""
     torch.manual_seed(0)
     theirs, ours = TORCH[cell](hidden, hidden), OURS[cell](hidden, hidden)
@@ -46,9 +38,7 @@ def paired_ratio(cell: str, hidden: int, batch: int, steps: int, repeats: int) -
             out, _ = ours(x)
         out.sum().backward()
 
-    for step in (run_theirs, run_ours, run_theirs, run_ours):  # warm up
-        step()
-    return statistics.median(_seconds(run_ours) / _seconds(run_theirs) for _ in range(repeats))
+    return paired_ratio(run_ours, run_theirs, repeats)
 
 
 def main() -> None:
@@ -69,7 +59,7 @@ def main() -> None:
     print(f"{'cell':5} {'H':>5} " + " ".join(f"{'B=' + str(b):>7}" for b in args.batch))
     for cell in args.cells:
         for hidden in args.hidden:
-            ratios = [paired_ratio(cell, hidden, b, args.steps, args.repeats) for b in args.batch]
+            ratios = [routing_ratio(cell, hidden, b, args.steps, args.repeats) for b in args.batch]
             print(f"{cell:5} {hidden:>5} " + " ".join(f"{r:>7.2f}" for r in ratios), flush=True)
 
 

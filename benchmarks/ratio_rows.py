@@ -14,12 +14,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
-from layer_speed import CELLS, OPTIONS, train_step
+from layer_speed import CELLS, OPTIONS
+from timing import median_times, train_step
 
 
 def ratio(spec: str, steps: int, repeats: int) -> tuple[float, float, float]:
@@ -31,16 +30,8 @@ def ratio(spec: str, steps: int, repeats: int) -> tuple[float, float, float]:
     x = torch.randn(steps, batch, hidden, requires_grad=True)
     ours = train_step(ours_cls(hidden, hidden, **extra, **OPTIONS[option]), x)
     theirs = train_step(torch_cls(hidden, hidden, **extra), x)
-    for _ in range(2):
-        ours()
-        theirs()
-    times: dict[str, list[float]] = {"ours": [], "theirs": []}
-    for _ in range(repeats):
-        for name, run in (("ours", ours), ("theirs", theirs)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    mine, base = statistics.median(times["ours"]), statistics.median(times["theirs"])
+    times = median_times({"ours": ours, "theirs": theirs}, repeats)
+    mine, base = times["ours"], times["theirs"]
     return mine / base, 1e3 * mine, 1e3 * base
 
 

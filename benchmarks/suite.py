@@ -42,7 +42,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,8 @@ import torch
 from torch import Tensor, nn
 
 import rnnlab
-from layer_speed import CELLS, OPTIONS, StepLoop, forced_loop, median_times, train_step
+from layer_speed import CELLS, OPTIONS, StepLoop
+from timing import forced_loop, median_seconds, median_times, train_step
 
 FLOPS_PER_TOKEN = {"rnn": 2, "lstm": 8, "gru": 6}  # x H(H+I), forward, one layer
 TARGETS = {"extra_256": 1.3, "extra_128": 1.6, "plain": 1.02, "memory": 1.5}
@@ -63,16 +63,8 @@ def machine_peak(size: int, repeats: int, device: str) -> float:
     b = torch.randn(size, size, device=device)
     out = torch.empty(size, size, device=device)
     torch.mm(a, b, out=out)
-    times = []
-    for _ in range(repeats):
-        if device != "cpu":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        torch.mm(a, b, out=out)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    elapsed = median_seconds(lambda: torch.mm(a, b, out=out), repeats, device)
+    return 2 * size**3 / elapsed / 1e9
 
 
 def saved_bytes(module: nn.Module, x: Tensor) -> int:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from pathlib import Path
 
 import rnnlab
 from rnnlab.tuning import tune
+from timing import timed
 
 
 def main() -> None:
@@ -41,25 +41,25 @@ def main() -> None:
         f"output.dir={out}",
     ]
 
-    start = time.perf_counter()
-    default = rnnlab.train("adding", overrides=common, run_dir=out / "default", quiet=None)
-    default_seconds = time.perf_counter() - start
+    default, default_seconds = timed(
+        lambda: rnnlab.train("adding", overrides=common, run_dir=out / "default", quiet=None)
+    )
     rows = [("recipe default (LSTM 32, lr 0.01)", default.best, "-", "-", default_seconds)]
 
     for pruner in args.pruners:
-        start = time.perf_counter()
-        result = tune(
-            "adding",
-            "adding",
-            trials=args.trials,
-            overrides=common,
-            study_name=f"adding-{pruner.replace(':', '-')}",
-            study_dir=out / f"study-{pruner.replace(':', '-')}",
-            pruner=pruner,
-            seed=0,
-            plots=False,
+        result, seconds = timed(
+            lambda pruner=pruner: tune(
+                "adding",
+                "adding",
+                trials=args.trials,
+                overrides=common,
+                study_name=f"adding-{pruner.replace(':', '-')}",
+                study_dir=out / f"study-{pruner.replace(':', '-')}",
+                pruner=pruner,
+                seed=0,
+                plots=False,
+            )
         )
-        seconds = time.perf_counter() - start
         rows.append(
             (
                 f"study, {args.trials} trials, pruner={pruner}",
