@@ -1,4 +1,4 @@
-"""Audio: reading recordings (io), speech features in torch (features), augmentation (augment).
+"""Audio: reading recordings (io), speech features in torch (features, mel), augmentation.
 
 Example:
     >>> import torch
@@ -13,11 +13,7 @@ from rnnlab.data.audio.augment import add_noise, spec_augment
 from rnnlab.data.audio.features import (
     FeatureConfig,
     FeatureExtractor,
-    dct_matrix,
     deltas,
-    hz_to_mel,
-    mel_filterbank,
-    mel_to_hz,
     normalize_utterance,
     pre_emphasis,
 )
@@ -29,6 +25,7 @@ from rnnlab.data.audio.io import (
     resample,
     to_mono,
 )
+from rnnlab.data.audio.mel import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
 
 __all__ = [
     "Audio",
