@@ -4,8 +4,9 @@
 #   bash benchmarks/gpu_session.sh            # logs and suite.json under $OUT (or ./gpu-out)
 #
 # Runs, each under its own time limit so that one slow part cannot starve the rest:
-# gpu_check.py (layers vs cuDNN, fused BPTT vs reference loop, float64 gradcheck, autocast),
-# speech_gpu_check.py (features and speech models, GPU vs CPU), cuda_graphs.py (eager vs
+# the GPU tests with pytest (tests/gpu: layers vs cuDNN, fused BPTT vs reference loop,
+# float64 gradcheck, autocast, CUDA graphs vs eager, speech features and models GPU vs CPU),
+# speech_feature_throughput.py (features, GPU vs CPU), cuda_graphs.py (eager vs
 # CUDA-graph-captured training steps), lm_throughput.py (Trainer vs a plain loop on the GPU),
 # two short `rnnlab train` runs on the GPU with every extra (adding in fp16 with the gradient
 # scaler, a character model of a generated text in bf16) and the suite's grid against cuDNN. Needs rnnlab importable (installed, or run from
@@ -28,8 +29,9 @@ part() {  # part LIMIT NAME COMMAND...: run, keep the log, show its end
     tail -n "${TAIL:-25}" "$out/$name.log"
 }
 
-TAIL=12 part "${LIMIT_CHECK:-100}" gpu_check python3 benchmarks/gpu_check.py
-TAIL=8 part "${LIMIT_SPEECH:-50}" speech python3 benchmarks/speech_gpu_check.py
+TAIL=12 part "${LIMIT_CHECK:-150}" gpu_tests python3 -m pytest tests/gpu -q -rfE \
+    -p no:cacheprovider
+TAIL=8 part "${LIMIT_SPEECH:-50}" speech python3 benchmarks/speech_feature_throughput.py
 TAIL=22 part "${LIMIT_GRAPHS:-60}" graphs python3 benchmarks/cuda_graphs.py
 TAIL=6 part "${LIMIT_LM:-60}" lm python3 benchmarks/lm_throughput.py --synthetic \
     --device cuda --steps 100 --repeats 2
@@ -46,4 +48,4 @@ TAIL=4 part "${LIMIT_TRAIN:-60}" train_bf16 python3 -m rnnlab train tinyshakespe
     --run-dir /tmp/rnnlab-gpu-char
 TAIL=8 part "${LIMIT_SUITE:-200}" suite python3 benchmarks/suite.py --device cuda --skip-e2e \
     --json "$out/suite.json"
-grep -E "FAIL|Error|error" "$out"/*.log | head -20
+grep -E "FAIL|Error|error|failed" "$out"/*.log | head -20
