@@ -57,9 +57,7 @@ def test_lower_layers_import_only_below_them(graph: Graph, name: str) -> None:
 
 
 @pytest.mark.parametrize("wing", WINGS)
-def test_a_domain_wing_does_not_import_another_or_the_layers_above(
-    graph: Graph, wing: str
-) -> None:
+def test_a_domain_wing_does_not_import_another_or_the_layers_above(graph: Graph, wing: str) -> None:
     mine = [m for m in graph if part(m) == wing]
     assert mine, f"no rnnlab.{wing} package"
     for other in (*[w for w in WINGS if w != wing], "cli", "analysis", "tuning", "api"):

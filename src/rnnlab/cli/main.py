@@ -18,6 +18,7 @@ from rnnlab import __version__, api
 from rnnlab.cli.guard import guard
 from rnnlab.config import recipe_names
 from rnnlab.errors import UserError
+from rnnlab.training.run_dir import RunDir
 
 app = typer.Typer(
     name="rnnlab",
@@ -141,10 +142,11 @@ def evaluate(
         if checkpoint not in ("best", "last"):
             raise UserError(f"--checkpoint {checkpoint!r} is not allowed (allowed: best, last)")
         metrics = api.evaluate(run_dir, split=split, checkpoint=checkpoint)  # type: ignore[arg-type]
+        used = RunDir(run_dir).find_checkpoint(checkpoint)  # type: ignore[arg-type]
         if as_json:
             out.print(json.dumps(metrics), markup=False, soft_wrap=True)
             return
-        table = Table(title=f"{run_dir} ({split}, {checkpoint}.pt)")
+        table = Table(title=f"{run_dir} ({split}, {used.name})")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for key, value in metrics.items():

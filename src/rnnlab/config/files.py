@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,33 @@ def recipe_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def read_text(path: Path) -> str:
+    """A config file's text: UTF-8, with or without a byte-order mark (editors on Windows
+    write one), or UTF-16 with its byte-order mark.
+
+    Raises:
+        ConfigError: unreadable, binary, or in another encoding (one line naming the file).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path} is not a text file in UTF-8 (undecodable byte at offset {err.start}); "
+            "save the config as UTF-8 TOML"
+        ) from None
+    if "\x00" in text:
+        raise ConfigError(f"{path} is a binary file, not a TOML config")
+    return text
+
+
 def resolve_source(config_or_recipe: str | os.PathLike[str]) -> tuple[str, str]:
     """Find a config: an existing TOML file, or a shipped recipe by name.
 
@@ -41,7 +69,7 @@ def resolve_source(config_or_recipe: str | os.PathLike[str]) -> tuple[str, str]:
     """
     path = Path(config_or_recipe)
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(path)
+        return read_text(path), str(path)
     name = str(config_or_recipe)
     names = recipe_names()
     if name in names:

@@ -19,9 +19,11 @@ Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
+    """Base of every config section: unknown keys are errors, assignments are validated, and
+    no number is infinite or NaN (``--set train.lr=inf`` is refused here, not as a NaN loss
+    later; a setting that can be off is ``None``, never ``inf``)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TaskConfig(Section):
