@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.architecture import Graph, cycles, import_graph, module_names, reaches
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "rnnlab"
