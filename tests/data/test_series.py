@@ -127,7 +127,9 @@ def test_missing_value_error_then_fills(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path, "date,a,b\n2020-01-01,,1\n2020-01-02,2,2\n2020-01-03,,3\n2020-01-04,6,4\n"
     )
-    with pytest.raises(SeriesError, match=r"missing value in column 'a' at row 0 .*fill="):
+    with pytest.raises(
+        SeriesError, match=r"missing value in column .a. at row 0 .*data.fill = \"ffill\""
+    ):
         load_series(path)
     forward = load_series(path, fill="ffill")
     assert forward.values[:, 0].tolist() == [2, 2, 2, 6]  # leading value: first observation
@@ -138,7 +140,9 @@ def test_missing_value_error_then_fills(tmp_path: Path) -> None:
 
 def test_unsorted_error_or_sorted_with_notice(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "date,a\n2020-01-02,2\n2020-01-01,1\n2020-01-03,3\n")
-    with pytest.raises(SeriesError, match=r"not sorted: row 1 .*sort=True"):
+    with pytest.raises(
+        SeriesError, match=r"not sorted: row 1 .*set data.sort = true \(--set data.sort=true"
+    ):
         load_series(path)
     s = load_series(path, sort=True)
     assert s.values[:, 0].tolist() == [1, 2, 3]

@@ -253,7 +253,8 @@ def series_from_frame(
         if not sort:
             raise SeriesError(
                 f"timestamps in {source} are not sorted: row {row} ({timestamps[row]}) comes "
-                f"after row {row - 1} ({timestamps[row - 1]}); pass sort=True to sort them"
+                f"after row {row - 1} ({timestamps[row - 1]}); to sort them set data.sort = true "
+                "(--set data.sort=true; sort=True in Python)"
             )
         order = np.argsort(timestamps.asi8, kind="stable")
         timestamps = timestamps[order]
@@ -362,7 +363,9 @@ def _handle_missing(
         if fill is None:
             raise SeriesError(
                 f"missing value in column {name!r} at row {int(order[first])} "
-                f"({timestamps[first]}) of {source}; pass fill='ffill' or fill='interpolate'"
+                f"({timestamps[first]}) of {source}; to fill gaps set "
+                'data.fill = "ffill" or "interpolate" (--set data.fill=ffill; fill="ffill" '
+                "in Python)"
             )
         report.filled[name] = int(rows.size)
     frame = pd.DataFrame(values, columns=range(values.shape[1]))
