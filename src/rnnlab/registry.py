@@ -123,7 +123,8 @@ TASKS: Registry[Any] = Registry(
         "rnnlab.tasks.mackey_glass",
         "rnnlab.tasks.language",
         "rnnlab.tasks.forecasting",
-        "rnnlab.tasks.speech",
+        "rnnlab.speech.digits",
+        "rnnlab.speech.ctc_task",
     ),
 )
 """Config name -> :class:`rnnlab.tasks.Task` subclass (registered with

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import rnnlab.api as api
 from rnnlab import config as cfg
 from rnnlab.cli.recognize import format_result, register
-from rnnlab.tasks.speech import recognize, tone_word
+from rnnlab.speech import recognize, tone_word
 
 RATE = 8000
 WORDS = ("zero", "one", "two")

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from rnnlab import GRU, LSTM
 from rnnlab.data.audio import FeatureConfig, FeatureExtractor, add_noise, spec_augment
-from rnnlab.models.speech import CTCModel, SpeechClassifier
 from rnnlab.speech import decode_batch
+from rnnlab.speech.model import CTCModel, SpeechClassifier
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -1,6 +1,6 @@
 """``rnnlab recognize``: transcribe recordings with a trained speech run.
 
-The work is :func:`rnnlab.tasks.speech.recognize` (Python first); this module only parses
+The work is :func:`rnnlab.speech.recognize.recognize` (Python first); this module only parses
 arguments and prints. Each file gets one line on stdout (or one entry of a JSON list with
 ``--json``); notices (conversions to mono or to the run's sample rate) go to stderr. A file
 that cannot be used (missing, empty, not audio, corrupt, longer than the maximum) gets a
@@ -28,7 +28,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def format_result(result: dict[str, Any]) -> str:
-    """One line for one file's result (see :func:`rnnlab.tasks.speech.recognize`).
+    """One line for one file's result (see :func:`rnnlab.speech.recognize.recognize`).
 
     Example:
         >>> format_result({"file": "a.wav", "digit": 7, "word": "seven", "confidence": 0.98})
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             rnnlab recognize runs/fsdd-ctc a.wav b.wav --beam 8 --json
         """
         from rnnlab.errors import UserError
-        from rnnlab.tasks.speech import recognize
+        from rnnlab.speech.recognize import recognize
 
         failed = 0
 

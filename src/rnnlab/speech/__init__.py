@@ -1,5 +1,25 @@
-"""Speech recognition helpers: CTC decoding and alignment (ctc), WER and CER (metrics)."""
+"""The speech wing: spoken-digit classification and connected-digit recognition with CTC.
 
+One module per concept:
+
+=================  ==========================================================================
+``settings``       the ``[data]`` sections (features, augmentation, the tone corpus)
+``vocabulary``     :class:`CTCVocabulary`, the CTC token set (blank, words or characters)
+``recordings``     FSDD recordings or generated tones, per split
+``batching``       utterances in memory, padded and augmented batches
+``task``           :class:`SpeechTask`, what both tasks share
+``digits``         the ``speech-digits`` task and the confusion matrix of a finished run
+``ctc_task``       the ``speech-ctc`` task
+``model``          :class:`SpeechClassifier`, :class:`CTCModel`, :class:`CTCHead`
+``ctc``            CTC decoding (greedy, prefix beam search) and alignment
+``metrics``        word and character error rates
+``confusion``      confusion-matrix plot and files
+``recognize``      :func:`recognize` and :func:`load_recognizer` (``rnnlab recognize``)
+=================  ==========================================================================
+"""
+
+from rnnlab.speech.batching import Utterance, UtteranceBatches
+from rnnlab.speech.confusion import plot_confusion_matrix
 from rnnlab.speech.ctc import (
     Hypothesis,
     TokenSpan,
@@ -8,22 +28,57 @@ from rnnlab.speech.ctc import (
     ctc_greedy_decode,
     decode_batch,
 )
+from rnnlab.speech.ctc_task import SpeechCTCTask
+from rnnlab.speech.digits import SpeechDigitsTask, write_confusion_matrix
 from rnnlab.speech.metrics import (
     ErrorCounts,
     character_error_rate,
     error_counts,
     word_error_rate,
 )
+from rnnlab.speech.model import CTCHead, CTCModel, SpeechClassifier
+from rnnlab.speech.recognize import Recognizer, load_recognizer, recognize, word_times
+from rnnlab.speech.recordings import tone_word
+from rnnlab.speech.settings import (
+    AugmentSettings,
+    FeatureSettings,
+    SpeechCTCData,
+    SpeechDigitsData,
+    ToneSettings,
+)
+from rnnlab.speech.task import SpeechTask
+from rnnlab.speech.vocabulary import CTCVocabulary
 
 __all__ = [
+    "AugmentSettings",
+    "CTCHead",
+    "CTCModel",
+    "CTCVocabulary",
     "ErrorCounts",
+    "FeatureSettings",
     "Hypothesis",
+    "Recognizer",
+    "SpeechCTCData",
+    "SpeechCTCTask",
+    "SpeechClassifier",
+    "SpeechDigitsData",
+    "SpeechDigitsTask",
+    "SpeechTask",
     "TokenSpan",
+    "ToneSettings",
+    "Utterance",
+    "UtteranceBatches",
     "character_error_rate",
     "ctc_align",
     "ctc_beam_search",
     "ctc_greedy_decode",
     "decode_batch",
     "error_counts",
+    "load_recognizer",
+    "plot_confusion_matrix",
+    "recognize",
+    "tone_word",
     "word_error_rate",
+    "word_times",
+    "write_confusion_matrix",
 ]

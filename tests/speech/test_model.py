@@ -11,8 +11,8 @@ from torch import nn
 
 from rnnlab import GRU, LSTM, RNN
 from rnnlab.data.audio import FeatureConfig, FeatureExtractor
-from rnnlab.models.speech import CTCHead, CTCModel, SpeechClassifier, final_state
 from rnnlab.speech import decode_batch
+from rnnlab.speech.model import CTCHead, CTCModel, SpeechClassifier, final_state
 
 
 @pytest.fixture(autouse=True)

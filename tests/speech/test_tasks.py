@@ -14,18 +14,18 @@ import torch
 import rnnlab.api as api
 from rnnlab import config as cfg
 from rnnlab.errors import ConfigError, RunDirError
-from rnnlab.speech import TokenSpan
-from rnnlab.tasks import TASKS
-from rnnlab.tasks.speech import (
+from rnnlab.speech import (
+    CTCVocabulary,
     SpeechCTCTask,
     SpeechDigitsTask,
-    Vocabulary,
+    TokenSpan,
     load_recognizer,
     plot_confusion_matrix,
     tone_word,
     word_times,
     write_confusion_matrix,
 )
+from rnnlab.tasks import TASKS
 
 FEATURES = {"n_mfcc": 8, "n_mels": 16, "deltas": 0, "hop_ms": 20.0}
 TONES = {"words": 3, "train_samples": 48, "valid_samples": 24, "test_samples": 24}
@@ -109,10 +109,10 @@ def test_tone_word_has_its_pitch() -> None:
 
 
 def test_vocabulary_words_and_characters() -> None:
-    words = Vocabulary.for_words(["zero", "one", "two"], "word")
+    words = CTCVocabulary.for_words(["zero", "one", "two"], "word")
     assert words.num_classes == 4 and words.encode([2, 0]) == [3, 1]
     assert words.decode([3, 1]) == "two zero"
-    chars = Vocabulary.for_words(["zero", "one", "two"], "char")
+    chars = CTCVocabulary.for_words(["zero", "one", "two"], "char")
     encoded = chars.encode([1, 2])
     assert len(encoded) == len("one two") and 0 not in encoded
     assert chars.decode(encoded) == "one two"

@@ -26,15 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CTCHead", "CTCModel", "SpeechClassifier", "final_state", "output_size"]
+from rnnlab.models.sequence import recurrent_output_size
+
+__all__ = ["CTCHead", "CTCModel", "SpeechClassifier", "final_state"]
 
 Pooling = Literal["mean", "last"]
-
-
-def output_size(recurrent: nn.Module) -> int:
-    """``D * H_out`` of a torch.nn-style recurrent layer (``proj_size`` when set)."""
-    hidden = getattr(recurrent, "proj_size", 0) or int(getattr(recurrent, "hidden_size"))  # noqa: B009
-    return hidden * (2 if getattr(recurrent, "bidirectional", False) else 1)
 
 
 def final_state(h_n: Tensor | tuple[Tensor, Tensor], bidirectional: bool) -> Tensor:
@@ -92,7 +88,7 @@ class SpeechClassifier(nn.Module):
         self.recurrent = recurrent
         self.pooling: Pooling = pooling
         self.dropout = nn.Dropout(dropout)
-        self.proj = nn.Linear(output_size(recurrent), num_classes)
+        self.proj = nn.Linear(recurrent_output_size(recurrent), num_classes)
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits ``(B, num_classes)`` for features ``(B, T, F)`` with valid ``lengths``."""
@@ -134,7 +130,8 @@ class CTCModel(nn.Module):
 
     Class ``blank`` is the CTC blank; the other ``num_tokens`` classes are the tokens (for
     digits with ``blank=0``: class ``d + 1`` is digit ``d``). Decode with
-    ``rnnlab.speech.decode_batch``.
+    ``rnnlab.speech.decode_batch``; the ``speech-ctc`` task uses :class:`CTCHead` on a
+    ``rnnlab.models.SequenceModel`` instead.
 
     Args:
         recurrent: the recurrent layer (``input_size`` = features per frame).
@@ -161,7 +158,7 @@ class CTCModel(nn.Module):
         self.recurrent = recurrent
         self.blank = blank
         self.num_classes = num_tokens + 1
-        self.head = CTCHead(output_size(recurrent), self.num_classes, dropout)
+        self.head = CTCHead(recurrent_output_size(recurrent), self.num_classes, dropout)
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Log-probabilities ``(B, T, num_tokens + 1)`` for features ``(B, T, F)``."""

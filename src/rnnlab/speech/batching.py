@@ -1,0 +1,172 @@
+"""Utterances in memory and their padded, augmented batches.
+
+Features are computed once per data build (:func:`compute_features`) and kept in each
+:class:`Utterance`; :class:`UtteranceBatches` pads them into batches and, for training
+loaders only, augments them. Augmentation is drawn per batch from ``(train.seed, epoch,
+batch, rank)``, so a resumed run sees the same batches, and never touches valid or test::
+
+    train batch: [noise at snr -> features again] -> SpecAugment -> pad
+      -> features (B, T_max, F), frames (B,), labels (B,)            speech-digits
+      -> features (B, T_max, F), frames (B,), targets (B, S_max), target_lengths (B,)  speech-ctc
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.data.audio import FeatureExtractor, add_noise, spec_augment
+from rnnlab.speech.settings import AugmentSettings
+from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
+from rnnlab.training.loader import ShuffledBatches
+
+__all__ = ["Utterance", "UtteranceBatches", "compute_features"]
+
+
+@dataclass
+class Utterance:
+    """One utterance in memory.
+
+    Attributes:
+        features: ``(T, F)`` features (computed once per data build).
+        digits: the spoken digits (one for isolated words).
+        waveform: the samples, kept only when training adds noise.
+        speaker: who spoke it.
+    """
+
+    features: Tensor
+    digits: tuple[int, ...]
+    waveform: Tensor | None = None
+    speaker: str = ""
+
+
+def _pad(tensors: Sequence[Tensor], value: float = 0.0) -> Tensor:
+    """Stack ``(T_i, ...)`` tensors into ``(B, T_max, ...)``, padding with ``value``."""
+    return nn.utils.rnn.pad_sequence(list(tensors), batch_first=True, padding_value=value)
+
+
+class UtteranceBatches(ShuffledBatches):
+    """Padded batches of :class:`Utterance` s; implements the trainer's ``EpochLoader``.
+
+    Augmentation (training loaders only) draws from a generator seeded by ``(seed, epoch,
+    batch index, rank)``, so the batches of a resumed epoch equal the uninterrupted ones.
+
+    A batch is ``(features (B, T, F), frames (B,), labels (B,))`` for classification, or
+    ``(features, frames, targets (B, S), target_lengths (B,))`` with a ``vocabulary``.
+
+    Args:
+        utterances: the utterances.
+        batch_size: the global batch size.
+        shuffle, seed, drop_last: as in :class:`ShuffledBatches`.
+        augment: the augmentation to apply; ``None`` for evaluation loaders.
+        extractor: recomputes features from noisy waveforms (needed with noise).
+        vocabulary: CTC targets from the digits; classification labels when ``None``.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = True,
+        augment: AugmentSettings | None = None,
+        extractor: FeatureExtractor | None = None,
+        vocabulary: CTCVocabulary | None = None,
+    ) -> None:
+        super().__init__(
+            list(utterances),
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            collate=self._plain,
+        )
+        if augment is not None and augment.noise_snr_db is not None and extractor is None:
+            raise ValueError("noise augmentation needs the feature extractor")
+        self.utterances = list(utterances)
+        self.augment = augment
+        self.extractor = extractor
+        self.vocabulary = vocabulary
+
+    def _plain(self, items: list[Utterance]) -> tuple[Tensor, ...]:
+        return self.collate_batch(items, None)
+
+    def batches(self, start: int = 0) -> Iterator[Any]:
+        order = self.order()
+        local = self.batch_size // self.world_size
+        for index in range(start, len(self)):
+            rows = order[index * self.batch_size : (index + 1) * self.batch_size]
+            if self.world_size > 1:
+                rows = rows[self.rank * local : (self.rank + 1) * local]
+            generator = None
+            if self.augment is not None:
+                key = ((self.seed * 1_000_003 + self.epoch) * 100_003 + index) * 131 + self.rank
+                generator = torch.Generator().manual_seed(key % 2**62)
+            yield self.collate_batch([self.utterances[int(i)] for i in rows], generator)
+
+    def collate_batch(
+        self, items: list[Utterance], generator: torch.Generator | None
+    ) -> tuple[Tensor, ...]:
+        """Pad (and, with a generator and augmentation settings, augment) one batch."""
+        aug = self.augment if generator is not None else None
+        if aug is not None and aug.noise_snr_db is not None:
+            waves = [u.waveform for u in items]
+            if any(w is None for w in waves):
+                raise ValueError("noise augmentation needs utterances with waveforms")
+            samples = torch.tensor([w.numel() for w in waves if w is not None])
+            padded = _pad([w for w in waves if w is not None])  # (B, N)
+            noisy = add_noise(
+                padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
+            )
+            assert self.extractor is not None  # checked in __init__
+            with torch.no_grad():
+                features, frames = self.extractor(noisy, samples)  # (B, T, F), (B,)
+        else:
+            features = _pad([u.features for u in items])  # (B, T, F)
+            frames = torch.tensor([u.features.shape[0] for u in items], dtype=torch.long)
+        if aug is not None and aug.masks:
+            features = spec_augment(
+                features,
+                training=True,
+                freq_masks=aug.freq_masks,
+                freq_width=aug.freq_width,
+                time_masks=aug.time_masks,
+                time_width=aug.time_width,
+                max_time_fraction=aug.max_time_fraction,
+                lengths=frames,
+                generator=generator,
+            )
+        if self.vocabulary is None:
+            labels = torch.tensor([u.digits[0] for u in items], dtype=torch.long)
+            return features, frames, labels
+        encoded = [torch.tensor(self.vocabulary.encode(u.digits), dtype=torch.long) for u in items]
+        target_lengths = torch.tensor([t.numel() for t in encoded], dtype=torch.long)
+        return features, frames, _pad(encoded, BLANK).long(), target_lengths
+
+
+def compute_features(
+    extractor: FeatureExtractor, waves: Sequence[Tensor], batch: int = 64
+) -> list[Tensor]:
+    """Features ``(T_i, F)`` of each waveform, computed in padded batches of similar lengths.
+
+    Args:
+        extractor: the run's feature pipeline.
+        waves: ``(N_i,)`` samples per utterance.
+        batch: waveforms per padded call of the extractor.
+    """
+    out: list[Tensor | None] = [None] * len(waves)
+    order = sorted(range(len(waves)), key=lambda i: waves[i].numel())
+    with torch.no_grad():
+        for begin in range(0, len(order), batch):
+            rows = order[begin : begin + batch]
+            lengths = torch.tensor([waves[i].numel() for i in rows])
+            feats, frames = extractor(_pad([waves[i] for i in rows]), lengths)
+            for k, i in enumerate(rows):
+                out[i] = feats[k, : int(frames[k])].clone()
+    return [f for f in out if f is not None]
