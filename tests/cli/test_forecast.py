@@ -1,5 +1,7 @@
 """``rnnlab forecast`` end to end: train a tiny run on a generated CSV, forecast from its
-most recent rows, check timestamps, values, intervals and the plot, and each bad input."""
+most recent rows through the command, check timestamps, values, intervals and the plot, and
+each bad input (one line, exit code 2). The Python call is tested in
+``tests/forecasting/test_predict.py``."""
 
 from __future__ import annotations
 
@@ -10,66 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from tests.forecasting.helpers import ROWS, recent, series, train_run
 from typer.testing import CliRunner
 
-import rnnlab.api as api
-from rnnlab import config as cfg
-from rnnlab.cli.forecast import forecast, register
-from rnnlab.tasks.forecasting import META_FILE, SCALER_FILE
-
-PERIOD = 10
-ROWS = 400
-
-
-def series(rows: int = ROWS + 30) -> pd.DataFrame:
-    """Hourly ``y = 50 + 20 sin(2 pi t / 10)``, a past covariate ``x``; rows beyond ``ROWS``
-    are the future the forecasts are checked against."""
-    t = np.arange(rows, dtype=float)
-    return pd.DataFrame(
-        {
-            "time": pd.date_range("2022-03-01", periods=rows, freq="h"),
-            "y": 50.0 + 20.0 * np.sin(2 * np.pi * t / PERIOD),
-            "x": np.cos(2 * np.pi * t / PERIOD),
-        }
-    )
+from rnnlab.cli.forecast import register
+from rnnlab.forecasting.run_files import META_FILE, SCALER_FILE
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained Gaussian GRU run (input 20, horizon 5) with hour-of-day calendar features."""
-    folder = tmp_path_factory.mktemp("forecast")
-    path = folder / "train.csv"
-    series().iloc[:ROWS].to_csv(path, index=False)
-    config = cfg.from_dict(
-        {
-            "task": {"name": "forecasting"},
-            "data": {
-                "path": str(path),
-                "targets": ["y"],
-                "past_covariates": ["x"],
-                "calendar": ["hour"],
-                "input_length": 20,
-                "horizon": 5,
-                "period": PERIOD,
-                "instance_norm": "mean",
-                "gaussian": True,
-            },
-            "model": {"cell": "gru", "hidden_size": 24},
-            "train": {
-                "epochs": 8,
-                "batch_size": 32,
-                "lr": 0.01,
-                "num_threads": 1,
-                "device": "cpu",
-                "monitor": "mse",
-            },
-        }
-    )
-    run = folder / "run"
-    api.train(config, run_dir=run, quiet=None)
-    # training itself writes the run files (Task.prepare_run_dir), before any forecast
-    assert (run / SCALER_FILE).is_file() and (run / META_FILE).is_file()
-    return run
+    return train_run(tmp_path_factory.mktemp("forecast"))
 
 
 def cli() -> typer.Typer:
@@ -81,12 +33,6 @@ def cli() -> typer.Typer:
 
     register(app)
     return app
-
-
-def recent(tmp_path: Path, end: int = ROWS, rows: int = 30, name: str = "recent.csv") -> Path:
-    path = tmp_path / name
-    series().iloc[end - rows : end].to_csv(path, index=False)
-    return path
 
 
 def test_forecast_command_end_to_end(run_dir: Path, tmp_path: Path) -> None:
@@ -108,24 +54,6 @@ def test_forecast_command_end_to_end(run_dir: Path, tmp_path: Path) -> None:
     assert (table["y_lower"] < table["y"]).all() and (table["y"] < table["y_upper"]).all()
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / SCALER_FILE).is_file() and (run_dir / META_FILE).is_file()
-
-
-def test_horizon_option_and_python_call(run_dir: Path, tmp_path: Path) -> None:
-    table = forecast(run_dir, recent(tmp_path), horizon=3)
-    assert len(table) == 3 and table["time"].iloc[0] == pd.Timestamp("2022-03-01") + pd.Timedelta(
-        hours=ROWS
-    )
-    # only the most recent input_length rows matter
-    longer = forecast(run_dir, recent(tmp_path, rows=60, name="longer.csv"), horizon=3)
-    assert np.allclose(table["y"], longer["y"])
-
-
-def test_run_files_are_rebuilt_when_missing(run_dir: Path, tmp_path: Path) -> None:
-    before = forecast(run_dir, recent(tmp_path))
-    (run_dir / META_FILE).unlink()
-    (run_dir / SCALER_FILE).unlink()
-    after = forecast(run_dir, recent(tmp_path))
-    assert np.allclose(before["y"], after["y"]) and (run_dir / META_FILE).is_file()
 
 
 def invoke_error(args: list[str]) -> tuple[int, str]:
@@ -187,4 +115,9 @@ def test_other_errors(run_dir: Path, tmp_path: Path) -> None:
         ["forecast", str(tmp_path), "--input", str(recent(tmp_path)), "--out", out]
     )
     assert code == 2 and "is not a run directory" in output
+    code, output = invoke_error(
+        ["forecast", str(run_dir), "--input", str(recent(tmp_path)), "--out", out,
+         "--checkpoint", "newest"]
+    )  # fmt: skip
+    assert code == 2 and "checkpoint 'newest' is not allowed" in output
     assert not (tmp_path / "o.csv").exists()

@@ -1,4 +1,20 @@
-"""Forecasting without a training loop: baselines, metrics and the rolling-origin backtest."""
+"""The forecasting wing: the task, the model, baselines, metrics, backtest and prediction.
+
+One module per concept:
+
+- :mod:`~rnnlab.forecasting.settings`: ``[data]`` of the task (:class:`ForecastingData`);
+- :mod:`~rnnlab.forecasting.task`: the registered ``forecasting`` task
+  (:class:`ForecastingTask`) and its evaluation batches;
+- :mod:`~rnnlab.forecasting.model`: :class:`RNNForecaster` (direct or seq2seq head,
+  instance normalization, Gaussian head), :class:`ChannelIndependent`, the loss;
+- :mod:`~rnnlab.forecasting.baselines`: naive, seasonal naive, (D)Linear;
+- :mod:`~rnnlab.forecasting.metrics`: MSE, MAE, sMAPE, MASE, coverage;
+- :mod:`~rnnlab.forecasting.backtest`: the rolling-origin backtest of any forecaster;
+- :mod:`~rnnlab.forecasting.run_files`: ``scaler.json`` and ``forecast.json`` of a run;
+- :mod:`~rnnlab.forecasting.predict`: :func:`forecast` with a trained run
+  (``rnnlab forecast``), :func:`load_run`;
+- :mod:`~rnnlab.forecasting.plots`: the history-and-forecast picture.
+"""
 
 from rnnlab.forecasting.backtest import BacktestResult, backtest
 from rnnlab.forecasting.baselines import (
@@ -16,18 +32,39 @@ from rnnlab.forecasting.metrics import (
     seasonal_naive_scale,
     smape,
 )
+from rnnlab.forecasting.model import (
+    ChannelIndependent,
+    RNNForecaster,
+    forecast_loss,
+    prediction_interval,
+)
+from rnnlab.forecasting.predict import forecast, load_run
+from rnnlab.forecasting.run_files import META_FILE, SCALER_FILE
+from rnnlab.forecasting.settings import ForecastingData
+from rnnlab.forecasting.task import ForecastingTask, WindowBatches
 
 __all__ = [
+    "META_FILE",
+    "SCALER_FILE",
     "BacktestResult",
+    "ChannelIndependent",
+    "ForecastingData",
+    "ForecastingTask",
     "LinearForecaster",
     "NaiveForecaster",
+    "RNNForecaster",
     "SeasonalNaiveForecaster",
+    "WindowBatches",
     "backtest",
     "coverage",
+    "forecast",
+    "forecast_loss",
     "forecast_metrics",
+    "load_run",
     "mae",
     "mase",
     "mse",
+    "prediction_interval",
     "seasonal_naive_scale",
     "seasonal_period",
     "smape",

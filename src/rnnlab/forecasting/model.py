@@ -29,6 +29,12 @@ channel, trained by the Gaussian negative log-likelihood (:func:`forecast_loss`)
 log-variance is clamped to ``[-15, 15]`` for stability. :func:`prediction_interval` turns
 ``(mean, variance)`` into a central interval.
 
+:class:`ChannelIndependent` wraps a univariate forecaster so that it reads each channel of a
+multivariate window on its own (``data.channel_independent``).
+
+The forecasting task builds the recurrent stacks through the one ``[model]`` translator,
+:func:`rnnlab.models.layers.build_recurrent` (passed as ``build_layer``).
+
 Example:
     >>> model = RNNForecaster(input_size=7, output_size=7, horizon=24, hidden_size=32)
     >>> model(torch.randn(4, 96, 7)).shape
@@ -37,7 +43,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import Any, Literal
 
@@ -49,6 +55,8 @@ import rnnlab.nn
 
 Decoder = Literal["direct", "seq2seq"]
 InstanceNorm = Literal["last", "mean", "meanstd"]
+#: Builds a batch-first recurrent stack for a given number of input features.
+LayerFactory = Callable[[int], nn.Module]
 LOG_VARIANCE_RANGE = (-15.0, 15.0)
 _NORM_EPS = 1e-5
 
@@ -70,6 +78,21 @@ def _layer_class(layer: type[nn.Module] | str) -> type[nn.Module]:
     return layer
 
 
+def _layer_factory(
+    layer: type[nn.Module] | str, hidden_size: int, layer_kwargs: dict[str, Any] | None
+) -> LayerFactory:
+    """``input_size -> layer(input_size, hidden_size, batch_first=True, **layer_kwargs)``."""
+    kwargs = dict(layer_kwargs or {})
+    if "batch_first" in kwargs:
+        raise ValueError("layer_kwargs must not set batch_first: the forecaster is batch first")
+    cls = _layer_class(layer)
+
+    def make(input_size: int) -> nn.Module:
+        return cls(input_size, hidden_size, batch_first=True, **kwargs)
+
+    return make
+
+
 def _hidden(state: Tensor | tuple[Tensor, Tensor]) -> Tensor:
     """``h_n`` of a state (``(h_n, c_n)`` for LSTM)."""
     return state[0] if isinstance(state, tuple) else state
@@ -82,7 +105,8 @@ class RNNForecaster(nn.Module):
         input_size: input channels ``C_in``.
         output_size: forecast channels ``C_out``.
         horizon: steps ``H`` to forecast.
-        hidden_size: recurrent hidden size.
+        hidden_size: recurrent hidden size (with ``build_layer``, the stack it builds
+            decides).
         layer: any layer class with the ``torch.nn.RNN/LSTM/GRU`` constructor and call
             (``rnnlab.nn.GRU``...), or its name ``"rnn"``, ``"lstm"``, ``"gru"``.
         layer_kwargs: further constructor options (``num_layers``, ``dropout``,
@@ -96,6 +120,10 @@ class RNNForecaster(nn.Module):
         teacher_forcing: seq2seq only: probability, per decoder step and batch, of feeding
             the true previous value during training (needs ``targets`` in ``forward``).
         target_channels: input channels holding the targets (default ``0 .. C_out - 1``).
+        build_layer: instead of ``layer`` and ``layer_kwargs``, a function from an input
+            size to a batch-first recurrent stack (the task passes
+            ``functools.partial(build_recurrent, model_config)``); it builds the encoder
+            and the seq2seq decoder, whose hidden size it decides.
     """
 
     def __init__(
@@ -112,6 +140,7 @@ class RNNForecaster(nn.Module):
         gaussian: bool = False,
         teacher_forcing: float = 0.0,
         target_channels: Sequence[int] | None = None,
+        build_layer: LayerFactory | None = None,
     ) -> None:
         super().__init__()
         for name, value, low in (
@@ -137,10 +166,7 @@ class RNNForecaster(nn.Module):
                 f"target_channels must be {output_size} input channel indices in "
                 f"[0, {input_size}), got {channels}"
             )
-        kwargs = dict(layer_kwargs or {})
-        if "batch_first" in kwargs:
-            raise ValueError("layer_kwargs must not set batch_first: the forecaster is batch first")
-        cls = _layer_class(layer)
+        make = build_layer or _layer_factory(layer, hidden_size, layer_kwargs)
         self.input_size = input_size
         self.output_size = output_size
         self.horizon = horizon
@@ -152,9 +178,10 @@ class RNNForecaster(nn.Module):
         self.register_buffer("target_index", torch.tensor(channels, dtype=torch.long))
         self.target_index: Tensor
         outputs_per_step = output_size * (2 if gaussian else 1)
-        self.encoder = cls(input_size, hidden_size, batch_first=True, **kwargs)
+        self.encoder = make(input_size)
         directions = 2 if getattr(self.encoder, "bidirectional", False) else 1
-        state_size = getattr(self.encoder, "proj_size", 0) or hidden_size
+        hidden = int(getattr(self.encoder, "hidden_size", hidden_size))
+        state_size = getattr(self.encoder, "proj_size", 0) or hidden
         self.encoder_directions = directions
         if decoder == "direct":
             self.decoder: nn.Module | None = None
@@ -163,7 +190,7 @@ class RNNForecaster(nn.Module):
         else:
             if directions != 1:
                 raise ValueError("decoder='seq2seq' needs a unidirectional encoder")
-            self.decoder = cls(output_size + future_size, hidden_size, batch_first=True, **kwargs)
+            self.decoder = make(output_size + future_size)
             self.head = nn.Linear(state_size, outputs_per_step)
 
     # ------------------------------------------------------------------ normalization
@@ -255,6 +282,42 @@ class RNNForecaster(nn.Module):
             if teacher is not None and bool(torch.rand(()) < self.teacher_forcing):
                 previous = teacher[:, h]
         return torch.stack(steps, dim=1)
+
+
+class ChannelIndependent(nn.Module):
+    """One univariate forecaster applied to every channel: ``(B, L, C) -> (B, H, C)``.
+
+    The channels of a window become ``C`` univariate windows, a batch of ``B * C``::
+
+        inputs (B, L, C) -> (B*C, L, 1) -> forecaster -> (B*C, H, 1) -> (B, H, C)
+
+    Args:
+        forecaster: a model with one input and one output channel (and no covariates).
+    """
+
+    def __init__(self, forecaster: nn.Module) -> None:
+        super().__init__()
+        self.forecaster = forecaster
+
+    @staticmethod
+    def _split(x: Tensor) -> Tensor:
+        batch, steps, channels = x.shape
+        return x.permute(0, 2, 1).reshape(batch * channels, steps, 1)  # (B*C, T, 1)
+
+    @staticmethod
+    def _join(y: Tensor, batch: int) -> Tensor:
+        steps = y.shape[1]
+        return y.reshape(batch, -1, steps).permute(0, 2, 1)  # (B, T, C)
+
+    def forward(
+        self, inputs: Tensor, future_covariates: Tensor | None = None, targets: Tensor | None = None
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        batch = inputs.shape[0]
+        truth = None if targets is None else self._split(targets)
+        output = self.forecaster(self._split(inputs), None, truth)
+        if isinstance(output, tuple):
+            return self._join(output[0], batch), self._join(output[1], batch)
+        return self._join(output, batch)
 
 
 def forecast_loss(output: Tensor | tuple[Tensor, Tensor], targets: Tensor) -> Tensor:

@@ -15,9 +15,14 @@ import rnnlab.api as api
 from rnnlab import config as cfg
 from rnnlab.data.series import Scaler
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.forecasting import LinearForecaster, NaiveForecaster, SeasonalNaiveForecaster
+from rnnlab.forecasting.baselines import (
+    LinearForecaster,
+    NaiveForecaster,
+    SeasonalNaiveForecaster,
+)
+from rnnlab.forecasting.run_files import META_FILE, SCALER_FILE
+from rnnlab.forecasting.task import ForecastingTask, WindowBatches
 from rnnlab.tasks import TASKS
-from rnnlab.tasks.forecasting import META_FILE, SCALER_FILE, ForecastingTask, WindowBatches
 
 REPO = Path(__file__).resolve().parents[2]
 

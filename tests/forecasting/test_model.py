@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
+from rnnlab.config import ModelConfig
 from rnnlab.data.series import WindowDataset
-from rnnlab.models.forecaster import RNNForecaster, forecast_loss, prediction_interval
+from rnnlab.forecasting.model import (
+    ChannelIndependent,
+    RNNForecaster,
+    forecast_loss,
+    prediction_interval,
+)
+from rnnlab.models.layers import build_recurrent
 from rnnlab.nn import LSTM
 
 
@@ -112,3 +121,20 @@ def test_learns_a_noiseless_sine(options: dict[str, object]) -> None:
     error = float(((mean - test_y) ** 2).mean())
     assert error < 0.05 * naive, (error, naive)
     assert loss.item() < first_loss
+
+
+def test_build_layer_builds_encoder_and_decoder_from_the_model_config() -> None:
+    config = ModelConfig(cell="lstm", hidden_size=6, num_layers=2, proj_size=3, zoneout=0.1)
+    model = RNNForecaster(
+        2, 1, 4, hidden_size=6, decoder="seq2seq", build_layer=partial(build_recurrent, config)
+    )
+    assert isinstance(model.encoder, LSTM) and model.encoder.num_layers == 2
+    assert model.encoder.input_size == 2 and model.decoder.input_size == 1  # type: ignore[union-attr]
+    assert model.encoder.zoneout == 0.1 and model.head.in_features == 3  # the projection
+    assert model(torch.randn(5, 7, 2)).shape == (5, 4, 1)
+
+
+def test_channel_independent_wrapper_shapes() -> None:
+    model = ChannelIndependent(RNNForecaster(1, 1, 3, hidden_size=4, gaussian=True))
+    mean, variance = model(torch.randn(2, 8, 5))
+    assert mean.shape == variance.shape == (2, 3, 5)
