@@ -122,7 +122,7 @@ TASKS: Registry[Any] = Registry(
         "rnnlab.tasks.reber",
         "rnnlab.tasks.mackey_glass",
         "rnnlab.tasks.language",
-        "rnnlab.tasks.forecasting",
+        "rnnlab.forecasting.task",
         "rnnlab.speech.digits",
         "rnnlab.speech.ctc_task",
     ),
