@@ -121,7 +121,7 @@ TASKS: Registry[Any] = Registry(
         "rnnlab.tasks.copy",
         "rnnlab.tasks.reber",
         "rnnlab.tasks.mackey_glass",
-        "rnnlab.tasks.language",
+        "rnnlab.language.task",
         "rnnlab.forecasting.task",
         "rnnlab.speech.digits",
         "rnnlab.speech.ctc_task",

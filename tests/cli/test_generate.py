@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from rnnlab import api
 from rnnlab import config as cfg
-from rnnlab.data.text import Vocabulary
 from rnnlab.cli.generate import register
+from rnnlab.data.text import Vocabulary
 
 runner = CliRunner()
 
@@ -85,7 +85,7 @@ def test_unknown_prompt_word_warns(run_dir: Path) -> None:
         (["--temperature", "0"], "error: temperature must lie in (0, 100], got 0.0"),
         (["--temperature", "-1"], "error: temperature must lie in (0, 100], got -1.0"),
         (["--top-k", "0"], "error: top_k must be >= 1, got 0"),
-        (["--checkpoint", "first"], "error: --checkpoint 'first' is not allowed"),
+        (["--checkpoint", "first"], "error: checkpoint 'first' is not allowed"),
     ],
 )
 def test_out_of_range_options_are_one_line_errors(

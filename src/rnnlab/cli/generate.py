@@ -1,4 +1,8 @@
-"""``rnnlab generate``: stream text from a trained language model (``rnnlab.tasks.language``)."""
+"""``rnnlab generate``: stream text from a trained language model.
+
+The work is :func:`rnnlab.language.run.generate_from_run`; this module parses the options,
+calls it, prints its warnings on stderr and streams the prompt and the pieces to stdout.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,7 @@ import typer
 from rich.console import Console
 
 from rnnlab.cli.guard import guard
-from rnnlab.errors import UserError
-from rnnlab.tasks.language import check_generation_options, load_run, stream_text
+from rnnlab.language.run import generate_from_run
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -51,14 +54,17 @@ def register(app: typer.Typer) -> None:
         """
 
         def body() -> None:
-            if checkpoint not in ("best", "last"):
-                raise UserError(f"--checkpoint {checkpoint!r} is not allowed (allowed: best, last)")
-            check_generation_options(length, temperature, top_k)
-            run = load_run(run_dir, checkpoint=checkpoint, device=device)  # type: ignore[arg-type]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                pieces = stream_text(
-                    run, prompt, length, temperature=temperature, top_k=top_k, seed=seed
+                pieces = generate_from_run(
+                    run_dir,
+                    prompt,
+                    length,
+                    temperature=temperature,
+                    top_k=top_k,
+                    seed=seed,
+                    checkpoint=checkpoint,
+                    device=device,
                 )
             for warning in caught:
                 err.print(f"warning: {warning.message}", markup=False)

@@ -65,8 +65,9 @@ def build_recurrent(
         input_size: features per step reaching the stack.
         hidden_size: default ``config.hidden_size`` (a model may size one stack otherwise,
             e.g. a tied language model's last layer).
-        overrides: layer keywords that replace the config's (``num_layers=1``, ...).
+        overrides: layer keywords that replace the config's (``num_layers=1``, ...;
+            ``batch_first=False`` for a time-major model such as the language model).
     """
-    keywords = {**layer_keywords(config), **overrides}
+    keywords = {"batch_first": True, **layer_keywords(config), **overrides}
     layer = CELLS.get(config.cell)
-    return layer(input_size, hidden_size or config.hidden_size, batch_first=True, **keywords)
+    return layer(input_size, hidden_size or config.hidden_size, **keywords)

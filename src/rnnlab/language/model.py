@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnlab.config import ModelConfig
+from rnnlab.models.layers import build_recurrent
 from rnnlab.registry import CELLS
 
 State = Tensor | tuple[Tensor, ...]
@@ -61,16 +63,19 @@ class LanguageModel(nn.Module):
     Args:
         vocab_size: number of tokens ``V``.
         embedding_size: embedding width ``E``.
-        recurrent: a layer class (``rnnlab.nn.LSTM``, ``torch.nn.GRU``...), a cell name
-            registered in ``rnnlab.registry.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``),
-            or a built module. A class is called as
+        recurrent: a ``[model]`` section (:class:`~rnnlab.config.ModelConfig`), a layer
+            class (``rnnlab.nn.LSTM``, ``torch.nn.GRU``...), a cell name registered in
+            ``rnnlab.registry.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``), or a built module.
+            A section is built by :func:`rnnlab.models.layers.build_recurrent` (its cell,
+            sizes and extras; ``hidden_size``, ``num_layers``, ``dropout`` and
+            ``recurrent_kwargs`` given here override it). A class is called as
             ``recurrent(embedding_size, hidden_size, num_layers, dropout=dropout,
             batch_first=batch_first, **recurrent_kwargs)``. A module must take
             ``(input, state)``, return ``(output, state)``, use this model's ``batch_first``
             and have ``hidden_size`` (and ``proj_size`` if it projects).
         hidden_size: recurrent width ``H`` (needed with a class or name).
-        num_layers: stacked layers (with a class or name).
-        dropout: dropout between stacked recurrent layers (with a class or name).
+        num_layers: stacked layers (with a class or name: default 1).
+        dropout: dropout between stacked recurrent layers (with a class or name: default 0).
         input_dropout: dropout on the embedded vectors.
         output_dropout: dropout on the top recurrent outputs.
         embedding_dropout: probability of dropping a word type (a whole embedding row).
@@ -93,11 +98,11 @@ class LanguageModel(nn.Module):
         self,
         vocab_size: int,
         embedding_size: int,
-        recurrent: nn.Module | type[nn.Module] | str = "lstm",
+        recurrent: ModelConfig | nn.Module | type[nn.Module] | str = "lstm",
         *,
         hidden_size: int | None = None,
-        num_layers: int = 1,
-        dropout: float = 0.0,
+        num_layers: int | None = None,
+        dropout: float | None = None,
         input_dropout: float = 0.0,
         output_dropout: float = 0.0,
         embedding_dropout: float = 0.0,
@@ -147,10 +152,10 @@ class LanguageModel(nn.Module):
 
     def _build_recurrent(
         self,
-        recurrent: nn.Module | type[nn.Module] | str,
+        recurrent: ModelConfig | nn.Module | type[nn.Module] | str,
         hidden_size: int | None,
-        num_layers: int,
-        dropout: float,
+        num_layers: int | None,
+        dropout: float | None,
         kwargs: dict[str, Any],
     ) -> nn.Module:
         if isinstance(recurrent, nn.Module):
@@ -161,23 +166,38 @@ class LanguageModel(nn.Module):
                 raise ValueError(
                     f"recurrent module has batch_first={layout}, the model {self.batch_first}"
                 )
-            if getattr(recurrent, "bidirectional", False):
+            module = recurrent
+        elif isinstance(recurrent, ModelConfig):
+            overrides = dict(kwargs)
+            if num_layers is not None:
+                overrides["num_layers"] = num_layers
+            if dropout is not None:
+                overrides["dropout"] = dropout
+            module = build_recurrent(
+                recurrent,
+                self.embedding_size,
+                hidden_size,
+                batch_first=self.batch_first,
+                **overrides,
+            )
+        else:
+            if isinstance(recurrent, str):
+                recurrent = CELLS.get(recurrent)  # unknown names: ConfigError listing the known
+            if hidden_size is None:
+                raise ValueError("hidden_size is required when the recurrent stack is built here")
+            if kwargs.get("bidirectional"):
                 raise ValueError("a language model cannot use a bidirectional recurrent layer")
-            return recurrent
-        if isinstance(recurrent, str):
-            recurrent = CELLS.get(recurrent)  # unknown names: ConfigError listing the known
-        if hidden_size is None:
-            raise ValueError("hidden_size is required when the recurrent stack is built here")
-        if kwargs.get("bidirectional"):
+            module = recurrent(
+                self.embedding_size,
+                hidden_size,
+                1 if num_layers is None else num_layers,
+                dropout=0.0 if dropout is None else dropout,
+                batch_first=self.batch_first,
+                **kwargs,
+            )
+        if getattr(module, "bidirectional", False):
             raise ValueError("a language model cannot use a bidirectional recurrent layer")
-        return recurrent(
-            self.embedding_size,
-            hidden_size,
-            num_layers,
-            dropout=dropout,
-            batch_first=self.batch_first,
-            **kwargs,
-        )
+        return module
 
     @staticmethod
     def _recurrent_output_size(module: nn.Module) -> int:

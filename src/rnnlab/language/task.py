@@ -1,7 +1,8 @@
 """Language modeling as a task: next-token cross-entropy with stateful truncated BPTT.
 
 The token stream of each split is cut into ``B`` contiguous streams and read in windows of
-``train.seq_len`` rows (see ``rnnlab.data.text`` for the layout diagrams). The hidden state
+``train.seq_len`` rows (:mod:`rnnlab.language.windows`; ``rnnlab.data.text`` has the layout
+diagrams). The hidden state
 of one window is the initial state of the next, detached from the graph (truncated BPTT);
 it starts from zeros at the beginning of every epoch (:meth:`LanguageTask.initial_state`)
 and the trainer keeps it in checkpoints, so a run resumed mid-epoch continues with it::
@@ -33,7 +34,9 @@ does not change the result; the batch size does a little (each stream starts fro
 the tail that does not fill a row is dropped), which is why the literature evaluates the
 test split with 1 stream.
 
-Model: ``rnnlab.models.language.LanguageModel``. ``[model]`` gives the cell, sizes, the
+Model: :class:`rnnlab.language.model.LanguageModel`, its recurrent stack built from
+``[model]`` by :func:`rnnlab.models.layers.build_recurrent`. ``[model]`` gives the cell,
+sizes, the
 dropout between layers (also the default input and output dropout, as in Zaremba et al.
 2014, who drop every non-recurrent connection) and ``init_range`` (every weight uniform in
 ``[-r, r]``, biases included, as in the classic PTB recipes). Options of a language model
@@ -42,15 +45,15 @@ that the shared ``[model]`` section has no key for live in ``[data]``: ``tie_wei
 
 Run directory: :meth:`LanguageTask.prepare_run_dir` writes the vocabulary to
 ``<run>/vocab.json`` and, when a run is resumed, refuses a vocabulary that differs from the
-saved one. :func:`load_run` rebuilds a trained model and its vocabulary for inference.
+saved one. :func:`rnnlab.language.run.load_run` rebuilds a trained model and its
+vocabulary for inference.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,29 +62,15 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from rnnlab import config as config_mod
 from rnnlab.config import DataConfig, ExperimentConfig, Probability
 from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
-from rnnlab.errors import CheckpointError, ConfigError, DataError, RunDirError, UserError
-from rnnlab.generation import MAX_TEMPERATURE, generate
-from rnnlab.models.language import LanguageModel, detach_state
-from rnnlab.models.language import evaluate as evaluate_windows
-from rnnlab.registry import CELLS, cell_options
+from rnnlab.errors import ConfigError, DataError, RunDirError
+from rnnlab.language.model import LanguageModel, detach_state
+from rnnlab.language.model import evaluate as evaluate_windows
+from rnnlab.language.windows import EvalWindows, TrainWindows
 from rnnlab.tasks.base import DataSpec, Task, TaskData, move_to, register_task
-from rnnlab.training.checkpoint import load_checkpoint, load_model_state
-from rnnlab.training.trainer import resolve_device
 
 VOCAB_FILE = "vocab.json"
-# Options of the recurrent layers the [model] section can set; bidirectional is refused.
-LAYER_OPTIONS = (
-    "layer_norm",
-    "recurrent_dropout",
-    "zoneout",
-    "weight_drop",
-    "forget_bias",
-    "nonlinearity",
-    "proj_size",
-)
 
 
 class LanguageData(DataConfig):
@@ -132,79 +121,6 @@ class LanguageData(DataConfig):
     output_dropout: Probability | None = None
     embedding_dropout: Probability = 0.0
     variational_dropout: bool = False
-
-
-class TrainWindows:
-    """Training windows of a :class:`BPTTBatches` as an ``EpochLoader`` (resumable, shardable).
-
-    Batches are ``(inputs, targets)`` tuples of shape ``(L, B)``. The number of windows per
-    epoch is fixed (the trainer counts steps per epoch): with varied lengths it is the number
-    of windows of epoch 0; an epoch that draws more drops its last windows, one that draws
-    fewer splits its longest windows in two until the count matches, so every epoch covers
-    (nearly) the whole split. Under DDP each process reads its own ``B / world_size`` streams.
-
-    Example:
-        >>> windows = TrainWindows(BPTTBatches(torch.arange(26), batch_size=4, bptt=2))
-        >>> len(windows), [tuple(x.shape) for x, _ in windows.batches(start=1)]
-        (3, [(2, 4), (1, 4)])
-    """
-
-    def __init__(self, source: BPTTBatches) -> None:
-        self.source = source
-        self.count = len(source.schedule(0))
-        self.rank = 0
-        self.world_size = 1
-
-    def set_epoch(self, epoch: int) -> None:
-        self.source.set_epoch(epoch)
-
-    def shard(self, rank: int, world_size: int) -> None:
-        if self.source.batch_size % world_size:
-            raise DataError(
-                f"train.batch_size={self.source.batch_size} must be divisible by the number "
-                f"of processes ({world_size}): each process reads an equal share of the streams"
-            )
-        self.rank, self.world_size = rank, world_size
-
-    def __len__(self) -> int:
-        return self.count
-
-    def plan(self, epoch: int | None = None) -> list[tuple[int, int]]:
-        """``(start_row, length)`` of the epoch's windows, exactly ``len(self)`` of them."""
-        plan = self.source.schedule(epoch)[: self.count]
-        while len(plan) < self.count:
-            index = max(range(len(plan)), key=lambda i: plan[i][1])
-            start, length = plan[index]
-            if length < 2:
-                break  # cannot happen for a split with at least count + 1 rows
-            half = length // 2
-            plan[index : index + 1] = [(start, half), (start + half, length - half)]
-        return plan
-
-    def batches(self, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-        local = self.source.batch_size // self.world_size
-        columns = slice(self.rank * local, (self.rank + 1) * local)
-        for row, length in self.plan()[start:]:
-            inputs, targets = self.source.window(row, length)  # (L, B), (L, B)
-            if self.world_size > 1:
-                inputs, targets = inputs[:, columns], targets[:, columns]
-            yield inputs, targets
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        return self.batches()
-
-
-class EvalWindows:
-    """All windows of a split in order, as ``(inputs, targets)`` tuples (state carried)."""
-
-    def __init__(self, source: BPTTBatches) -> None:
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        return ((window.inputs, window.targets) for window in self.source.windows(0))
 
 
 @register_task("language")
@@ -346,15 +262,10 @@ class LanguageTask(Task):
         data: LanguageData = self.data_config
         if spec.vocab_size is None:
             raise ValueError("task 'language' needs spec.vocab_size")
-        accepted = cell_options(cfg.cell)
-        options = {name: getattr(cfg, name) for name in LAYER_OPTIONS if name in accepted}
         return LanguageModel(
             spec.vocab_size,
             cfg.embedding_size or cfg.hidden_size,
-            CELLS.get(cfg.cell),
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            dropout=cfg.dropout,
+            cfg,  # the stack: rnnlab.models.layers.build_recurrent, time-major
             input_dropout=cfg.dropout if data.input_dropout is None else data.input_dropout,
             output_dropout=cfg.dropout if data.output_dropout is None else data.output_dropout,
             embedding_dropout=data.embedding_dropout,
@@ -362,7 +273,6 @@ class LanguageTask(Task):
             tie_weights=data.tie_weights,
             init_range=cfg.init_range if cfg.init_range is not None else 0.1,
             recurrent_init_range=cfg.init_range,
-            **options,
         )
 
     # ------------------------------------------------------------------------ stepping
@@ -459,129 +369,3 @@ def check_vocabulary(saved: Vocabulary, current: Vocabulary, source: str) -> Non
         f"vocabulary mismatch: {source} differs from the vocabulary of the configured corpus "
         f"({detail}); use the corpus and data.min_freq/max_size the run was trained with"
     )
-
-
-# ---------------------------------------------------------------------------- inference
-
-
-@dataclass
-class LanguageRun:
-    """A trained language model loaded from a run directory (see :func:`load_run`)."""
-
-    model: LanguageModel
-    vocab: Vocabulary
-    config: ExperimentConfig
-    checkpoint: Path
-
-
-def load_run(
-    run_dir: str | os.PathLike[str],
-    checkpoint: Literal["best", "last"] = "best",
-    device: str = "cpu",
-) -> LanguageRun:
-    """Rebuild a language run's model (in eval mode) and vocabulary.
-
-    The vocabulary comes from ``<run>/vocab.json``; a run without one rebuilds it from the
-    configured corpus (the same files and settings give the same vocabulary).
-
-    Args:
-        run_dir: a run directory of task ``language``.
-        checkpoint: ``best`` (falls back to ``last`` when absent) or ``last``.
-        device: ``cpu``, ``cuda``, ``mps`` or ``auto``.
-
-    Raises:
-        RunDirError: not a run directory, or not a language run.
-        CheckpointError: missing or unreadable checkpoint, or weights that do not fit.
-        DataError: the vocabulary does not match the checkpoint's model.
-    """
-    folder = Path(run_dir)
-    source = folder / "config.toml"
-    if not source.is_file():
-        raise RunDirError(f"{folder} is not a run directory: {source} does not exist")
-    config = config_mod.load(source)
-    if config.task.name != "language":
-        raise RunDirError(f"{folder} is a {config.task.name!r} run, not a 'language' run")
-    path = folder / "checkpoints" / f"{checkpoint}.pt"
-    if checkpoint == "best" and not path.is_file():
-        path = folder / "checkpoints" / "last.pt"
-    payload = load_checkpoint(path)
-    task = LanguageTask(config)
-    vocab_path = folder / VOCAB_FILE
-    if vocab_path.is_file():
-        vocab = read_vocabulary(vocab_path)
-        where = str(vocab_path)
-    else:
-        vocab = task.load_corpus().vocab
-        where = f"the vocabulary rebuilt from the corpus of {source}"
-    bias = payload["model"].get("decoder.bias")
-    if not isinstance(bias, Tensor):
-        raise CheckpointError(f"checkpoint {path} holds no language model (no decoder.bias)")
-    if bias.shape[0] != len(vocab):
-        raise DataError(
-            f"vocabulary mismatch: {where} has {len(vocab)} tokens but the model in {path} "
-            f"predicts {bias.shape[0]}"
-        )
-    task.vocab = vocab
-    model = task.build_model(DataSpec(vocab_size=len(vocab)))
-    load_model_state(model, payload["model"], path)
-    if not isinstance(model, LanguageModel):  # pragma: no cover - build_model's type
-        raise TypeError("build_model did not return a LanguageModel")
-    model.to(resolve_device(device)).eval()
-    return LanguageRun(model=model, vocab=vocab, config=config, checkpoint=path)
-
-
-MAX_GENERATE_LENGTH = 100_000
-
-
-def check_generation_options(length: int, temperature: float, top_k: int | None = None) -> None:
-    """Reject a generation length, temperature or top-k out of range (a :class:`UserError`)."""
-    if isinstance(length, bool) or not isinstance(length, int):
-        raise UserError(f"length must be an integer, got {length!r}")
-    if not 1 <= length <= MAX_GENERATE_LENGTH:
-        raise UserError(f"length must lie in [1, {MAX_GENERATE_LENGTH}], got {length}")
-    if not (isinstance(temperature, (int, float)) and 0.0 < temperature <= MAX_TEMPERATURE):
-        raise UserError(f"temperature must lie in (0, {MAX_TEMPERATURE:g}], got {temperature!r}")
-    if top_k is not None and top_k < 1:
-        raise UserError(f"top_k must be >= 1, got {top_k}")
-
-
-def stream_text(
-    run: LanguageRun,
-    prompt: str,
-    length: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    seed: int | None = None,
-) -> Iterator[str]:
-    """Sample ``length`` tokens after ``prompt`` and give them as pieces of readable text.
-
-    Words are separated by spaces and ``<eos>`` starts a new line; characters are joined
-    (``_`` is a space at the ``char-spaced`` level). Prompt tokens outside the vocabulary map
-    to ``<unk>`` with a ``UserWarning`` (raised when this is called, before the first piece).
-
-    Raises:
-        UserError: length, temperature or top-k out of range.
-    """
-    check_generation_options(length, temperature, top_k)
-    vocab = run.vocab
-    if top_k is not None and top_k > len(vocab):
-        raise UserError(f"top_k must lie in [1, {len(vocab)}] (the vocabulary size), got {top_k}")
-    tokens = generate(
-        run.model, vocab, prompt, length, temperature=temperature, top_k=top_k, seed=seed
-    )
-    return _render(tokens, vocab, fresh_line=not prompt or prompt.endswith(("\n", " ")))
-
-
-def _render(tokens: Iterable[str], vocab: Vocabulary, fresh_line: bool) -> Iterator[str]:
-    for token in tokens:
-        if token == vocab.eos:
-            piece = "\n"
-        elif vocab.level == "word":
-            piece = token if fresh_line else " " + token
-        elif vocab.level == "char-spaced" and token == "_":
-            piece = " "
-        else:
-            piece = token
-        fresh_line = piece.endswith("\n")
-        yield piece

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from rnnlab.data.text import Vocabulary
-from rnnlab.generation import generate, generate_text, sample
-from rnnlab.models.language import LanguageModel
+from rnnlab.language.generation import generate, generate_text, sample
+from rnnlab.language.model import LanguageModel
 
 
 def _model(vocab_size: int = 12, batch_first: bool = False) -> LanguageModel:

@@ -12,7 +12,7 @@ only; between steps (while the caller holds the stream) its mode is left as it w
 
 Example:
     >>> from rnnlab.data.text import Vocabulary
-    >>> from rnnlab.models.language import LanguageModel
+    >>> from rnnlab.language.model import LanguageModel
     >>> vocab = Vocabulary.build(list("abcab"), level="char")
     >>> model = LanguageModel(len(vocab), 8, "gru", hidden_size=8)
     >>> tokens = list(generate(model, vocab, "ab", length=5, seed=0))
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.text import Vocabulary, detokenize, tokenize
-from rnnlab.models.language import LanguageModel, State
+from rnnlab.language.model import LanguageModel, State
 
 MAX_TEMPERATURE = 100.0
 

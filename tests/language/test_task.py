@@ -1,63 +1,22 @@
-"""The language task: windows as an EpochLoader, stateful steps, metrics, run files, training."""
+"""The language task: windows as an EpochLoader, stateful steps, metrics, run files, resuming."""
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.language.helpers import base_config, make, write_corpus
 
 from rnnlab import api
 from rnnlab import config as cfg
 from rnnlab.data.text import BPTTBatches, Vocabulary
-from rnnlab.errors import ConfigError, DataError, UserError
-from rnnlab.models.language import LanguageModel
+from rnnlab.errors import ConfigError, DataError
+from rnnlab.language.model import LanguageModel
+from rnnlab.language.windows import TrainWindows
 from rnnlab.tasks import TASKS
-from rnnlab.tasks.language import (
-    LanguageTask,
-    TrainWindows,
-    load_run,
-    stream_text,
-)
-
-SENTENCES = ["the cat sat on the mat", "a dog ate the bone", "the bird sang a song"]
-
-
-def write_corpus(folder: Path, repeats: int = 30) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(SENTENCES * repeats) + "\n"
-    for split in ("train", "valid", "test"):
-        (folder / f"{split}.txt").write_text(text, encoding="utf-8")
-    return folder
-
-
-def base_config(corpus: Path, *overrides: str) -> cfg.ExperimentConfig:
-    raw = {
-        "task": {"name": "language"},
-        "data": {"path": str(corpus), "eval_batch_size": 2, "test_batch_size": 1},
-        "model": {"cell": "lstm", "hidden_size": 16, "embedding_size": 8, "num_layers": 1},
-        "train": {
-            "optimizer": "adam",
-            "lr": 0.02,
-            "batch_size": 4,
-            "seq_len": 5,
-            "epochs": 1,
-            "device": "cpu",
-            "log_every_steps": 1000,
-            "checkpoint_every": 1000,
-        },
-    }
-    return cfg.with_overrides(cfg.from_dict(raw), list(overrides))
-
-
-def make(corpus: Path, *overrides: str) -> LanguageTask:
-    task = TASKS.get("language")(base_config(corpus, *overrides))
-    assert isinstance(task, LanguageTask)
-    return task
-
 
 # ------------------------------------------------------------------------------ windows
 
@@ -195,46 +154,7 @@ def test_vocabulary_written_and_checked_in_the_run_dir(tmp_path: Path) -> None:
         other.prepare_run_dir(run, resume=True)
 
 
-# ------------------------------------------------------------------- training, loading
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lm")
-    config = base_config(write_corpus(root / "corpus"), "train.epochs=12")
-    run = root / "run"
-    api.train(config, run_dir=run, quiet=None)
-    return run
-
-
-def test_tiny_model_overfits_a_tiny_corpus(trained: Path) -> None:
-    result = api.evaluate(trained, split="test")
-    # 14 tokens: a uniform guess has perplexity 14; the sentences are nearly deterministic
-    assert result["perplexity"] < 3.0
-
-
-def test_load_run_and_reproducible_generation(trained: Path) -> None:
-    run = load_run(trained)
-    assert isinstance(run.model, LanguageModel) and not run.model.training
-    first = "".join(stream_text(run, "the cat", 12, seed=7))
-    again = "".join(stream_text(run, "the cat", 12, seed=7))
-    assert first == again and first.startswith(" ")
-    greedy = "".join(stream_text(run, "the cat", 4, temperature=0.01, seed=1))
-    assert greedy.split() == ["sat", "on", "the", "mat"]
-    with pytest.raises(UserError, match="length must lie in"):
-        stream_text(run, "the", 0)
-    with pytest.raises(UserError, match="temperature must lie in"):
-        stream_text(run, "the", 3, temperature=0.0)
-    with pytest.raises(UserError, match="top_k must lie in"):
-        stream_text(run, "the", 3, top_k=1000)
-
-
-def test_load_run_rejects_a_vocabulary_that_does_not_fit(trained: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "run"
-    shutil.copytree(trained, copy)
-    Vocabulary(["<unk>", "<eos>", "x"], level="word").save(copy / "vocab.json")
-    with pytest.raises(DataError, match=r"vocabulary mismatch: .* has 3 tokens but the model"):
-        load_run(copy)
+# --------------------------------------------------------------------------- training
 
 
 def test_resumed_mid_epoch_matches_an_uninterrupted_run(tmp_path: Path) -> None:

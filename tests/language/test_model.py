@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnlab.config import ModelConfig
 from rnnlab.data.text import BPTTBatches, Vocabulary, tokenize
 from rnnlab.errors import ConfigError
-from rnnlab.models.language import LanguageModel, detach_state, evaluate
+from rnnlab.language.model import LanguageModel, detach_state, evaluate
 from rnnlab.nn import LSTM
 
 
@@ -68,6 +69,26 @@ def test_recurrent_given_as_module_class_or_name() -> None:
         LanguageModel(20, 10, "gru", hidden_size=4, embedding_dropout=1.0)
     with pytest.raises(ValueError, match="tokens must be 2-D int64"):
         LanguageModel(20, 10, "gru", hidden_size=4)(torch.zeros(3, 2))
+
+
+def test_recurrent_given_as_a_model_section_is_the_same_stack_as_by_name() -> None:
+    """A ``[model]`` section goes through ``build_recurrent``: the layers, parameter names and
+    initial values are those of the same options given by name (old checkpoints load)."""
+    section = ModelConfig(cell="lstm", hidden_size=12, num_layers=2, dropout=0.1, layer_norm=True)
+    torch.manual_seed(0)
+    by_name = LanguageModel(
+        30, 8, "lstm", hidden_size=12, num_layers=2, dropout=0.1, layer_norm=True
+    )
+    torch.manual_seed(0)
+    by_config = LanguageModel(30, 8, section)
+    assert repr(by_config) == repr(by_name) and not by_config.recurrent.batch_first
+    expected = by_name.state_dict()
+    assert list(by_config.state_dict()) == list(expected)
+    assert all(torch.equal(v, expected[k]) for k, v in by_config.state_dict().items())
+    one = LanguageModel(30, 8, section, num_layers=1, dropout=0.0, batch_first=True)
+    assert one.recurrent.num_layers == 1 and one.recurrent.batch_first
+    with pytest.raises(ValueError, match="bidirectional"):
+        LanguageModel(30, 8, ModelConfig(cell="gru", hidden_size=4, bidirectional=True))
 
 
 def test_embedding_dropout_drops_whole_words() -> None:
