@@ -33,8 +33,8 @@ from rnnlab.language.model import LanguageModel
 from rnnlab.language.task import VOCAB_FILE, LanguageTask, read_vocabulary
 from rnnlab.tasks.base import DataSpec
 from rnnlab.training.checkpoint import load_model_state
+from rnnlab.training.devices import resolve_device
 from rnnlab.training.run_dir import RunDir, check_which
-from rnnlab.training.trainer import resolve_device
 
 MAX_GENERATE_LENGTH = 100_000
 """The most tokens one call may generate."""

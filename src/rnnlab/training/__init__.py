@@ -1,11 +1,14 @@
 """The training engine: a task-agnostic loop, checkpoints, callbacks, schedules and DDP."""
 
-from rnnlab.training.callbacks import Callback, EarlyStopping, PlainLog, ProgressBar, StepInfo
+from rnnlab.training.callbacks import Callback, EarlyStopping, PlainLog, ProgressBar
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.loader import EpochLoader, ShuffledBatches
 from rnnlab.training.metrics import read_metrics
+from rnnlab.training.outcome import FitResult
+from rnnlab.training.protocol import StepInfo, TrainerView
+from rnnlab.training.run_dir import RunDir
 from rnnlab.training.schedules import build_schedule
-from rnnlab.training.trainer import FitResult, Trainer
+from rnnlab.training.trainer import Trainer
 
 __all__ = [
     "Callback",
@@ -14,9 +17,11 @@ __all__ = [
     "FitResult",
     "PlainLog",
     "ProgressBar",
+    "RunDir",
     "ShuffledBatches",
     "StepInfo",
     "Trainer",
+    "TrainerView",
     "build_schedule",
     "load_checkpoint",
     "read_metrics",

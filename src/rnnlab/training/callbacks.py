@@ -11,18 +11,19 @@ Events, in the order they happen::
       on_epoch_end(trainer, epoch)
     on_fit_end(trainer, status)
 
-A callback stops training by setting ``trainer.should_stop = True`` and
-``trainer.stop_reason``. A callback with state to keep across a resume (early stopping)
-returns it from ``state_dict`` (plain numbers and tensors); the trainer stores it in every
-checkpoint under the callback's ``name``.
+Callbacks see the trainer through :class:`~rnnlab.training.protocol.TrainerView` (the few
+attributes they read or set), so this module does not import the trainer. A callback stops
+training by setting ``trainer.should_stop = True`` and ``trainer.stop_reason``. A callback
+with state to keep across a resume (early stopping) returns it from ``state_dict`` (plain
+numbers and tensors); the trainer stores it in every checkpoint under the callback's
+``name``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -35,23 +36,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-if TYPE_CHECKING:
-    from rnnlab.training.trainer import Trainer
+from rnnlab.config import ExperimentConfig
+from rnnlab.training.protocol import StepInfo, TrainerView
 
-
-@dataclass
-class StepInfo:
-    """What happened in one optimizer step."""
-
-    step: int
-    epoch: int
-    batch: int
-    loss: float
-    lr: float
-    grad_norm: float
-    clipped: bool
-    skipped: bool
-    count: float
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "PlainLog",
+    "ProgressBar",
+    "StepInfo",
+    "TensorBoard",
+    "TrainerView",
+    "builtin_callbacks",
+    "eval_line",
+]
 
 
 class Callback:
@@ -59,14 +57,14 @@ class Callback:
 
     name = "callback"
 
-    def on_fit_start(self, trainer: Trainer) -> None: ...
-    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
-    def on_step_end(self, trainer: Trainer, info: StepInfo) -> None: ...
-    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
-    def on_evaluate(self, trainer: Trainer, split: str, metrics: dict[str, float]) -> None: ...
-    def on_checkpoint(self, trainer: Trainer, kind: str, path: Path) -> None: ...
-    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None: ...
-    def on_fit_end(self, trainer: Trainer, status: str) -> None: ...
+    def on_fit_start(self, trainer: TrainerView) -> None: ...
+    def on_epoch_start(self, trainer: TrainerView, epoch: int) -> None: ...
+    def on_step_end(self, trainer: TrainerView, info: StepInfo) -> None: ...
+    def on_log(self, trainer: TrainerView, record: dict[str, Any]) -> None: ...
+    def on_evaluate(self, trainer: TrainerView, split: str, metrics: dict[str, float]) -> None: ...
+    def on_checkpoint(self, trainer: TrainerView, kind: str, path: Path) -> None: ...
+    def on_epoch_end(self, trainer: TrainerView, epoch: int) -> None: ...
+    def on_fit_end(self, trainer: TrainerView, status: str) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -102,7 +100,7 @@ class EarlyStopping(Callback):
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def on_evaluate(self, trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
+    def on_evaluate(self, trainer: TrainerView, split: str, metrics: dict[str, float]) -> None:
         if split != "valid":
             return
         value = trainer.metric(metrics, self.metric, "train.early_stopping.metric")
@@ -146,11 +144,11 @@ class PlainLog(Callback):
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
 
-    def on_evaluate(self, trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
+    def on_evaluate(self, trainer: TrainerView, split: str, metrics: dict[str, float]) -> None:
         epoch = trainer.epoch + 1 if split == "valid" else trainer.epoch
         self.console.print(eval_line(split, epoch, trainer.step, metrics), markup=False)
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, status: str) -> None:
         self.console.print(f"{status}: {trainer.run_dir}", markup=False)
 
 
@@ -165,7 +163,7 @@ class ProgressBar(PlainLog):
         self.progress: Progress | None = None
         self.bar: TaskID | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerView) -> None:
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -188,7 +186,7 @@ class ProgressBar(PlainLog):
             speed="",
         )
 
-    def on_step_end(self, trainer: Trainer, info: StepInfo) -> None:
+    def on_step_end(self, trainer: TrainerView, info: StepInfo) -> None:
         if self.progress is not None and self.bar is not None:
             self.progress.update(
                 self.bar,
@@ -198,13 +196,13 @@ class ProgressBar(PlainLog):
                 lr=f"{info.lr:.3g}",
             )
 
-    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_log(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         speed_key = f"{trainer.unit}_per_s"
         if record.get("kind") == "train" and speed_key in record and self.progress is not None:
             assert self.bar is not None
             self.progress.update(self.bar, speed=f"{record[speed_key]:.0f} {trainer.unit}/s")
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, status: str) -> None:
         if self.progress is not None:
             self.progress.stop()
         super().on_fit_end(trainer, status)
@@ -229,7 +227,7 @@ class TensorBoard(Callback):
             ) from err
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
-    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_log(self, trainer: TrainerView, record: dict[str, Any]) -> None:
         prefix = record.get("split") or record.get("kind")
         for key, value in record.items():
             if (
@@ -239,5 +237,36 @@ class TensorBoard(Callback):
             ):
                 self.writer.add_scalar(f"{prefix}/{key}", value, record.get("step", 0))
 
-    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+    def on_fit_end(self, trainer: TrainerView, status: str) -> None:
         self.writer.close()
+
+
+def builtin_callbacks(
+    config: ExperimentConfig, *, quiet: bool | None, main: bool, run_dir: Path
+) -> list[Callback]:
+    """The callbacks a config asks for, in the order they run.
+
+    Early stopping (``train.early_stopping.patience``) on every process; on the main process
+    only, the console output (a progress bar, plain lines when ``quiet`` is true, nothing
+    when it is ``None``) and TensorBoard (``output.tensorboard``, into ``run_dir``).
+    """
+    out: list[Callback] = []
+    train = config.train
+    stopping = train.early_stopping
+    if stopping.patience is not None:
+        out.append(
+            EarlyStopping(
+                metric=stopping.metric or train.monitor,
+                mode=stopping.mode or train.monitor_mode,
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+            )
+        )
+    if main:
+        if quiet is False:
+            out.append(ProgressBar())
+        elif quiet is True:
+            out.append(PlainLog())
+        if config.output.tensorboard:
+            out.append(TensorBoard(run_dir / "tensorboard"))
+    return out

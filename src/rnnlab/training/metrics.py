@@ -51,6 +51,30 @@ class Meter:
             return {}
         return {key: total / self.count for key, total in self.sums.items()}
 
+    def add_step(
+        self, values: dict[str, float], count: float, clipped: bool, grad_norm: float
+    ) -> None:
+        """One optimizer step: its values (weighted by ``count``), clipping, gradient norm."""
+        self.update(values, count)
+        self.steps += 1
+        self.clipped += int(clipped)
+        self.grad_norm_sum += grad_norm
+
+    def add_skipped(self) -> None:
+        """One batch skipped for its non-finite loss."""
+        self.steps += 1
+        self.skipped += 1
+
+    def gradient_stats(self) -> dict[str, float]:
+        """Over the steps taken (skipped batches left out): the mean pre-clip gradient norm,
+        the fraction of clipped steps; and the number of skipped batches."""
+        stepped = self.steps - self.skipped
+        return {
+            "grad_norm": self.grad_norm_sum / stepped if stepped else float("nan"),
+            "clipped_fraction": self.clipped / stepped if stepped else 0.0,
+            "skipped": self.skipped,
+        }
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "sums": dict(self.sums),

@@ -99,6 +99,24 @@ class RunDir:
             )
         return self
 
+    def check_start(self, resume: bool) -> RunDir:
+        """This run directory, after checking that training may start in it: a resume needs
+        ``last.pt``; a new run needs a directory without a run's files.
+
+        Raises:
+            RunDirError: naming the missing checkpoint, or how to resume the run found.
+        """
+        last = self.checkpoint_path("last")
+        if resume:
+            if not last.is_file():
+                raise RunDirError(f"cannot resume {self.path}: {last} does not exist")
+        elif last.exists() or self.metrics_path.exists():
+            raise RunDirError(
+                f"run directory {self.path} already holds a run; resume it with "
+                f"'rnnlab train --resume {self.path}' or choose another --run-dir"
+            )
+        return self
+
     def config(self, overrides: Sequence[str] = ()) -> ExperimentConfig:
         """The run's resolved config (with dotted ``overrides`` applied).
 

@@ -2,8 +2,12 @@
 
 The trainer talks to a task only through the contract of ``rnnlab.tasks.base.Task``
 (``build_data``, ``build_model``, ``initial_state``, ``step``, ``evaluate``). It owns the
-optimizer and schedule, gradient clipping, mixed precision, evaluation, checkpoints,
-callbacks, seeding, signals and DDP.
+loop: epochs, evaluation, checkpoints, callbacks and the decision to stop. Its parts live
+beside it: the optimizer step (:mod:`~rnnlab.training.steps`), what a checkpoint keeps
+(:mod:`~rnnlab.training.run_state`), the run directory (:mod:`~rnnlab.training.run_dir`),
+signals (:mod:`~rnnlab.training.signals`), devices and precision
+(:mod:`~rnnlab.training.devices`), seeding (:mod:`~rnnlab.training.seeding`) and DDP
+(:mod:`~rnnlab.training.distributed`).
 
 One optimizer step, and what happens after it (the order matters for exact resume)::
 
@@ -25,20 +29,12 @@ from __future__ import annotations
 
 import math
 import os
-import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
 
 from rnnlab.config import ExperimentConfig, save
 from rnnlab.errors import (
@@ -49,113 +45,23 @@ from rnnlab.errors import (
     TrainingInterrupted,
 )
 from rnnlab.training import distributed
-from rnnlab.training.callbacks import (
-    Callback,
-    EarlyStopping,
-    PlainLog,
-    ProgressBar,
-    StepInfo,
-    TensorBoard,
-)
-from rnnlab.training.checkpoint import (
-    capture_rng,
-    load_checkpoint,
-    load_model_state,
-    restore_rng,
-    save_checkpoint,
-)
+from rnnlab.training.callbacks import Callback, builtin_callbacks
+from rnnlab.training.checkpoint import capture_rng, restore_rng, save_checkpoint
+from rnnlab.training.devices import check_precision, resolve_device
+from rnnlab.training.evaluation import evaluate_model, improves
 from rnnlab.training.metrics import Meter, MetricsFile
-from rnnlab.training.schedules import LRSchedule, build_schedule
+from rnnlab.training.optimizers import build_optimizer
+from rnnlab.training.outcome import FitResult, end_status, planned_steps
+from rnnlab.training.protocol import StepInfo
+from rnnlab.training.run_dir import RunDir, Which
+from rnnlab.training.run_state import RunState, tensors_only
+from rnnlab.training.schedules import build_schedule
+from rnnlab.training.seeding import deterministic_mode, seed_everything
+from rnnlab.training.signals import StopSignals
+from rnnlab.training.steps import OptimizerStep, StepOutcome
 
 if TYPE_CHECKING:
     from rnnlab.tasks.base import Task, TaskData
-
-SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
-
-
-@dataclass
-class FitResult:
-    """What :meth:`Trainer.fit` returns.
-
-    Attributes:
-        run_dir: the run directory.
-        status: ``completed``, ``max_steps``, ``early_stopped``.
-        step, epoch: optimizer steps done and epochs completed.
-        best: the best value of ``train.monitor`` on the validation split.
-        valid: the last validation metrics.
-        test: test metrics of ``best.pt`` (empty when the task has no test split).
-    """
-
-    run_dir: Path
-    status: str
-    step: int
-    epoch: int
-    best: float | None
-    valid: dict[str, float] = field(default_factory=dict)
-    test: dict[str, float] = field(default_factory=dict)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA, then MPS, then CPU; an explicit device must be available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "train.device='cuda' but no CUDA device is available (allowed here: auto, cpu)"
-            )
-        return torch.device("cuda", local_rank)
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device='mps' but MPS is not available (allowed here: auto, cpu)")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@contextmanager
-def deterministic_mode(enabled: bool) -> Iterator[None]:
-    """Ask torch for deterministic algorithms inside the block (restored afterwards)."""
-    if not enabled:
-        yield
-        return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous_cudnn
-
-
-def build_optimizer(
-    params: Sequence[nn.Parameter], config: ExperimentConfig
-) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov), Adam or AdamW from ``config.train``."""
-    train = config.train
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=train.lr,
-            momentum=train.momentum,
-            nesterov=train.nesterov,
-            weight_decay=train.weight_decay,
-        )
-    cls = torch.optim.Adam if train.optimizer == "adam" else torch.optim.AdamW
-    return cls(
-        params, lr=train.lr, betas=train.betas, eps=train.eps, weight_decay=train.weight_decay
-    )
 
 
 class Trainer:
@@ -189,7 +95,8 @@ class Trainer:
         self.task = task
         self.config = config
         self.train_cfg = config.train
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)
+        self.run_dir = self.run.path
         self.resume = resume
         self.unit = task.unit
         self.extra_callbacks = list(callbacks)
@@ -198,28 +105,15 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.total_steps = 0
         self.should_stop = False
         self.stop_reason = ""
         self.best: float | None = None
         self.last_valid: dict[str, float] = {}
         self.last_good_checkpoint: Path | None = None
-        self._signal: int | None = None
+        self.signals = StopSignals()
         self._stop_now = False
         self._resumed_state: Any = None
-
-    # ------------------------------------------------------------------------------ paths
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    @property
-    def last_path(self) -> Path:
-        return self.checkpoint_dir / "last.pt"
-
-    @property
-    def best_path(self) -> Path:
-        return self.checkpoint_dir / "best.pt"
 
     # ------------------------------------------------------------------------------ setup
 
@@ -228,14 +122,10 @@ class Trainer:
         wanted = resolve_device(train.device, distributed.from_env().local_rank)
         self.dist, self._owns_group = distributed.setup(wanted.type)
         self.device = resolve_device(train.device, self.dist.local_rank)
-        if train.precision == "fp16" and self.device.type != "cuda":
-            raise ConfigError(
-                f"train.precision='fp16' needs a CUDA device (device is {self.device.type}); "
-                "use fp32 or bf16"
-            )
+        check_precision(train.precision, self.device)
         self.is_main = self.dist.is_main
         if self.is_main:
-            self._check_run_dir()
+            self.run.check_start(self.resume)
         distributed.barrier(self.dist)
 
         seed_everything(train.seed)
@@ -253,53 +143,31 @@ class Trainer:
         except ValueError as err:  # a layer rejected the model settings
             raise ConfigError(f"model: {err}") from None
         self.train_model = distributed.wrap(self.model, self.dist, self.device)
-        self.optimizer = build_optimizer(list(self.model.parameters()), self.config)
+        optimizer = build_optimizer(list(self.model.parameters()), self.config)
         self.steps_per_epoch = len(self.data.train)
-        planned = [train.max_steps] if train.max_steps else []
-        if train.epochs:
-            planned.append(train.epochs * self.steps_per_epoch)
-        self.total_steps = min(planned)
-        self.schedule: LRSchedule = build_schedule(train, self.total_steps)
-        self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
+        self.total_steps = planned_steps(train, self.steps_per_epoch)
+        self.schedule = build_schedule(train, self.total_steps)
+        scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
+        self.stepper = OptimizerStep(
+            self.task, self.train_model, self.model, optimizer, scaler, train, self.device
+        )
         self.interval = Meter()
         self.epoch_meter = Meter()
-        self.callbacks = self._build_callbacks()
-        self.metrics_file = MetricsFile(self.run_dir / "metrics.jsonl")
+        self.callbacks = [
+            *builtin_callbacks(
+                self.config, quiet=self.quiet, main=self.is_main, run_dir=self.run_dir
+            ),
+            *self.extra_callbacks,
+        ]
+        self.state = RunState(
+            self.model, optimizer, scaler, self.schedule, self.callbacks, self.interval,
+            self.epoch_meter,
+        )  # fmt: skip
+        self.metrics_file = MetricsFile(self.run.metrics_path)
         if self.resume:
             self._load_last()
         elif self.is_main:
             self.metrics_file.path.unlink(missing_ok=True)
-
-    def _check_run_dir(self) -> None:
-        if self.resume:
-            if not self.last_path.is_file():
-                raise RunDirError(f"cannot resume {self.run_dir}: {self.last_path} does not exist")
-        elif self.last_path.exists() or (self.run_dir / "metrics.jsonl").exists():
-            raise RunDirError(
-                f"run directory {self.run_dir} already holds a run; resume it with "
-                f"'rnnlab train --resume {self.run_dir}' or choose another --run-dir"
-            )
-
-    def _build_callbacks(self) -> list[Callback]:
-        out: list[Callback] = []
-        stopping = self.train_cfg.early_stopping
-        if stopping.patience is not None:
-            out.append(
-                EarlyStopping(
-                    metric=stopping.metric or self.train_cfg.monitor,
-                    mode=stopping.mode or self.train_cfg.monitor_mode,
-                    patience=stopping.patience,
-                    min_delta=stopping.min_delta,
-                )
-            )
-        if self.is_main:
-            if self.quiet is False:
-                out.append(ProgressBar())
-            elif self.quiet is True:
-                out.append(PlainLog())
-            if self.config.output.tensorboard:
-                out.append(TensorBoard(self.run_dir / "tensorboard"))
-        return out + self.extra_callbacks
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -310,56 +178,38 @@ class Trainer:
     def checkpoint_payload(self, state: Any) -> dict[str, Any]:
         """Everything needed to continue the run from here (see ``rnnlab.training.checkpoint``)."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": None if self.scaler is None else self.scaler.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "callbacks": {c.name: c.state_dict() for c in self.callbacks},
-            "meters": {
-                "interval": self.interval.state_dict(),
-                "epoch": self.epoch_meter.state_dict(),
-            },
+            **self.state.state_dicts(),
             "step": self.step,
             "epoch": self.epoch,
             "batch": self.batch_in_epoch,
             "best": self.best,
-            "task_state": _tensors_only(state),
+            "task_state": tensors_only(state),
             "rng": capture_rng(),
             "config": self.config.to_dict(),
             "metrics": dict(self.last_valid),
             "world_size": self.dist.world_size,
         }
 
-    def save_checkpoint(self, kind: str, state: Any = None) -> None:
+    def save_checkpoint(self, kind: Which, state: Any = None) -> None:
         """Write ``last.pt`` or ``best.pt`` atomically (rank 0), then emit ``on_checkpoint``."""
         if not self.is_main:
             return
-        path = self.last_path if kind == "last" else self.best_path
+        path = self.run.checkpoint_path(kind)
         save_checkpoint({"kind": kind, **self.checkpoint_payload(state)}, path)
         if kind == "last":
             self.last_good_checkpoint = path
         self._emit("on_checkpoint", kind, path)
 
     def _load_last(self) -> None:
-        payload = load_checkpoint(self.last_path)
-        load_model_state(self.model, payload["model"], self.last_path)
-        self.optimizer.load_state_dict(payload["optimizer"])
-        if self.scaler is not None and payload["scaler"] is not None:
-            self.scaler.load_state_dict(payload["scaler"])
-        self.schedule.load_state_dict(payload["schedule"])
-        states = payload["callbacks"]
-        for callback in self.callbacks:
-            if callback.name in states:
-                callback.load_state_dict(states[callback.name])
-        self.interval.load_state_dict(payload["meters"]["interval"])
-        self.epoch_meter.load_state_dict(payload["meters"]["epoch"])
+        path, payload = self.run.checkpoint("last")
+        self.state.load(payload, path)
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.batch_in_epoch = int(payload["batch"])
         self.best = payload["best"]
         self.last_valid = dict(payload["metrics"])
         self._resumed_state = payload["task_state"]
         restore_rng(payload["rng"])
-        self.last_good_checkpoint = self.last_path
+        self.last_good_checkpoint = path
         if self.is_main:
             self.metrics_file.truncate_after(self.step)
 
@@ -370,6 +220,14 @@ class Trainer:
         if self.is_main:
             self.metrics_file.write(record)
         self._emit("on_log", record)
+
+    def _log_end(self, status: str, epoch: int, reason: str, **extra: Any) -> None:
+        record = {"kind": "end", "status": status, "step": self.step, "epoch": epoch}
+        self.log({**record, **extra, "reason": reason})
+
+    def _log_eval(self, split: str, epoch: int, metrics: dict[str, float], **extra: Any) -> None:
+        record = {"kind": "eval", "split": split, "step": self.step, "epoch": epoch}
+        self.log({**record, **extra, **metrics})
 
     def metric(self, metrics: dict[str, float], name: str, setting: str) -> float:
         """``metrics[name]``, or a clear error naming the setting that asked for it."""
@@ -408,36 +266,17 @@ class Trainer:
                 "train.epochs or train.max_steps (--set) to continue it"
             )
         if self.is_main:
-            save(self.config, self.run_dir / "config.toml")
+            save(self.config, self.run.config_path)
         self._emit("on_fit_start")
-        with self._signals():
+        with self.signals.installed():
             self._clock = time.perf_counter()
             self._interval_start = self._clock
             while self.step < self.total_steps and not self.should_stop:
                 self._run_epoch()
-        train = self.train_cfg
-        if self.should_stop:
-            status = "early_stopped"
-        elif (
-            train.max_steps
-            and self.step >= train.max_steps
-            and (train.epochs is None or self.step < train.epochs * self.steps_per_epoch)
-        ):
-            status = "max_steps"
-        else:
-            status = "completed"
+        status = end_status(self.train_cfg, self.step, self.steps_per_epoch, self.should_stop)
         distributed.barrier(self.dist)
         test = self._final_test()
-        self.log(
-            {
-                "kind": "end",
-                "status": status,
-                "step": self.step,
-                "epoch": self.epoch,
-                "best": self.best,
-                "reason": self.stop_reason,
-            }
-        )
+        self._log_end(status, self.epoch, self.stop_reason, best=self.best)
         self._emit("on_fit_end", status)
         return FitResult(
             self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test
@@ -449,7 +288,7 @@ class Trainer:
         loader.set_epoch(epoch)
         start = self.batch_in_epoch
         state = self.task.initial_state()
-        resumed = getattr(self, "_resumed_state", None)
+        resumed = self._resumed_state
         if start > 0 and resumed is not None:
             state = self.task.to_device(
                 tuple(resumed) if isinstance(resumed, list) else resumed, self.device
@@ -499,83 +338,35 @@ class Trainer:
     def _lr(self, epoch: int) -> float:
         return self.train_cfg.lr * self.schedule.factor(self.step, epoch)
 
-    def _autocast(self) -> Any:
-        precision = self.train_cfg.precision
-        if precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
-
     def _train_step(self, batch: Any, state: Any, epoch: int, index: int) -> Any:
         batch = self.task.to_device(batch, self.device)
         lr = self._current_lr = self._lr(epoch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with self._autocast():
-            loss, new_state, batch_metrics = self.task.step(self.train_model, batch, state)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        norm = self._clip_by_norm()
-        # The step's one host-device synchronization: loss, gradient norm, tensor metrics.
-        tensor_metrics = {k: v for k, v in batch_metrics.items() if isinstance(v, Tensor)}
-        scalars = [loss.detach(), norm, *(v.detach() for v in tensor_metrics.values())]
-        value, grad_norm, *metric_values = torch.stack(
-            [t.float().reshape(()).to(norm.device) for t in scalars]
-        ).tolist()
-        batch_metrics = {**batch_metrics, **dict(zip(tensor_metrics, metric_values, strict=True))}
+        outcome = self.stepper.forward_backward(batch, state, lr)
         nonfinite, signalled = distributed.any_true(
-            [not math.isfinite(value), self._signal is not None], self.dist, self.device
+            [not math.isfinite(outcome.loss), self.signals.received is not None],
+            self.dist,
+            self.device,
         )
         # Decided on every process alike (a signal may reach only some of them).
         self._stop_now = signalled
-        count = float(batch_metrics.get("count", 1.0))
         if nonfinite:
-            return self._nonfinite(value, epoch, index, count)
-        clipped = self._clip_by_value(grad_norm)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+            return self._nonfinite(outcome, epoch, index)
+        clipped = self.stepper.apply(outcome.grad_norm)
         self.step += 1
-        values = {"loss": value}
-        values.update({k: float(v) for k, v in batch_metrics.items() if k != "count"})
+        values = {"loss": outcome.loss}
+        values.update({k: float(v) for k, v in outcome.metrics.items() if k != "count"})
         for meter in (self.interval, self.epoch_meter):
-            meter.update(values, count)
-            meter.steps += 1
-            meter.clipped += int(clipped)
-            meter.grad_norm_sum += grad_norm
-        info = StepInfo(self.step, epoch, index, value, lr, grad_norm, clipped, False, count)
+            meter.add_step(values, outcome.count, clipped, outcome.grad_norm)
+        info = StepInfo(
+            self.step, epoch, index, outcome.loss, lr, outcome.grad_norm, clipped, False,
+            outcome.count,
+        )  # fmt: skip
         self._emit("on_step_end", info)
         self._maybe_log_interval(epoch)
-        return new_state
+        return outcome.state
 
-    def _clip_by_norm(self) -> Tensor:
-        """Clip by total norm when configured; the pre-clip total norm, as a tensor (no sync)."""
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        max_norm = self.train_cfg.grad_clip_norm
-        if not params:
-            return torch.zeros((), device=self.device)
-        return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm else float("inf"))
-
-    def _clip_by_value(self, grad_norm: float) -> bool:
-        """Clip by value when configured; whether clipping (by norm or value) changed anything."""
-        max_norm = self.train_cfg.grad_clip_norm
-        if max_norm is not None:
-            return grad_norm > max_norm
-        clip_value = self.train_cfg.grad_clip_value
-        if clip_value is None:
-            return False
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        clipped = any(bool((p.grad.abs() > clip_value).any()) for p in params if p.grad is not None)
-        torch.nn.utils.clip_grad_value_(params, clip_value)
-        return clipped
-
-    def _nonfinite(self, value: float, epoch: int, index: int, count: float) -> Any:
+    def _nonfinite(self, outcome: StepOutcome, epoch: int, index: int) -> Any:
+        value = outcome.loss
         where = f"step {self.step + 1} (epoch {epoch + 1}, batch {index + 1})"
         if not self.train_cfg.skip_nonfinite:
             last = (
@@ -583,29 +374,19 @@ class Trainer:
                 if self.last_good_checkpoint is not None
                 else "no checkpoint was written yet"
             )
-            self.log(
-                {
-                    "kind": "end",
-                    "status": "nonfinite",
-                    "step": self.step,
-                    "epoch": epoch + 1,
-                    "reason": f"loss {value} at {where}",
-                }
-            )
+            self._log_end("nonfinite", epoch + 1, f"loss {value} at {where}")
             raise NonFiniteLossError(
                 f"loss is {value} at {where}; {last}. Lower train.lr, set train.grad_clip_norm, "
                 "or set train.skip_nonfinite = true to skip such batches"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:  # unscale_ ran for this step: close it
-            self.scaler.update()
+        self.stepper.discard()
         self.step += 1
         for meter in (self.interval, self.epoch_meter):
-            meter.steps += 1
-            meter.skipped += 1
+            meter.add_skipped()
         info = StepInfo(
-            self.step, epoch, index, value, self._lr(epoch), float("nan"), False, True, count
-        )
+            self.step, epoch, index, value, self._lr(epoch), float("nan"), False, True,
+            outcome.count,
+        )  # fmt: skip
         self._emit("on_step_end", info)
         self._maybe_log_interval(epoch)
         return self.task.initial_state()
@@ -618,17 +399,10 @@ class Trainer:
         seconds = max(now - self._interval_start, 1e-9)
         record: dict[str, Any] = {"kind": "train", "step": self.step, "epoch": epoch + 1}
         record.update(meter.means())
-        stepped = meter.steps - meter.skipped
-        record.update(
-            {
-                "lr": self._current_lr,  # the rate of the interval's last step
-                "grad_norm": meter.grad_norm_sum / stepped if stepped else float("nan"),
-                "clipped_fraction": meter.clipped / stepped if stepped else 0.0,
-                "skipped": meter.skipped,
-                f"{self.unit}_per_s": meter.count * self.dist.world_size / seconds,
-                "elapsed_s": now - self._clock,
-            }
-        )
+        record["lr"] = self._current_lr  # the rate of the interval's last step
+        record.update(meter.gradient_stats())
+        record[f"{self.unit}_per_s"] = meter.count * self.dist.world_size / seconds
+        record["elapsed_s"] = now - self._clock
         self.log(record)
         meter.reset()
         self._interval_start = now
@@ -640,31 +414,14 @@ class Trainer:
         loader = self.data.valid if split == "valid" else self.data.test
         if loader is None:
             return {}
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(), self._autocast():
-                return {k: float(v) for k, v in self.task.evaluate(self.model, loader).items()}
-        finally:
-            self.model.train(was_training)
+        return evaluate_model(self.task, self.model, loader, self.train_cfg.precision, self.device)
 
     def _evaluate_valid(self) -> None:
         metrics = self.evaluate("valid")
         self.last_valid = metrics
-        self.log(
-            {
-                "kind": "eval",
-                "split": "valid",
-                "step": self.step,
-                "epoch": self.epoch + 1,
-                **metrics,
-            }
-        )
+        self._log_eval("valid", self.epoch + 1, metrics)
         value = self.metric(metrics, self.train_cfg.monitor, "train.monitor")
-        better = self.best is None or (
-            value < self.best if self.train_cfg.monitor_mode == "min" else value > self.best
-        )
-        if math.isfinite(value) and better:
+        if math.isfinite(value) and improves(value, self.best, self.train_cfg.monitor_mode):
             self.best = value
             self.save_checkpoint("best")
         self.schedule.on_evaluate(metrics)
@@ -674,73 +431,24 @@ class Trainer:
         if self.data.test is None:
             return {}
         checkpoint = "last"
-        if self.best_path.is_file():
-            payload = load_checkpoint(self.best_path)
-            load_model_state(self.model, payload["model"], self.best_path)
+        if self.run.checkpoint_path("best").is_file():
+            self.run.load_model(self.model, "best")
             checkpoint = "best"
         metrics = self.evaluate("test")
-        self.log(
-            {
-                "kind": "eval",
-                "split": "test",
-                "step": self.step,
-                "epoch": self.epoch,
-                "checkpoint": checkpoint,
-                **metrics,
-            }
-        )
+        self._log_eval("test", self.epoch, metrics, checkpoint=checkpoint)
         self._emit("on_evaluate", "test", metrics)
         return metrics
 
     # --------------------------------------------------------------------------- signals
 
-    @contextmanager
-    def _signals(self) -> Iterator[None]:
-        """SIGINT/SIGTERM: finish the current step, write last.pt, raise TrainingInterrupted.
-        A second signal stops at once (KeyboardInterrupt)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            if self._signal is not None:
-                raise KeyboardInterrupt
-            self._signal = signum
-
-        previous: dict[int, Callable[..., Any] | int | None] = {}
-        for sig in SIGNAL_NAMES:
-            previous[int(sig)] = signal.signal(sig, handler)
-        try:
-            yield
-        finally:
-            for number, old in previous.items():
-                signal.signal(number, old)
-
     def _interrupt(self) -> None:
-        signum = int(self._signal if self._signal is not None else signal.SIGTERM)
-        name = SIGNAL_NAMES.get(signal.Signals(signum), str(signum))
-        self.log(
-            {
-                "kind": "end",
-                "status": "interrupted",
-                "step": self.step,
-                "epoch": self.epoch + 1,
-                "reason": name,
-            }
-        )
+        name = self.signals.name
+        self._log_end("interrupted", self.epoch + 1, name)
         self._emit("on_fit_end", "interrupted")
         raise TrainingInterrupted(
-            f"{name} received: stopped after step {self.step} and saved {self.last_path}; "
-            f"resume with: rnnlab train --resume {self.run_dir}",
-            signum=int(signum),
+            f"{name} received: stopped after step {self.step} and saved "
+            f"{self.run.checkpoint_path('last')}; resume with: rnnlab train --resume "
+            f"{self.run_dir}",
+            signum=self.signals.number,
             run_dir=str(self.run_dir),
         )
-
-
-def _tensors_only(state: Any) -> Any:
-    """A task's carried state if it is made of tensors (else ``None``), detached, on CPU."""
-    if isinstance(state, Tensor):
-        return state.detach().cpu()
-    if isinstance(state, tuple | list) and state and all(isinstance(s, Tensor) for s in state):
-        return [s.detach().cpu() for s in state]
-    return None

@@ -1,0 +1,58 @@
+"""How long a run trains and how it ends: the planned steps, the end status, the result.
+
+``train.epochs`` and ``train.max_steps`` may both be set; the run stops at whichever comes
+first. A run that stops early (early stopping, a study's budget, a pruner) ends
+``early_stopped``; one that reached ``max_steps`` before its epochs ends ``max_steps``;
+otherwise ``completed``. :meth:`~rnnlab.training.trainer.Trainer.fit` returns a
+:class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnnlab.config import TrainConfig
+
+
+@dataclass
+class FitResult:
+    """What :meth:`~rnnlab.training.trainer.Trainer.fit` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        status: ``completed``, ``max_steps``, ``early_stopped``.
+        step, epoch: optimizer steps done and epochs completed.
+        best: the best value of ``train.monitor`` on the validation split.
+        valid: the last validation metrics.
+        test: test metrics of ``best.pt`` (empty when the task has no test split).
+    """
+
+    run_dir: Path
+    status: str
+    step: int
+    epoch: int
+    best: float | None
+    valid: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+
+
+def planned_steps(train: TrainConfig, steps_per_epoch: int) -> int:
+    """The optimizer steps a run plans: the fewer of ``max_steps`` and ``epochs`` epochs."""
+    planned = [train.max_steps] if train.max_steps else []
+    if train.epochs:
+        planned.append(train.epochs * steps_per_epoch)
+    return min(planned)
+
+
+def end_status(train: TrainConfig, step: int, steps_per_epoch: int, stopped: bool) -> str:
+    """``early_stopped`` (a callback stopped the run), ``max_steps`` or ``completed``."""
+    if stopped:
+        return "early_stopped"
+    if (
+        train.max_steps
+        and step >= train.max_steps
+        and (train.epochs is None or step < train.epochs * steps_per_epoch)
+    ):
+        return "max_steps"
+    return "completed"
