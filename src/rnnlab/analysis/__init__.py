@@ -6,6 +6,9 @@
 - ``hidden``: mean and standard deviation of ``h_t`` over time.
 - ``plots``: PNG figures of the above, written atomically.
 - ``conclusions``: sentences generated from a study's numbers.
+- ``diagnose``: all of the above for a config's or a run's model (``rnnlab diagnose``).
+- ``comparison``: architecture studies, run and reported (``rnnlab compare``); its modules
+  are imported directly (``rnnlab.analysis.comparison.workflow.compare``).
 """
 
 from rnnlab.analysis.conclusions import (

@@ -15,7 +15,9 @@ fall below float32's range) and on a copy of the model, so the model is left unt
 
 :func:`diagnose` does this for a config (the model at initialization, seeded with
 ``train.seed``) or a run directory (at initialization and with the trained weights of
-``checkpoints/best.pt``), and writes ``diagnosis.json`` and PNG plots.
+``checkpoints/best.pt``, else ``last.pt``: :meth:`~rnnlab.training.run_dir.RunDir.load_model`),
+and writes ``diagnosis.json`` and PNG plots; :func:`diagnose_to_files` is what
+``rnnlab diagnose`` calls (its files always written, by default beside the run).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnlab import config as config_mod
 from rnnlab.analysis.gates import GateStat, gate_statistics_of_trace
 from rnnlab.analysis.gradient_flow import GradientFlow, gradient_flow_of_states
 from rnnlab.analysis.hidden import HiddenStats, hidden_statistics_of_trace
@@ -37,6 +40,9 @@ from rnnlab.analysis.plots import plot_gate_statistics, plot_gradient_flow, plot
 from rnnlab.analysis.trace import State, Trace, trace
 from rnnlab.config import ExperimentConfig
 from rnnlab.io import atomic_write_text
+from rnnlab.registry import TASKS
+from rnnlab.training.run_dir import RunDir
+from rnnlab.training.seeding import seed_everything
 
 
 class TracedRecurrent(nn.Module):
@@ -152,20 +158,33 @@ def diagnose_model(task: Any, model: nn.Module, batch: Any, *, double: bool = Tr
 
 def _load(
     config_or_run_dir: str | os.PathLike[str] | ExperimentConfig,
-) -> tuple[ExperimentConfig, Path | None]:
-    from rnnlab import config as config_mod
-
+) -> tuple[ExperimentConfig, RunDir | None]:
     if isinstance(config_or_run_dir, ExperimentConfig):
         return config_or_run_dir, None
-    path = Path(config_or_run_dir)
-    if path.is_dir():
-        source = path / "config.toml"
-        if not source.is_file():
-            from rnnlab.errors import RunDirError
-
-            raise RunDirError(f"{path} is not a run directory: {source} does not exist")
-        return config_mod.load(source), path
+    if Path(config_or_run_dir).is_dir():
+        run = RunDir(config_or_run_dir)
+        return run.config(), run
     return config_mod.load(config_or_run_dir), None
+
+
+def _measure(
+    cfg: ExperimentConfig, run: RunDir | None, batch_size: int | None
+) -> dict[str, Diagnosis]:
+    """The model of ``cfg`` at initialization, and with the weights of ``run`` if given."""
+    task = TASKS.get(cfg.task.name)(cfg)
+    seed_everything(cfg.train.seed)
+    data = task.build_data()
+    model = task.build_model(data.spec)
+    loader = data.train
+    loader.set_epoch(0)
+    batch = next(iter(loader.batches()))
+    if batch_size is not None:
+        batch = tuple(t[:batch_size] for t in batch) if isinstance(batch, tuple) else batch
+    results = {"init": diagnose_model(task, model, batch)}
+    if run is not None:
+        run.load_model(model, "best")
+        results["trained"] = diagnose_model(task, model, batch)
+    return results
 
 
 def diagnose(
@@ -187,32 +206,42 @@ def diagnose(
     Returns:
         ``{"init": Diagnosis}``, plus ``"trained"`` for a run directory.
     """
-    from rnnlab.tasks import TASKS
-    from rnnlab.training.checkpoint import load_checkpoint, load_model_state
-    from rnnlab.training.trainer import seed_everything
-
-    cfg, run_dir = _load(config_or_run_dir)
-    task = TASKS.get(cfg.task.name)(cfg)
-    seed_everything(cfg.train.seed)
-    data = task.build_data()
-    model = task.build_model(data.spec)
-    loader = data.train
-    loader.set_epoch(0)
-    batch = next(iter(loader.batches()))
-    if batch_size is not None:
-        batch = tuple(t[:batch_size] for t in batch) if isinstance(batch, tuple) else batch
-    results = {"init": diagnose_model(task, model, batch)}
-    if run_dir is not None:
-        path = run_dir / "checkpoints" / "best.pt"
-        if not path.is_file():
-            path = run_dir / "checkpoints" / "last.pt"
-        payload = load_checkpoint(path)
-        load_model_state(model, payload["model"], path)
-        results["trained"] = diagnose_model(task, model, batch)
-    target = Path(out_dir) if out_dir is not None else (run_dir / "diagnosis" if run_dir else None)
+    cfg, run = _load(config_or_run_dir)
+    results = _measure(cfg, run, batch_size)
+    target = Path(out_dir) if out_dir is not None else (run.path / "diagnosis" if run else None)
     if target is not None:
         write_diagnosis(results, target, label=f"{cfg.task.name} {cfg.model.cell}")
     return results
+
+
+def default_out_dir(config_or_run_dir: str | os.PathLike[str]) -> Path:
+    """Where ``rnnlab diagnose`` writes unless told: ``<run_dir>/diagnosis`` for a run
+    directory, ``diagnosis`` in the working directory for a config or recipe."""
+    path = Path(config_or_run_dir)
+    return path / "diagnosis" if path.is_dir() else Path("diagnosis")
+
+
+def diagnose_to_files(
+    config_or_run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    batch_size: int | None = None,
+) -> tuple[dict[str, Diagnosis], list[Path]]:
+    """What ``rnnlab diagnose`` does: :func:`diagnose`, always writing its files.
+
+    Args:
+        config_or_run_dir: a run directory, a TOML config or a recipe name.
+        out_dir: where the files go; default :func:`default_out_dir`.
+        batch_size: as in :func:`diagnose`.
+
+    Returns:
+        The diagnoses (as :func:`diagnose`) and the plots written beside ``diagnosis.json``,
+        labelled with the name of ``config_or_run_dir``.
+    """
+    cfg, run = _load(config_or_run_dir)
+    results = _measure(cfg, run, batch_size)
+    target = Path(out_dir) if out_dir is not None else default_out_dir(config_or_run_dir)
+    return results, write_diagnosis(results, target, label=Path(config_or_run_dir).name)
 
 
 def write_diagnosis(results: dict[str, Diagnosis], out_dir: Path, label: str) -> list[Path]:

@@ -1,8 +1,8 @@
 """The ``rnnlab compare`` and ``rnnlab diagnose`` commands, added to the main Typer app.
 
 ``rnnlab.cli.main`` calls :func:`register` once; the commands only parse, call
-:func:`rnnlab.analysis.study.run_study`, :func:`rnnlab.analysis.report.write_report` and
-:func:`rnnlab.analysis.diagnose.diagnose`, and print.
+:func:`rnnlab.analysis.comparison.workflow.compare` and
+:func:`rnnlab.analysis.diagnose.diagnose_to_files`, and print.
 """
 
 import time
@@ -16,14 +16,14 @@ from rich.table import Table
 from rnnlab.cli.guard import err, guard
 
 if TYPE_CHECKING:
-    from rnnlab.analysis.report import Row
+    from rnnlab.analysis.comparison.table import Row
 
 out = Console(highlight=False)
 wide = Console(highlight=False, width=None if out.is_terminal else 120)
 
 
 def study_table(rows: "list[Row]") -> Table:
-    """A Rich table of :func:`rnnlab.analysis.report.table_rows`."""
+    """A Rich table of :func:`rnnlab.analysis.comparison.table.table_rows`."""
     from rnnlab.analysis.conclusions import metric_name
 
     table = Table(title="study results (test set, mean ± std over seeds)")
@@ -87,8 +87,8 @@ def compare(
 
         rnnlab compare my-study.toml --out studies/mine
     """
-    from rnnlab.analysis.study import compare as run_compare
-    from rnnlab.analysis.study import load_study
+    from rnnlab.analysis.comparison.study_spec import load_study
+    from rnnlab.analysis.comparison.workflow import compare as run_compare
 
     if study is not None and study_option is not None:
         err.print("error: give a study as an argument or with --study, not both", markup=False)
@@ -132,17 +132,10 @@ def diagnose(
 
         rnnlab diagnose adding --out diag/
     """
-    from rnnlab.analysis.diagnose import diagnose as run_diagnose
-    from rnnlab.analysis.diagnose import write_diagnosis
+    from rnnlab.analysis.diagnose import diagnose_to_files
 
     def body() -> Any:
-        results = run_diagnose(config_or_run_dir, out_dir=None)
-        target = out_dir
-        if target is None and Path(config_or_run_dir).is_dir():
-            target = Path(config_or_run_dir) / "diagnosis"
-        if target is None:
-            target = Path("diagnosis")
-        return results, write_diagnosis(results, target, label=Path(config_or_run_dir).name)
+        return diagnose_to_files(config_or_run_dir, out_dir)
 
     results, files = guard(body)
     table = Table(title="gradient flow and gates")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.analysis.report import write_report
-from rnnlab.analysis.study import expand, load_study, run_study, study_names
+from rnnlab.analysis.comparison.expansion import expand
+from rnnlab.analysis.comparison.runner import run_study
+from rnnlab.analysis.comparison.study_report import write_report
+from rnnlab.analysis.comparison.study_spec import load_study, study_names
 from rnnlab.errors import ConfigError
 
 TINY = """

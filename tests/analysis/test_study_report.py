@@ -6,15 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from rnnlab.analysis.comparison.gradient_section import gradient_sentences
+from rnnlab.analysis.comparison.records import RunRecord
+from rnnlab.analysis.comparison.study_plots import plot_curves, plot_lengths
+from rnnlab.analysis.comparison.table import table_rows, to_records
 from rnnlab.analysis.conclusions import conclusions
-from rnnlab.analysis.report import (
-    gradient_sentences,
-    plot_curves,
-    plot_lengths,
-    table_rows,
-    to_records,
-)
-from rnnlab.analysis.study import RunRecord
 
 
 def run(cell: str, seed: int, value: float, length: int = 100, **settings: object) -> RunRecord:

@@ -1,0 +1,104 @@
+"""What a study leaves per run and in all: the run records and the study result.
+
+Each finished run writes ``result.json`` (a :class:`RunRecord`) into its run directory,
+``<study dir>/runs/<run id>/``; ``results.json`` in the study directory gathers them. The
+runner writes these records; the table, the plots and the report read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnlab.analysis.comparison.study_spec import StudyConfig
+
+RESULT_FILE = "result.json"
+"""A finished run's record, in its run directory."""
+
+
+def run_path(study_dir: Path, run_id: str) -> Path:
+    """The run directory of run ``run_id``: ``<study dir>/runs/<run id>``."""
+    return study_dir / "runs" / run_id
+
+
+@dataclass
+class RunRecord:
+    """One finished run, as stored in ``result.json`` and ``results.json``.
+
+    Attributes:
+        run_id, task, length, cell, settings, seed: which run.
+        metric, value, baseline: the compared test metric, its value, the baseline's value.
+        test: every test metric.
+        parameters: trainable parameters of the model.
+        seconds: wall time of the run (training, evaluation, test).
+        steps: optimizer steps done.
+        seconds_per_1000_steps: ``seconds / steps * 1000``.
+        status: the trainer's status (``max_steps``, ``completed``), or ``target_reached``
+            (``stop_at``) or ``time_budget`` (``budget.seconds``).
+    """
+
+    run_id: str
+    task: str
+    length: int
+    cell: str
+    settings: dict[str, Any]
+    seed: int
+    metric: str
+    value: float
+    baseline: float | None
+    test: dict[str, float]
+    parameters: int
+    seconds: float
+    steps: int
+    seconds_per_1000_steps: float
+    status: str
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """Read a record back (from ``result.json``)."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known["curve"] = [tuple(p) for p in known.get("curve", [])]
+        return cls(**known)
+
+
+def read_record(run_dir: Path) -> RunRecord | None:
+    """The ``result.json`` of a finished run, or ``None`` when the run did not finish."""
+    path = run_dir / RESULT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, KeyError):
+        return None
+
+
+@dataclass
+class StudyResult:
+    """What :func:`~rnnlab.analysis.comparison.runner.run_study` returns.
+
+    Attributes:
+        study: the study config.
+        out_dir: the study directory.
+        records: one per run, in expansion order.
+        ran, skipped: run ids trained now and found finished.
+        seconds: wall time of this invocation.
+    """
+
+    study: StudyConfig
+    out_dir: Path
+    records: list[RunRecord]
+    ran: list[str]
+    skipped: list[str]
+    seconds: float
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run directory of run ``run_id`` in this study."""
+        return run_path(self.out_dir, run_id)
