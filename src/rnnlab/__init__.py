@@ -6,9 +6,9 @@ from rnnlab.api import evaluate, train
 from rnnlab.nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 _LAZY = {
-    "compare": ("rnnlab.analysis.study", "compare"),
+    "compare": ("rnnlab.analysis.comparison.workflow", "compare"),
     "diagnose": ("rnnlab.analysis.diagnose", "diagnose"),
-    "tune": ("rnnlab.tuning", "tune"),
+    "tune": ("rnnlab.tuning.search", "tune"),
 }
 
 

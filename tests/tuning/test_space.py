@@ -195,7 +195,8 @@ def test_every_error_names_the_entry(raw: dict[str, Any], message: str) -> None:
 def test_pruner_warmup_by_name() -> None:
     import optuna
 
-    from rnnlab.tuning.study import TuningError, make_pruner
+    from rnnlab.tuning.failures import TuningError
+    from rnnlab.tuning.pruning import make_pruner
 
     median = make_pruner("median:300")
     assert isinstance(median, optuna.pruners.MedianPruner)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
-from tests.tuning.test_study import LR_SPACE, ROOT, TINY, _study
+from tests.tuning.test_search import LR_SPACE, ROOT, TINY, _study
 
 from rnnlab.tuning import space as space_mod
-from rnnlab.tuning.study import TuningError, finished, tune
+from rnnlab.tuning.failures import TuningError
+from rnnlab.tuning.results import finished
+from rnnlab.tuning.search import tune
 
 
 def test_two_workers_share_one_sqlite_file(tmp_path: Path) -> None:

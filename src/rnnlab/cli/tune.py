@@ -1,4 +1,4 @@
-"""The ``rnnlab tune`` command: parses, calls :func:`rnnlab.tuning.tune`, prints.
+"""The ``rnnlab tune`` command: parses, calls :func:`rnnlab.tuning.search.tune`, prints.
 
 ``rnnlab.cli.main`` adds it with ``register(app)``.
 """
@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from rnnlab.cli.guard import guard
-from rnnlab.errors import UserError
 
 out = Console(highlight=False)
 
@@ -69,23 +68,13 @@ def tune_command(
 
         rnnlab tune my.toml --space my-space.toml --trials 50 --workers 2 --pruner hyperband
     """
-    from rnnlab.tuning import space as space_mod
-    from rnnlab.tuning.report import trials_table
-    from rnnlab.tuning.study import open_storage, tune
+    from rnnlab.tuning.outputs import result_table
+    from rnnlab.tuning.search import tune
 
     def body() -> Any:
-        chosen = space
-        if chosen is None:
-            name = Path(config).stem
-            if name not in space_mod.space_names():
-                raise UserError(
-                    f"no shipped space for {config!r}; give --space SPACE.toml "
-                    f"(shipped: {', '.join(space_mod.space_names())})"
-                )
-            chosen = name
         return tune(
             config,
-            chosen,
+            space,
             trials=trials,
             overrides=overrides or [],
             study_name=study,
@@ -100,10 +89,7 @@ def tune_command(
         )
 
     result = guard(body, interrupted_hint="; run the same command again to resume the study")
-    import optuna
-
-    loaded = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
-    out.print(trials_table(loaded))
+    out.print(result_table(result))
     counts = "  ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     out.print(f"study: {result.study_dir}  trials: {counts}", markup=False)
     if result.best_value is not None:

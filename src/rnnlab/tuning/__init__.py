@@ -16,9 +16,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rnnlab.tuning.failures import TuningError
     from rnnlab.tuning.pruning import PruningCallback
+    from rnnlab.tuning.results import TuneResult
+    from rnnlab.tuning.search import tune
     from rnnlab.tuning.space import Param, SearchSpace, SearchSpaceError, space_names
-    from rnnlab.tuning.study import TuneResult, TuningError, tune
 
 _HOMES = {
     "PruningCallback": "rnnlab.tuning.pruning",
@@ -26,9 +28,9 @@ _HOMES = {
     "SearchSpace": "rnnlab.tuning.space",
     "SearchSpaceError": "rnnlab.tuning.space",
     "space_names": "rnnlab.tuning.space",
-    "TuneResult": "rnnlab.tuning.study",
-    "TuningError": "rnnlab.tuning.study",
-    "tune": "rnnlab.tuning.study",
+    "TuneResult": "rnnlab.tuning.results",
+    "TuningError": "rnnlab.tuning.failures",
+    "tune": "rnnlab.tuning.search",
 }
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The trainer callback that feeds Optuna's pruner: report each validation, stop when told.
+"""Pruning: Optuna's pruners by name, and the trainer callback that feeds them (report each
+validation, stop when told).
 
 Example:
     >>> callback = PruningCallback(trial, "loss")                         # doctest: +SKIP
@@ -9,14 +10,47 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import optuna
 
+from rnnlab.registry import suggest
 from rnnlab.training.callbacks import Callback
+from rnnlab.training.protocol import TrainerView
+from rnnlab.tuning.failures import TuningError
 
-if TYPE_CHECKING:
-    from rnnlab.training.trainer import Trainer
+PRUNERS = ("median", "hyperband", "halving", "none")
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    """A pruner by name: ``median`` (default), ``hyperband``, ``halving`` or ``none``.
+
+    ``median`` prunes a trial whose value at a step is worse than the median of earlier
+    trials at that step, after 5 trials have finished; ``halving`` is asynchronous successive
+    halving; ``hyperband`` runs several halving brackets. Steps are optimizer steps.
+
+    ``NAME:STEPS`` (e.g. ``median:500``) never prunes before optimizer step ``STEPS``
+    (median: ``n_warmup_steps``; halving and hyperband: ``min_resource``). Tasks whose loss
+    sits on a plateau before it drops (the adding problem stays at the mean predictor for a
+    while, then falls) need it: early values say nothing about which trial will drop.
+    """
+    base, _, warmup_text = name.partition(":")
+    warmup = 0
+    if warmup_text:
+        if not warmup_text.isdigit():
+            raise TuningError(
+                f"pruner {name!r}: the part after ':' must be a whole number of steps"
+            )
+        warmup = int(warmup_text)
+    if base == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup)
+    if base == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=warmup or 1)
+    if base in ("halving", "successive_halving"):
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup or "auto")
+    if base == "none":
+        return optuna.pruners.NopPruner()
+    raise TuningError(
+        f"unknown pruner {name!r}{suggest(name, PRUNERS)} (known: {', '.join(PRUNERS)})"
+    )
 
 
 class PruningCallback(Callback):
@@ -40,7 +74,7 @@ class PruningCallback(Callback):
         self.pruned = False
         self.reason = ""
 
-    def on_evaluate(self, trainer: Trainer, split: str, metrics: dict[str, float]) -> None:
+    def on_evaluate(self, trainer: TrainerView, split: str, metrics: dict[str, float]) -> None:
         if split != "valid" or self.pruned:
             return
         value = trainer.metric(metrics, self.metric, "train.monitor")

@@ -211,6 +211,22 @@ def space_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def default_space(config: str | os.PathLike[str]) -> str:
+    """The shipped space for a recipe or config file: the one of the same name
+    (``adding`` or ``my/adding.toml`` -> space ``adding``).
+
+    Raises:
+        SearchSpaceError: no shipped space has that name.
+    """
+    name = Path(config).stem
+    if name not in space_names():
+        raise SearchSpaceError(
+            f"no shipped space for {str(config)!r}; give --space SPACE.toml "
+            f"(shipped: {', '.join(space_names())})"
+        )
+    return name
+
+
 def parse(raw: Mapping[str, Any], source: str = "space") -> SearchSpace:
     """Turn the dict read from a space TOML file into a :class:`SearchSpace`.
 

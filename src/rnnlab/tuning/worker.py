@@ -1,6 +1,6 @@
 """One worker process of a study: ``python -m rnnlab.tuning.worker SPEC N_TRIALS SEED``.
 
-:func:`rnnlab.tuning.study.tune` writes ``SPEC`` (``workers.json`` in the study directory:
+:func:`rnnlab.tuning.search.tune` writes ``SPEC`` (``workers.json`` in the study directory:
 study name, storage URL, base config, search space, settings) and starts one such process per
 worker; each runs up to ``N_TRIALS`` trials against the shared storage.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rnnlab import config as config_mod
 from rnnlab.tuning import space as space_mod
-from rnnlab.tuning.study import optimize
+from rnnlab.tuning.trials import optimize
 
 
 def main(argv: list[str]) -> int:

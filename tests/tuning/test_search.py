@@ -11,7 +11,9 @@ from optuna.trial import TrialState
 
 from rnnlab import config as config_mod
 from rnnlab.tuning import space as space_mod
-from rnnlab.tuning.study import FAIL_REASON, default_storage, open_storage, tune
+from rnnlab.tuning.failures import FAIL_REASON
+from rnnlab.tuning.search import tune
+from rnnlab.tuning.storage import default_storage, open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -134,9 +136,9 @@ def test_open_storage_waits_out_a_concurrent_schema_creation(
     """Workers opening a new database together: the loser of the schema race retries."""
     import sqlalchemy.exc
 
-    from rnnlab.tuning import study as study_mod
+    from rnnlab.tuning import storage as storage_mod
 
-    real = study_mod.RDBStorage
+    real = storage_mod.RDBStorage
     calls = []
 
     def racing(*args: Any, **kwargs: Any) -> Any:
@@ -145,7 +147,7 @@ def test_open_storage_waits_out_a_concurrent_schema_creation(
             raise sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(study_mod, "RDBStorage", racing)
+    monkeypatch.setattr(storage_mod, "RDBStorage", racing)
     storage = open_storage(default_storage(tmp_path))
     assert len(calls) == 2
     assert optuna.create_study(storage=storage, study_name="s").study_name == "s"

@@ -1,5 +1,8 @@
 """What a study leaves: a Rich table, ``trials.csv``, ``best.toml`` and plots.
 
+:func:`write_outputs` writes them at the end of :func:`~rnnlab.tuning.search.tune` and
+returns its :class:`~rnnlab.tuning.results.TuneResult`.
+
 Plots (``plots/`` in the study directory, written atomically):
 
 - ``history.png``: each trial's value by trial number (pruned trials at their last reported
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from matplotlib.figure import Figure
@@ -25,15 +28,13 @@ from rnnlab import config as config_mod
 from rnnlab.analysis.plots import save_figure
 from rnnlab.config import ExperimentConfig
 from rnnlab.io import atomic_write_text
+from rnnlab.tuning.failures import FAIL_REASON
+from rnnlab.tuning.results import TuneResult
 from rnnlab.tuning.space import SearchSpace
-
-if TYPE_CHECKING:
-    from rnnlab.tuning.study import TuneResult
+from rnnlab.tuning.storage import open_storage
 
 
 def _reason(trial: FrozenTrial) -> str:
-    from rnnlab.tuning.study import FAIL_REASON
-
     if FAIL_REASON in trial.user_attrs:
         return str(trial.user_attrs[FAIL_REASON])
     if "failed_trial" in trial.system_attrs:
@@ -94,6 +95,13 @@ def trials_table(study: optuna.Study, limit: int | None = None) -> Table:
     return table
 
 
+def result_table(result: TuneResult, limit: int | None = None) -> Table:
+    """:func:`trials_table` of the study a :func:`~rnnlab.tuning.search.tune` call left
+    (read back from its storage)."""
+    study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
+    return trials_table(study, limit)
+
+
 def write_csv(study: optuna.Study, path: Path) -> Path:
     """One row per trial: number, state, value, last step, duration, parameters, reason."""
     import csv
@@ -144,8 +152,6 @@ def write_outputs(
     plots: bool = True,
 ) -> TuneResult:
     """Write ``trials.csv``, ``best.toml`` and the plots; summarize the study."""
-    from rnnlab.tuning.study import TuneResult
-
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
     for trial in trials:
