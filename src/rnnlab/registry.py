@@ -109,7 +109,7 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
-CELLS: Registry[type[Any]] = Registry("cell", providers=("rnnlab.models.layers",))
+CELLS: Registry[type[Any]] = Registry("cell", providers=("rnnlab.models.stack",))
 """Config name -> recurrent layer class with the ``torch.nn.RNN/LSTM/GRU`` constructor and
 call (``layer(x, hx=None, lengths=None) -> (output, h_n)``). A new cell joins with
 ``CELLS.add("mycell", MyLayer)``; ``model.cell = "mycell"`` then works in every config."""

@@ -16,7 +16,7 @@ from rnnlab.forecasting.model import (
     forecast_loss,
     prediction_interval,
 )
-from rnnlab.models.layers import build_recurrent
+from rnnlab.models.stack import build_recurrent
 from rnnlab.nn import LSTM
 
 

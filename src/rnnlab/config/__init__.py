@@ -48,7 +48,7 @@ from rnnlab.config.files import (
 )
 from rnnlab.config.messages import format_errors, raw_at
 from rnnlab.config.sections import DataConfig, ModelConfig, Probability, Section, TaskConfig
-from rnnlab.config.training import (
+from rnnlab.config.train import (
     ConstantSchedule,
     CosineSchedule,
     EarlyStoppingConfig,

@@ -19,7 +19,7 @@ from pydantic import (
 
 from rnnlab.config.messages import format_errors
 from rnnlab.config.sections import DataConfig, ModelConfig, TaskConfig
-from rnnlab.config.training import OutputConfig, TrainConfig
+from rnnlab.config.train import OutputConfig, TrainConfig
 from rnnlab.errors import ConfigError
 from rnnlab.registry import TASKS
 

@@ -31,7 +31,7 @@ def recipe_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def read_text(path: Path) -> str:
+def read_config_text(path: Path) -> str:
     """A config file's text: UTF-8, with or without a byte-order mark (editors on Windows
     write one), or UTF-16 with its byte-order mark.
 
@@ -69,7 +69,7 @@ def resolve_source(config_or_recipe: str | os.PathLike[str]) -> tuple[str, str]:
     """
     path = Path(config_or_recipe)
     if path.is_file():
-        return read_text(path), str(path)
+        return read_config_text(path), str(path)
     name = str(config_or_recipe)
     names = recipe_names()
     if name in names:

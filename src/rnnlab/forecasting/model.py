@@ -33,7 +33,7 @@ log-variance is clamped to ``[-15, 15]`` for stability. :func:`prediction_interv
 multivariate window on its own (``data.channel_independent``).
 
 The forecasting task builds the recurrent stacks through the one ``[model]`` translator,
-:func:`rnnlab.models.layers.build_recurrent` (passed as ``build_layer``).
+:func:`rnnlab.models.stack.build_recurrent` (passed as ``build_layer``).
 
 Example:
     >>> model = RNNForecaster(input_size=7, output_size=7, horizon=24, hidden_size=32)

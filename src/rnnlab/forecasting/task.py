@@ -9,7 +9,7 @@ history and ``horizon`` rows to forecast::
             [ inputs (L)   )[ targets (H)   )          one window, origin s+L
 
 The model is :class:`~rnnlab.forecasting.model.RNNForecaster` over the cell of ``[model]``
-(any registered cell and its extras, built by :func:`rnnlab.models.layers.build_recurrent`),
+(any registered cell and its extras, built by :func:`rnnlab.models.stack.build_recurrent`),
 with a direct multi-horizon head (default) or a sequence-to-sequence decoder, optional
 instance normalization and an optional Gaussian head. Because ``[model]`` describes the
 recurrent stack shared by every task, the forecasting head is set in ``[data]``
@@ -90,8 +90,8 @@ from rnnlab.forecasting.baselines import (
 from rnnlab.forecasting.model import ChannelIndependent, RNNForecaster, forecast_loss
 from rnnlab.forecasting.run_files import SCALER_FILE
 from rnnlab.forecasting.settings import NAMED_SERIES, ForecastingData
-from rnnlab.models.layers import build_recurrent
 from rnnlab.models.sequence import init_uniform_
+from rnnlab.models.stack import build_recurrent
 from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
 from rnnlab.training.loader import ShuffledBatches
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig
-from rnnlab.models.layers import build_recurrent
+from rnnlab.models.stack import build_recurrent
 from rnnlab.registry import CELLS
 
 State = Tensor | tuple[Tensor, ...]
@@ -66,7 +66,7 @@ class LanguageModel(nn.Module):
         recurrent: a ``[model]`` section (:class:`~rnnlab.config.ModelConfig`), a layer
             class (``rnnlab.nn.LSTM``, ``torch.nn.GRU``...), a cell name registered in
             ``rnnlab.registry.CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``), or a built module.
-            A section is built by :func:`rnnlab.models.layers.build_recurrent` (its cell,
+            A section is built by :func:`rnnlab.models.stack.build_recurrent` (its cell,
             sizes and extras; ``hidden_size``, ``num_layers``, ``dropout`` and
             ``recurrent_kwargs`` given here override it). A class is called as
             ``recurrent(embedding_size, hidden_size, num_layers, dropout=dropout,

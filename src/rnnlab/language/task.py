@@ -35,7 +35,7 @@ the tail that does not fill a row is dropped), which is why the literature evalu
 test split with 1 stream.
 
 Model: :class:`rnnlab.language.model.LanguageModel`, its recurrent stack built from
-``[model]`` by :func:`rnnlab.models.layers.build_recurrent`. ``[model]`` gives the cell,
+``[model]`` by :func:`rnnlab.models.stack.build_recurrent`. ``[model]`` gives the cell,
 sizes, the
 dropout between layers (also the default input and output dropout, as in Zaremba et al.
 2014, who drop every non-recurrent connection) and ``init_range`` (every weight uniform in
@@ -265,7 +265,7 @@ class LanguageTask(Task):
         return LanguageModel(
             spec.vocab_size,
             cfg.embedding_size or cfg.hidden_size,
-            cfg,  # the stack: rnnlab.models.layers.build_recurrent, time-major
+            cfg,  # the stack: rnnlab.models.stack.build_recurrent, time-major
             input_dropout=cfg.dropout if data.input_dropout is None else data.input_dropout,
             output_dropout=cfg.dropout if data.output_dropout is None else data.output_dropout,
             embedding_dropout=data.embedding_dropout,

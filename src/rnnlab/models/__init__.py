@@ -1,8 +1,7 @@
 """Models every domain shares: ``SequenceModel(encoder, recurrent, head)``, the heads, and
-the ``[model]``-to-layer translation (:mod:`rnnlab.models.layers`)."""
+the ``[model]``-to-layer translation (:mod:`rnnlab.models.stack`)."""
 
 from rnnlab.models.heads import ClassificationHead, RegressionHead, pool
-from rnnlab.models.layers import build_recurrent, layer_keywords
 from rnnlab.models.sequence import (
     SequenceModel,
     build_encoder,
@@ -10,6 +9,7 @@ from rnnlab.models.sequence import (
     init_uniform_,
     recurrent_output_size,
 )
+from rnnlab.models.stack import build_recurrent, layer_keywords
 
 __all__ = [
     "ClassificationHead",

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig
-from rnnlab.models.layers import build_recurrent
+from rnnlab.models.stack import build_recurrent
 from rnnlab.nn.cells import CellMixin
 from rnnlab.nn.recurrent import RecurrentLayer
 

@@ -4,7 +4,7 @@ Each name maps to a :class:`DatasetSpec`: a folder name, the files inside it wit
 and sha256 sums, and the public repository and commit they come from. The modules:
 
 - :mod:`~rnnlab.data.datasets.specs`: :class:`FileSpec`, :class:`TreeSpec`, :class:`DatasetSpec`;
-- :mod:`~rnnlab.data.datasets.registry`: the pinned entries (:data:`DATASETS`, :func:`get_spec`);
+- :mod:`~rnnlab.data.datasets.catalog`: the pinned entries (:data:`DATASETS`, :func:`get_spec`);
 - :mod:`~rnnlab.data.datasets.checksums`: sizes, sha256 sums and the FSDD manifest on disk;
 - :mod:`~rnnlab.data.datasets.locating`: the data roots and :func:`locate` (layout diagram there);
 - :mod:`~rnnlab.data.datasets.fetching`: :func:`fetch`, verified downloads;
@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from rnnlab.data.datasets.catalog import DATASETS, get_spec
 from rnnlab.data.datasets.checksums import build_manifest, sha256_file
 from rnnlab.data.datasets.errors import DatasetError
 from rnnlab.data.datasets.fetching import DEFAULT_BASE_URL, Progress, fetch
@@ -29,7 +30,6 @@ from rnnlab.data.datasets.locating import (
     locate,
     search_roots,
 )
-from rnnlab.data.datasets.registry import DATASETS, get_spec
 from rnnlab.data.datasets.specs import DatasetSpec, FileSpec, TreeSpec
 
 __all__ = [

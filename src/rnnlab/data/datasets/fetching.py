@@ -1,7 +1,7 @@
 """Downloading a named data set into a data root, each file checked before it is kept.
 
 Downloads (:func:`fetch`) come from ``https://raw.githubusercontent.com/<repo>/<commit>/<path>``
-at the commits pinned in :mod:`~rnnlab.data.datasets.registry`; ``$RNNLAB_DOWNLOAD_BASE`` or
+at the commits pinned in :mod:`~rnnlab.data.datasets.catalog`; ``$RNNLAB_DOWNLOAD_BASE`` or
 ``base_url=`` replaces the host part (a mirror, or a local server in tests). Every file is
 written to a temporary name in the destination folder, hashed while it streams, and renamed
 into place only when its sha256 matches, so an interrupted or corrupt download never leaves a
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from rnnlab.data.datasets.catalog import get_spec
 from rnnlab.data.datasets.checksums import (
     CHUNK,
     build_manifest,
@@ -31,7 +32,6 @@ from rnnlab.data.datasets.checksums import (
 )
 from rnnlab.data.datasets.errors import DatasetError
 from rnnlab.data.datasets.locating import default_root
-from rnnlab.data.datasets.registry import get_spec
 from rnnlab.data.datasets.specs import DatasetSpec, FileSpec, TreeSpec
 from rnnlab.io import atomic_write_text
 

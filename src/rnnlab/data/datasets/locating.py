@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cache import cache_dir
+from rnnlab.data.datasets.catalog import DATASETS, get_spec
 from rnnlab.data.datasets.checksums import copy_problems
 from rnnlab.data.datasets.errors import DatasetError
-from rnnlab.data.datasets.registry import DATASETS, get_spec
 
 FETCH_HINT = "rnnlab data fetch {name}"
 """The command that fetches a missing data set, as error messages suggest it."""

@@ -2,7 +2,7 @@
 
 :class:`FileSpec` is one file, :class:`TreeSpec` a folder of many files verified through one
 manifest (FSDD's recordings), :class:`DatasetSpec` the whole data set. The pinned entries
-themselves are in :mod:`rnnlab.data.datasets.registry`.
+themselves are in :mod:`rnnlab.data.datasets.catalog`.
 """
 
 from __future__ import annotations

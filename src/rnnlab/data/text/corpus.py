@@ -17,8 +17,8 @@ from typing import Any, cast
 
 from torch import Tensor
 
+from rnnlab.data.datasets.catalog import get_spec
 from rnnlab.data.datasets.locating import locate
-from rnnlab.data.datasets.registry import get_spec
 from rnnlab.data.text.errors import CorpusError
 from rnnlab.data.text.reading import read_text
 from rnnlab.data.text.tokens import EOS, Level, check_level, tokenize

@@ -1,4 +1,4 @@
-"""The registry of named data sets: each name with its pinned source commit, files and sums.
+"""The catalog of named data sets: each name with its pinned source commit, files and sums.
 
 Sources are public GitHub repositories at fixed commits; :func:`get_spec` looks a name up.
 Where the files are looked for is :mod:`~rnnlab.data.datasets.locating`, how they are
