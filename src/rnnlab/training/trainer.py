@@ -143,13 +143,13 @@ class Trainer:
         except ValueError as err:  # a layer rejected the model settings
             raise ConfigError(f"model: {err}") from None
         self.train_model = distributed.wrap(self.model, self.dist, self.device)
-        optimizer = build_optimizer(list(self.model.parameters()), self.config)
+        self.optimizer = build_optimizer(list(self.model.parameters()), self.config)
         self.steps_per_epoch = len(self.data.train)
         self.total_steps = planned_steps(train, self.steps_per_epoch)
         self.schedule = build_schedule(train, self.total_steps)
-        scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
         self.stepper = OptimizerStep(
-            self.task, self.train_model, self.model, optimizer, scaler, train, self.device
+            self.task, self.train_model, self.model, self.optimizer, self.scaler, train, self.device
         )
         self.interval = Meter()
         self.epoch_meter = Meter()
@@ -159,8 +159,8 @@ class Trainer:
             ),
             *self.extra_callbacks,
         ]
-        self.state = RunState(
-            self.model, optimizer, scaler, self.schedule, self.callbacks, self.interval,
+        self.run_state = RunState(
+            self.model, self.optimizer, self.scaler, self.schedule, self.callbacks, self.interval,
             self.epoch_meter,
         )  # fmt: skip
         self.metrics_file = MetricsFile(self.run.metrics_path)
@@ -178,7 +178,7 @@ class Trainer:
     def checkpoint_payload(self, state: Any) -> dict[str, Any]:
         """Everything needed to continue the run from here (see ``rnnlab.training.checkpoint``)."""
         return {
-            **self.state.state_dicts(),
+            **self.run_state.state_dicts(),
             "step": self.step,
             "epoch": self.epoch,
             "batch": self.batch_in_epoch,
@@ -202,7 +202,7 @@ class Trainer:
 
     def _load_last(self) -> None:
         path, payload = self.run.checkpoint("last")
-        self.state.load(payload, path)
+        self.run_state.load(payload, path)
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.batch_in_epoch = int(payload["batch"])
         self.best = payload["best"]
