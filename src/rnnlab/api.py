@@ -24,7 +24,7 @@ from rnnlab.errors import ConfigError, RunDirError, UserError
 from rnnlab.training.callbacks import Callback
 from rnnlab.training.checkpoint import load_model_state
 from rnnlab.training.devices import resolve_device
-from rnnlab.training.metrics import read_metrics
+from rnnlab.training.metrics_log import read_metrics
 from rnnlab.training.outcome import FitResult
 from rnnlab.training.run_dir import RunDir, check_which
 from rnnlab.training.seeding import seed_everything

@@ -3,7 +3,7 @@
 from rnnlab.training.callbacks import Callback, EarlyStopping, PlainLog, ProgressBar
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.loader import EpochLoader, ShuffledBatches
-from rnnlab.training.metrics import read_metrics
+from rnnlab.training.metrics_log import read_metrics
 from rnnlab.training.outcome import FitResult
 from rnnlab.training.protocol import StepInfo, TrainerView
 from rnnlab.training.run_dir import RunDir

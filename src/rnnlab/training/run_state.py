@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from rnnlab.training.callbacks import Callback
 from rnnlab.training.checkpoint import load_model_state
-from rnnlab.training.metrics import Meter
+from rnnlab.training.metrics_log import Meter
 from rnnlab.training.schedules import LRSchedule
 
 

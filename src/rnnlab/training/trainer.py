@@ -49,7 +49,7 @@ from rnnlab.training.callbacks import Callback, builtin_callbacks
 from rnnlab.training.checkpoint import capture_rng, restore_rng, save_checkpoint
 from rnnlab.training.devices import check_precision, resolve_device
 from rnnlab.training.evaluation import evaluate_model, improves
-from rnnlab.training.metrics import Meter, MetricsFile
+from rnnlab.training.metrics_log import Meter, MetricsFile
 from rnnlab.training.optimizers import build_optimizer
 from rnnlab.training.outcome import FitResult, end_status, planned_steps
 from rnnlab.training.protocol import StepInfo

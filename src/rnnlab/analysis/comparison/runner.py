@@ -36,7 +36,7 @@ from rnnlab.analysis.comparison.study_spec import StudyConfig, load_study
 from rnnlab.errors import ConfigError, NonFiniteLossError
 from rnnlab.io import atomic_write_text
 from rnnlab.training.callbacks import Callback
-from rnnlab.training.metrics import read_metrics
+from rnnlab.training.metrics_log import read_metrics
 from rnnlab.training.run_dir import RunDir
 
 BASELINE_KEYS = {

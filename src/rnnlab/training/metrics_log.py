@@ -1,4 +1,4 @@
-"""Running averages of training metrics and the ``metrics.jsonl`` file.
+"""The training log: running means of training metrics, and the ``metrics.jsonl`` file.
 
 ``metrics.jsonl`` has one JSON object per line, each with a ``kind``:
 
