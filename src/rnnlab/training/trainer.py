@@ -3,7 +3,7 @@
 The trainer talks to a task only through the contract of ``rnnlab.tasks.base.Task``
 (``build_data``, ``build_model``, ``initial_state``, ``step``, ``evaluate``). It owns the
 loop: epochs, evaluation, checkpoints, callbacks and the decision to stop. Its parts live
-beside it: the optimizer step (:mod:`~rnnlab.training.steps`), what a checkpoint keeps
+beside it: the optimizer step (:mod:`~rnnlab.training.optimizer_step`), what a checkpoint keeps
 (:mod:`~rnnlab.training.run_state`), the run directory (:mod:`~rnnlab.training.run_dir`),
 signals (:mod:`~rnnlab.training.signals`), devices and precision
 (:mod:`~rnnlab.training.devices`), seeding (:mod:`~rnnlab.training.seeding`) and DDP
@@ -50,6 +50,7 @@ from rnnlab.training.checkpoint import capture_rng, restore_rng, save_checkpoint
 from rnnlab.training.devices import check_precision, resolve_device
 from rnnlab.training.evaluation import evaluate_model, improves
 from rnnlab.training.metrics_log import Meter, MetricsFile
+from rnnlab.training.optimizer_step import OptimizerStep, StepOutcome
 from rnnlab.training.optimizers import build_optimizer
 from rnnlab.training.outcome import FitResult, end_status, planned_steps
 from rnnlab.training.protocol import StepInfo
@@ -58,7 +59,6 @@ from rnnlab.training.run_state import RunState, tensors_only
 from rnnlab.training.schedules import build_schedule
 from rnnlab.training.seeding import deterministic_mode, seed_everything
 from rnnlab.training.signals import StopSignals
-from rnnlab.training.steps import OptimizerStep, StepOutcome
 
 if TYPE_CHECKING:
     from rnnlab.tasks.base import Task, TaskData
