@@ -40,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors", "io", "registry"},
     "data": {"errors", "io", "cache"},
     "models": {"errors", "config", "registry", "nn"},
+    "tasks": {"errors", "io", "cache", "config", "registry", "nn", "data", "models"},
 }
 
 

@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from rnnlab import api
 from rnnlab.config import ExperimentConfig
+from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.errors import CheckpointError, NonFiniteLossError, RunDirError
 from rnnlab.tasks.adding import AddingTask
 from rnnlab.training import Trainer, load_checkpoint, read_metrics, save_checkpoint
-from rnnlab.training.loader import ShuffledBatches
 from rnnlab.training.schedules import build_schedule
 
 

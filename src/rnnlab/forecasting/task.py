@@ -66,6 +66,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.data.datasets import locate
+from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.data.series import (
     ForecastData,
     SeriesError,
@@ -93,7 +94,6 @@ from rnnlab.forecasting.settings import NAMED_SERIES, ForecastingData
 from rnnlab.models.sequence import init_uniform_
 from rnnlab.models.stack import build_recurrent
 from rnnlab.tasks.base import DataSpec, Task, TaskData, model_device, register_task
-from rnnlab.training.loader import ShuffledBatches
 
 #: The baselines scored beside the model in every evaluation.
 BASELINES = ("naive", "seasonal_naive", "linear")

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.data.audio import FeatureExtractor, add_noise, spec_augment
+from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.speech.settings import AugmentSettings
 from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
-from rnnlab.training.loader import ShuffledBatches
 
 __all__ = ["Utterance", "UtteranceBatches", "compute_features"]
 

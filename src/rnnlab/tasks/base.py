@@ -42,8 +42,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.config import DataConfig, ExperimentConfig
+from rnnlab.data.loaders import EpochLoader, ShuffledBatches
 from rnnlab.registry import TASKS
-from rnnlab.training.loader import EpochLoader, ShuffledBatches
 
 
 @dataclass
@@ -69,7 +69,7 @@ class DataSpec:
 class TaskData:
     """The loaders of a task and its :class:`DataSpec`.
 
-    ``train`` must implement :class:`~rnnlab.training.loader.EpochLoader` (order fixed by
+    ``train`` must implement :class:`~rnnlab.data.loaders.EpochLoader` (order fixed by
     ``(seed, epoch)``, resumable mid-epoch, shardable under DDP); ``valid`` and ``test`` only
     need to be iterable and are read whole by every process.
     """

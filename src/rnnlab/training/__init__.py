@@ -1,8 +1,8 @@
 """The training engine: a task-agnostic loop, checkpoints, callbacks, schedules and DDP."""
 
+from rnnlab.data.loaders import EpochLoader, ShuffledBatches
 from rnnlab.training.callbacks import Callback, EarlyStopping, PlainLog, ProgressBar
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.training.loader import EpochLoader, ShuffledBatches
 from rnnlab.training.metrics_log import read_metrics
 from rnnlab.training.outcome import FitResult
 from rnnlab.training.protocol import StepInfo, TrainerView

@@ -3,7 +3,7 @@
 ``torchrun --nproc_per_node=N -m rnnlab train ...`` sets ``RANK``, ``WORLD_SIZE`` and
 ``LOCAL_RANK``; :func:`setup` then joins the process group (``gloo`` on CPU, ``nccl`` on
 CUDA). Each process takes ``batch_size / N`` rows of every global batch (see
-``rnnlab.training.loader``) and DDP averages the gradients, so one optimizer step sees the
+``rnnlab.data.loaders``) and DDP averages the gradients, so one optimizer step sees the
 same global batch as a one-process run. Only rank 0 writes the run directory.
 """
 
