@@ -9,13 +9,19 @@ _LAZY = {
     "compare": ("rnnlab.analysis.comparison.workflow", "compare"),
     "diagnose": ("rnnlab.analysis.diagnose", "diagnose"),
     "tune": ("rnnlab.tuning.search", "tune"),
+    "generate": ("rnnlab.language.run", "generate_from_run"),
+    "forecast": ("rnnlab.forecasting.predict", "forecast"),
+    "recognize": ("rnnlab.speech.recognize", "recognize"),
 }
 
 
 def __getattr__(name: str) -> object:
-    """``rnnlab.compare``, ``rnnlab.diagnose`` and ``rnnlab.tune``, imported on first use.
+    """The Python forms of the commands, imported on first use: ``rnnlab.compare``,
+    ``rnnlab.diagnose``, ``rnnlab.tune``, ``rnnlab.generate``, ``rnnlab.forecast``,
+    ``rnnlab.recognize``.
 
-    Their modules pull in matplotlib and Optuna, which ``import rnnlab`` should not pay for.
+    Their modules pull in matplotlib, pandas and Optuna, which ``import rnnlab`` should not
+    pay for.
     """
     if name in _LAZY:
         import importlib
@@ -36,6 +42,9 @@ __all__ = [
     "compare",
     "diagnose",
     "evaluate",
+    "forecast",
+    "generate",
+    "recognize",
     "train",
     "tune",
 ]
