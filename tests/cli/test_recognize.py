@@ -1,5 +1,6 @@
 """``rnnlab recognize`` end to end: tiny runs trained on generated tones, generated WAV files,
-JSON with word times, and each bad input (one-line errors, exit code 2, the batch goes on)."""
+JSON with word times, each bad input (one-line errors, exit code 2, the batch goes on), and
+silent recordings ("no speech found", exit code 0) next to quiet real ones."""
 
 from __future__ import annotations
 
@@ -95,6 +96,11 @@ def utterance(words: list[int], seed: int = 3, silence_s: float = 0.1) -> np.nda
     return torch.cat(pieces).numpy()
 
 
+def at_dbfs(samples: np.ndarray, peak_db: float) -> np.ndarray:
+    """``samples`` scaled to a peak of ``peak_db`` dBFS (a quiet but real recording)."""
+    return (samples / np.abs(samples).max() * 10 ** (peak_db / 20)).astype(np.float32)
+
+
 @pytest.fixture
 def wavs(tmp_path: Path) -> dict[str, Path]:
     files = {
@@ -105,6 +111,11 @@ def wavs(tmp_path: Path) -> dict[str, Path]:
         "long": tmp_path / "long.wav",
         "stereo16k": tmp_path / "stereo16k.wav",
         "isolated": tmp_path / "isolated.wav",
+        "silent": tmp_path / "silent.wav",
+        "hiss": tmp_path / "hiss.wav",
+        "quiet_isolated": tmp_path / "quiet_isolated.wav",
+        "quiet_two": tmp_path / "quiet_two.wav",
+        "short": tmp_path / "short.wav",
     }
     sf.write(files["one_two"], utterance([1, 2]), RATE)
     sf.write(files["two"], utterance([2]), RATE)
@@ -112,6 +123,12 @@ def wavs(tmp_path: Path) -> dict[str, Path]:
     files["text"].write_text("this is not audio\n")
     files["empty"].write_bytes(b"")
     sf.write(files["long"], np.zeros(4 * RATE, dtype=np.float32), RATE)  # max_seconds is 3
+    sf.write(files["silent"], np.zeros(RATE, dtype=np.float32), RATE)
+    hiss = 10 ** (-70 / 20) * np.random.default_rng(0).uniform(-1, 1, RATE)  # peak -70 dBFS
+    sf.write(files["hiss"], hiss.astype(np.float32), RATE)
+    sf.write(files["quiet_isolated"], at_dbfs(utterance([2], seed=4, silence_s=0.0), -40), RATE)
+    sf.write(files["quiet_two"], at_dbfs(utterance([2]), -40), RATE)
+    sf.write(files["short"], np.full(5, 0.3, dtype=np.float32), RATE)  # a window is 200
     # two channels at 16 kHz: converted (mixed to mono, resampled), with notices
     mono = utterance([0], seed=5, silence_s=0.0)
     up = np.interp(np.arange(2 * mono.size) / 2, np.arange(mono.size), mono).astype(np.float32)
@@ -220,3 +237,75 @@ def test_format_result_lines() -> None:
     assert format_result({"file": "x.wav", "transcript": ""}) == "x.wav: (nothing recognized)"
     assert format_result({"file": "x.wav", "error": "bad"}) == "x.wav: error: bad"
     assert WORDS[1] in format_result({"file": "a", "transcript": "one"})
+
+
+@pytest.mark.parametrize("kind", ["digits", "ctc"])
+@pytest.mark.parametrize(("name", "peak"), [("silent", "-inf"), ("hiss", "-69.9")])
+def test_silence_is_no_speech_not_a_digit(
+    runs: dict[str, Path], wavs: dict[str, Path], kind: str, name: str, peak: str
+) -> None:
+    # hiss: a -70 dBFS peak, -69.9 once written as 16-bit PCM
+    notice = f"no speech found in {name}.wav (peak {peak} dBFS, below the -60 dBFS"
+    (entry,) = recognize(runs[kind], [wavs[name]])
+    assert entry["speech"] is False and "error" not in entry
+    assert len(entry["notices"]) == 1 and entry["notices"][0].startswith(notice)
+    if kind == "digits":
+        assert entry["digit"] is None and entry["word"] is None and entry["confidence"] is None
+    else:
+        assert entry["transcript"] == "" and entry["digits"] == [] and entry["words"] == []
+    result = invoke(str(runs[kind]), str(wavs[name]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"{wavs[name]}: no speech found"
+    assert f"notice: {notice}" in result.stderr
+    result = invoke(str(runs[kind]), str(wavs[name]), "--json")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.stdout)  # strict JSON: no -Infinity
+    assert entry["speech"] is False and entry["notices"][0].startswith(notice)
+    assert entry["peak_dbfs"] == (None if peak == "-inf" else float(peak))
+    assert entry["digit" if kind == "digits" else "transcript"] in (None, "")
+
+
+def test_quiet_real_recordings_are_recognized(runs: dict[str, Path], wavs: dict[str, Path]) -> None:
+    """-40 dBFS is quiet but real: recognized as at full level, no silence notice."""
+    digit, transcript = (
+        recognize(runs["digits"], [wavs["quiet_isolated"]])[0],
+        recognize(runs["ctc"], [wavs["quiet_two"]])[0],
+    )
+    for entry in (digit, transcript):
+        assert entry["speech"] is True and entry["notices"] == []
+        assert entry["peak_dbfs"] == pytest.approx(-40.0, abs=0.2)  # 16-bit PCM
+    assert digit["digit"] == 2 and transcript["transcript"] == "two"
+
+
+def test_silence_in_a_batch_keeps_exit_code_0_unless_a_file_failed(
+    runs: dict[str, Path], wavs: dict[str, Path]
+) -> None:
+    result = invoke(str(runs["ctc"]), str(wavs["two"]), str(wavs["silent"]))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines() == [
+        f"{wavs['two']}: two",
+        f"{wavs['silent']}: no speech found",
+    ]
+    result = invoke(str(runs["ctc"]), str(wavs["silent"]), str(wavs["text"]))
+    assert result.exit_code == 2
+    assert result.stdout.strip() == f"{wavs['silent']}: no speech found"
+
+
+@pytest.mark.parametrize("kind", ["digits", "ctc"])
+def test_shorter_than_one_frame_is_a_one_line_error(
+    runs: dict[str, Path], wavs: dict[str, Path], kind: str
+) -> None:
+    result = invoke(str(runs[kind]), str(wavs["short"]), str(wavs["two"]))
+    assert result.exit_code == 2
+    assert len(result.stdout.strip().splitlines()) == 1  # the batch goes on
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {wavs['short']}: the recording is 5 samples (0.6 ms) long, shorter than one "
+        "feature window (200 samples, 25 ms); too short to recognize"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_format_no_speech() -> None:
+    line = format_result({"file": "s.wav", "speech": False, "transcript": "", "digits": []})
+    assert line == "s.wav: no speech found"

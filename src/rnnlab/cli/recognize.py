@@ -4,7 +4,11 @@ The work is :func:`rnnlab.speech.recognize.recognize` (Python first); this modul
 arguments and prints. Each file gets one line on stdout (or one entry of a JSON list with
 ``--json``); notices (conversions to mono or to the run's sample rate) go to stderr. A file
 that cannot be used (missing, empty, not audio, corrupt, longer than the maximum) gets a
-one-line error on stderr and the batch goes on; the exit code is then 2.
+one-line error on stderr and the batch goes on; the exit code is then 2. So does a recording
+shorter than one feature window. A silent recording (peak below -60 dBFS, see
+:mod:`rnnlab.speech.screening`) is a valid answer, not an error: ``silent.wav: no speech
+found`` on stdout (``"speech": false`` and ``"digit": null`` or an empty transcript in JSON),
+the notice with its level on stderr, and the exit code stays 0.
 
 Examples::
 
@@ -35,10 +39,14 @@ def format_result(result: dict[str, Any]) -> str:
         'a.wav: 7 (seven, confidence 0.980)'
         >>> format_result({"file": "b.wav", "transcript": "three one"})
         'b.wav: three one'
+        >>> format_result({"file": "c.wav", "speech": False, "digit": None})
+        'c.wav: no speech found'
     """
     name = result["file"]
     if "error" in result:
         return f"{name}: error: {result['error']}"
+    if result.get("speech") is False:
+        return f"{name}: no speech found"
     if "digit" in result:
         return (
             f"{name}: {result['digit']} ({result['word']}, confidence {result['confidence']:.3f})"

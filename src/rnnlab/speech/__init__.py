@@ -14,6 +14,7 @@ One module per concept:
 ``ctc``            CTC decoding (greedy, prefix beam search) and alignment
 ``metrics``        word and character error rates
 ``confusion``      confusion-matrix plot and files
+``screening``      too short or silent recordings, before recognition (-60 dBFS peak)
 ``recognize``      :func:`recognize` and :func:`load_recognizer` (``rnnlab recognize``)
 =================  ==========================================================================
 """
@@ -39,6 +40,7 @@ from rnnlab.speech.metrics import (
 from rnnlab.speech.model import CTCHead, CTCModel, SpeechClassifier
 from rnnlab.speech.recognize import Recognizer, load_recognizer, recognize, word_times
 from rnnlab.speech.recordings import tone_word
+from rnnlab.speech.screening import SILENCE_PEAK_DBFS
 from rnnlab.speech.settings import (
     AugmentSettings,
     FeatureSettings,
@@ -50,6 +52,7 @@ from rnnlab.speech.task import SpeechTask
 from rnnlab.speech.vocabulary import CTCVocabulary
 
 __all__ = [
+    "SILENCE_PEAK_DBFS",
     "AugmentSettings",
     "CTCHead",
     "CTCModel",

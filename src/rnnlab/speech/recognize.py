@@ -7,6 +7,12 @@ else the last); :meth:`Recognizer.recognize_file` turns one WAV or FLAC file int
 prefix beam search, times from the CTC alignment, :func:`word_times`); :func:`recognize`
 does a batch of files, a bad file not stopping the others.
 
+Every recording is screened first (:mod:`rnnlab.speech.screening`): one shorter than a
+feature window is an error, and a silent one (peak below
+:data:`~rnnlab.speech.screening.SILENCE_PEAK_DBFS`, -60 dBFS) is answered "no speech found"
+without running the model: ``"speech": False``, no digit (``"digit": None``) or an empty
+transcript, and the notice ``"no speech found in silent.wav (peak -inf dBFS, ...)"``.
+
 Example (a finished run)::
 
     >>> recognize("runs/fsdd-ctc", ["one.wav"], beam_width=8)  # doctest: +SKIP
@@ -15,6 +21,7 @@ Example (a finished run)::
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,11 +31,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from rnnlab.data.audio import AudioError, FeatureExtractor, load_audio
+from rnnlab.data.audio import AudioError, FeatureExtractor, load_audio, peak_dbfs
 from rnnlab.errors import ConfigError, RunDirError
 from rnnlab.registry import TASKS
 from rnnlab.speech.ctc import TokenSpan, ctc_align, ctc_beam_search, ctc_greedy_decode
 from rnnlab.speech.ctc_task import SpeechCTCTask
+from rnnlab.speech.screening import SILENCE_PEAK_DBFS, check_length, silence_notice
 from rnnlab.speech.task import SpeechTask
 from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
 from rnnlab.tasks.base import model_device
@@ -47,6 +55,9 @@ class Recognizer:
         extractor: the run's feature extractor.
         run_dir: where it was loaded from.
         max_seconds: longer recordings are rejected.
+        notices: notices about the run itself (none so far).
+        silence_dbfs: a recording whose peak (DC removed) is below this level, in dBFS,
+            is answered "no speech found" (default :data:`SILENCE_PEAK_DBFS`).
     """
 
     task: SpeechTask
@@ -55,6 +66,7 @@ class Recognizer:
     run_dir: Path
     max_seconds: float
     notices: list[str] = field(default_factory=list)
+    silence_dbfs: float = SILENCE_PEAK_DBFS
 
     @property
     def frame_seconds(self) -> float:
@@ -71,23 +83,41 @@ class Recognizer:
             beam_width: CTC beam (1: greedy decoding); ignored by ``speech-digits``.
 
         Returns:
-            For ``speech-digits``: ``{"file", "digit", "word", "confidence", "notices"}``;
-            for ``speech-ctc``: ``{"file", "transcript", "digits", "log_prob", "words":
-            [{"word", "start", "end"}], "notices"}`` (times in seconds from the alignment).
+            For ``speech-digits``: ``{"file", "seconds", "peak_dbfs", "speech", "digit",
+            "word", "confidence", "notices"}``; for ``speech-ctc``: ``{"file", "seconds",
+            "peak_dbfs", "speech", "transcript", "digits", "log_prob", "words": [{"word",
+            "start", "end"}], "notices"}`` (times in seconds from the alignment).
+            ``peak_dbfs`` is the recording's peak level (``None`` for digital silence, which
+            is ``-inf``). A silent recording has ``"speech": False``, ``digit``, ``word``,
+            ``confidence`` and ``log_prob`` ``None``, an empty transcript, and a "no speech
+            found" notice.
 
         Raises:
-            AudioError: the file is missing, empty, not audio, or too long.
+            AudioError: the file is missing, empty, not audio, too long, or shorter than one
+                feature window.
         """
         if beam_width < 1:
             raise ValueError(f"beam width must be >= 1, got {beam_width}")
         cfg = self.extractor.config
         audio = load_audio(path, cfg.sample_rate, max_seconds=self.max_seconds, warn=False)
+        check_length(audio, cfg)
+        peak = peak_dbfs(audio.samples)
+        result: dict[str, Any] = {
+            "file": str(path),
+            "seconds": round(audio.seconds, 4),
+            "peak_dbfs": None if math.isinf(peak) else round(peak, 1),
+        }
+        no_speech = silence_notice(audio, self.silence_dbfs)
+        if no_speech is not None:
+            result.update(self._no_speech())
+            result["notices"] = [*audio.notices, no_speech]
+            return result
         features, frames = self.extractor(audio.samples)  # (T, F), ()
         device = model_device(self.model)
         x = features.unsqueeze(0).to(device)  # (1, T, F)
         lengths = frames.reshape(1)
         output, _ = self.model(x, lengths)
-        result: dict[str, Any] = {"file": str(path), "seconds": round(audio.seconds, 4)}
+        result["speech"] = True
         if isinstance(self.task, SpeechCTCTask):
             result.update(self._transcribe(output[0].float().cpu(), beam_width))
         else:
@@ -98,6 +128,12 @@ class Recognizer:
             )
         result["notices"] = list(audio.notices)
         return result
+
+    def _no_speech(self) -> dict[str, Any]:
+        """The answer for a silent recording: no digit, or an empty transcript."""
+        if isinstance(self.task, SpeechCTCTask):
+            return {"speech": False, "transcript": "", "digits": [], "log_prob": None, "words": []}
+        return {"speech": False, "digit": None, "word": None, "confidence": None}
 
     def _transcribe(self, log_probs: Tensor, beam_width: int) -> dict[str, Any]:
         assert isinstance(self.task, SpeechCTCTask)
@@ -209,7 +245,8 @@ def recognize(
         max_seconds: the longest recording accepted (default the run's ``data.max_seconds``).
 
     Returns:
-        One dict per file, in order: :meth:`Recognizer.recognize_file`'s result, or
+        One dict per file, in order: :meth:`Recognizer.recognize_file`'s result (for a
+        silent recording ``"speech": False`` with a "no speech found" notice), or
         ``{"file": ..., "error": "one-line message"}`` for a file that could not be used.
 
     Raises:

@@ -1,4 +1,5 @@
-"""Audio: reading recordings (io), speech features in torch (features, mel), augmentation.
+"""Audio: reading recordings (io), levels (level), speech features in torch (features, mel),
+augmentation.
 
 Example:
     >>> import torch
@@ -25,6 +26,7 @@ from rnnlab.data.audio.io import (
     resample,
     to_mono,
 )
+from rnnlab.data.audio.level import peak_dbfs
 from rnnlab.data.audio.mel import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "mel_filterbank",
     "mel_to_hz",
     "normalize_utterance",
+    "peak_dbfs",
     "pre_emphasis",
     "resample",
     "spec_augment",
