@@ -64,14 +64,20 @@ def invoke_error(args: list[str]) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ("drop", r"columns of .* differ from training: missing \['x'\], unexpected \[\]"),
-        ("extra", r"differ from training: missing \[\], unexpected \['z'\]"),
+        ("drop", r"columns of .* differ from training: missing \['x'\] \(training columns"),
         (
             "short",
-            r"has 10 rows with every target filled; the model reads the last input_length=20",
+            r"has 10 rows of history \(up to the last row with targets\); the model reads the "
+            r"last input_length=20",
         ),
-        ("text", r"non-numeric value 'oops' in column 'x'"),
-        ("nan", r"missing value in column 'x'"),
+        ("text", r"non-numeric value 'oops' in column 'x' at row 25 of .*bad.csv"),
+        ("nan", r"the covariate 'x' is missing at 2022-03-17 11:00 \(row 25\)"),
+        (
+            "last",
+            r"the target 'y' is missing at 2022-03-17 15:00 \(the last row\); the run does "
+            r"not fill gaps \(data.fill is unset\): give the value or train with data.fill",
+        ),
+        ("gap", r"2 timestamps are missing.*2022-03-17 10:00, 2022-03-17 11:00"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(
@@ -80,8 +86,10 @@ def test_bad_input_is_one_line_exit_2(
     frame = series().iloc[ROWS - 30 : ROWS].reset_index(drop=True)
     if edit == "drop":
         frame = frame.drop(columns=["x"])
-    elif edit == "extra":
-        frame["z"] = 1.0
+    elif edit == "last":
+        frame.loc[29, "y"] = np.nan
+    elif edit == "gap":
+        frame = frame.drop(index=[24, 25])
     elif edit == "short":
         frame = frame.iloc[-10:]
     elif edit == "text":
@@ -121,3 +129,53 @@ def test_other_errors(run_dir: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 2 and "checkpoint 'newest' is not allowed" in output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_out_or_plot_naming_a_directory(run_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    code, output = invoke_error(
+        ["forecast", str(run_dir), "--input", str(recent(tmp_path)), "--out", str(folder)]
+    )
+    lines = output.strip().splitlines()
+    assert code == 2 and len(lines) == 1, output
+    assert f"{folder} is a directory; expected a file path" in lines[0], lines[0]
+    out = tmp_path / "f.csv"
+    code, output = invoke_error(
+        ["forecast", str(run_dir), "--input", str(recent(tmp_path)), "--out", str(out),
+         "--plot", str(folder)]
+    )  # fmt: skip
+    lines = output.strip().splitlines()
+    assert code == 2 and len(lines) == 1, output
+    assert f"--plot {folder} is a directory; expected a file path" in lines[0], lines[0]
+    assert not out.exists() and list(folder.iterdir()) == []  # nothing written
+
+
+def test_out_under_a_file_or_a_new_folder(run_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "taken.csv"
+    blocker.write_text("x\n", encoding="utf-8")
+    code, output = invoke_error(
+        ["forecast", str(run_dir), "--input", str(recent(tmp_path)), "--out",
+         str(blocker / "f.csv")]
+    )  # fmt: skip
+    lines = output.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and f"{blocker} is a file, not a folder" in lines[0]
+    # a folder that does not exist yet is created, as for every file rnnlab writes
+    out = tmp_path / "new" / "sub" / "f.csv"
+    code, output = invoke_error(
+        ["forecast", str(run_dir), "--input", str(recent(tmp_path)), "--out", str(out)]
+    )
+    assert code == 0 and out.is_file(), output
+
+
+def test_notices_go_to_stderr(run_dir: Path, tmp_path: Path) -> None:
+    frame = series().iloc[ROWS - 30 : ROWS].reset_index(drop=True)
+    frame["z"] = 1.0  # the training CSV's format with a column the run does not use
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(
+        cli(), ["forecast", str(run_dir), "--input", str(path), "--out", str(tmp_path / "f.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^notice: .*wide.csv: ignored the columns \['z'\]", result.stderr, re.M)
+    assert "forecast: 5 steps (2022-03-17 16:00:00" in result.stdout

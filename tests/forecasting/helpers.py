@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,10 @@ def series(rows: int = ROWS + 30) -> pd.DataFrame:
     )
 
 
-def train_run(folder: Path) -> Path:
+def train_run(folder: Path, epochs: int = 8, **data: Any) -> Path:
     """A trained Gaussian GRU run (input 20, horizon 5) with hour-of-day calendar features,
-    on the first ``ROWS`` rows of :func:`series`; returns its run directory."""
+    on the first ``ROWS`` rows of :func:`series`; returns its run directory. ``data``
+    overrides keys of the ``[data]`` section (``fill="ffill"``, ``future_covariates=...``)."""
     path = folder / "train.csv"
     series().iloc[:ROWS].to_csv(path, index=False)
     config = cfg.from_dict(
@@ -46,10 +48,11 @@ def train_run(folder: Path) -> Path:
                 "period": PERIOD,
                 "instance_norm": "mean",
                 "gaussian": True,
+                **data,
             },
             "model": {"cell": "gru", "hidden_size": 24},
             "train": {
-                "epochs": 8,
+                "epochs": epochs,
                 "batch_size": 32,
                 "lr": 0.01,
                 "num_threads": 1,

@@ -5,6 +5,9 @@ documents what is read and written, and the errors) and prints where the files w
 
     rnnlab forecast runs/etth1 --input recent.csv --out forecast.csv --plot forecast.png
 
+What was done to the input (columns the run does not use were ignored, missing values or
+timestamps were filled by the run's ``data.fill``) is printed as ``notice: ...`` lines on
+stderr. ``--out`` and ``--plot`` are file paths; folders that do not exist yet are created.
 Errors are one line on stderr with exit code 2 (:func:`rnnlab.cli.guard.guard`).
 """
 
@@ -20,6 +23,7 @@ from rnnlab.cli.guard import guard
 from rnnlab.forecasting.predict import forecast
 
 out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +36,10 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--input", "-i", help="Recent rows (CSV/TSV/Parquet).")
         ],
         out_file: Annotated[
-            Path, typer.Option("--out", "-o", help="Where to write the forecast CSV.")
+            Path,
+            typer.Option(
+                "--out", "-o", help="The forecast CSV file to write (folders are created)."
+            ),
         ],
         horizon: Annotated[
             Optional[int],  # noqa: UP045 (typer reads the annotation)
@@ -65,6 +72,8 @@ def register(app: typer.Typer) -> None:
                 checkpoint=checkpoint,
                 device=device,
             )
+            for notice in table.attrs.get("notices", ()):
+                err.print(f"notice: {notice}", markup=False, soft_wrap=True)
             first, last = table.iloc[0, 0], table.iloc[-1, 0]
             out.print(
                 f"forecast: {len(table)} steps ({first} .. {last}) -> {out_file}"

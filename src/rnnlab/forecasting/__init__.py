@@ -13,6 +13,8 @@ One module per concept:
 - :mod:`~rnnlab.forecasting.run_files`: ``scaler.json`` and ``forecast.json`` of a run;
 - :mod:`~rnnlab.forecasting.predict`: :func:`forecast` with a trained run
   (``rnnlab forecast``), :func:`load_run`;
+- :mod:`~rnnlab.forecasting.recent_rows`: the input rows a forecast starts from (columns,
+  missing values and timestamps, known-future rows);
 - :mod:`~rnnlab.forecasting.plots`: the history-and-forecast picture.
 """
 

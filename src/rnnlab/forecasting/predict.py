@@ -4,32 +4,43 @@
 ``pandas.DataFrame``::
 
     table = forecast("runs/etth1", "recent.csv", out_path="forecast.csv", plot_path="f.png")
+    for notice in table.attrs["notices"]:
+        print("notice:", notice)
 
 What it reads:
 
-- the run's ``config.toml``, ``checkpoints/best.pt`` (``last.pt`` when there is no best,
+- the run's ``config.toml`` (its ``data.fill`` is the fill policy for the input),
+  ``checkpoints/best.pt`` (``last.pt`` when there is no best,
   :meth:`rnnlab.training.run_dir.RunDir.find_checkpoint`), ``scaler.json`` and
   ``forecast.json`` (:mod:`rnnlab.forecasting.run_files`; when a run lacks them they are
   rebuilt once from the training data named in its config and written there);
-- the input file: the same columns as in training (time column, targets and covariates, in
-  any order). Its most recent ``input_length`` rows are the history. When the model uses
-  known-future covariates from the file, the input must continue with ``horizon`` more rows
-  whose target cells are empty and whose future-covariate cells are filled.
+- the input file: at least the columns the run uses (time column, targets and covariates,
+  in any order; other columns are ignored with a notice). Its most recent ``input_length``
+  steps are the history; missing timestamps and cells among them are filled by the run's
+  ``data.fill`` (with a notice) or refused when the run does not fill. When the model uses
+  known-future covariates from the file, the input must continue with exactly ``horizon``
+  more rows whose target cells are empty and whose future-covariate cells are filled
+  (:mod:`rnnlab.forecasting.recent_rows` has the details).
 
-What it writes: one row per forecast step with the timestamps (continuing the input on
-the training frequency) and each target's forecast in original units, plus
+What it writes: one row per forecast step with the timestamps (continuing the input's last
+row on the training frequency) and each target's forecast in original units, plus
 ``<target>_lower`` and ``<target>_upper`` (central interval at the run's
 ``interval_level``) for a Gaussian model; and, with ``plot_path``, the history and the
-forecast of each target (:func:`rnnlab.forecasting.plots.plot_forecast`).
+forecast of each target (:func:`rnnlab.forecasting.plots.plot_forecast`). ``out_path`` and
+``plot_path`` must be file paths: both are checked before anything is read or written, and
+folders that do not exist yet are created (as for every file rnnlab writes). What was done
+to the input (columns ignored, values filled) is in ``table.attrs["notices"]`` (a list of
+sentences, empty when nothing was done).
 
-Errors (one line, exit code 2 on the command line): a missing run file, an input whose
-columns differ from training (the message lists the missing and unexpected ones), too few
-rows, non-numeric or missing cells, a horizon longer than the model's.
+Errors (one line, exit code 2 on the command line): a missing run file, an input that lacks
+a column of training, too few rows, non-numeric cells, missing cells or timestamps that the
+run does not fill, a horizon longer than the model's, an output path that is a directory or
+lies under a file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +48,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab.data.series import Scaler, SeriesError, calendar_features, series_from_frame
-from rnnlab.errors import DataError, RunDirError, UserError
+from rnnlab.data.series import Scaler
+from rnnlab.errors import RunDirError, UserError
 from rnnlab.forecasting.model import prediction_interval
 from rnnlab.forecasting.plots import plot_forecast
+from rnnlab.forecasting.recent_rows import read_window
 from rnnlab.forecasting.run_files import META_FILE, read_run_files
 from rnnlab.forecasting.task import ForecastingTask
 from rnnlab.io import atomic_write_text
@@ -71,17 +83,6 @@ def load_run(run_dir: str | Path) -> tuple[ForecastingTask, dict[str, Any], Scal
     return task, meta, scaler
 
 
-@dataclass
-class _Window:
-    """The model's inputs read from an input file, and the history to plot."""
-
-    history: pd.DataFrame  # the last input_length rows, in the file's units
-    time_name: str
-    stamps: pd.DatetimeIndex  # (H,) the trained horizon's timestamps
-    inputs: np.ndarray  # (L, C_in) scaled, calendar features appended
-    future: np.ndarray  # (H, C_f) scaled known-future covariates and calendar features
-
-
 def forecast(
     run_dir: str | Path,
     input_path: str | Path,
@@ -105,19 +106,22 @@ def forecast(
 
     Returns:
         The forecast table: the time column, then per target its forecast (original units)
-        and, for a Gaussian model, ``_lower``/``_upper`` interval bounds.
+        and, for a Gaussian model, ``_lower``/``_upper`` interval bounds;
+        ``table.attrs["notices"]`` lists what was done to the input (ignored columns, filled
+        values and timestamps).
 
     Raises:
         UserError: see the module docstring (``DataError``, ``RunDirError``,
             ``CheckpointError``).
     """
     which = check_which(checkpoint)
+    outputs = check_output_paths(input_path, out_path, plot_path)
     task, meta, scaler = load_run(run_dir)
     trained = int(meta["horizon"])
     steps = trained if horizon is None else horizon
     if not 1 <= steps <= trained:
         raise UserError(f"--horizon {steps} is not allowed: this model forecasts 1 to {trained}")
-    window = _read_window(Path(input_path), meta, scaler)
+    window = read_window(Path(input_path), meta, scaler, task.data_config.fill)
     targets = list(meta["target_names"])
 
     spec = DataSpec(
@@ -150,115 +154,57 @@ def forecast(
         if bounds is not None:
             table[f"{name}_lower"] = bounds[0][:, j]
             table[f"{name}_upper"] = bounds[1][:, j]
-    if out_path is not None:
-        atomic_write_text(Path(out_path), table.to_csv(index=False))
-    if plot_path is not None:
-        plot_forecast(window.history, table, window.time_name, targets, Path(plot_path))
+    out, plot = outputs
+    try:
+        if out is not None:
+            atomic_write_text(out, table.to_csv(index=False))
+        if plot is not None:
+            plot_forecast(window.history, table, window.time_name, targets, plot)
+    except OSError as err:
+        raise UserError(f"cannot write {err.filename or out}: {err.strerror or err}") from None
+    table.attrs["notices"] = list(window.notices)
     return table
 
 
-def _read_input(path: Path) -> pd.DataFrame:
-    """The rows of a CSV/TSV/Parquet input file (a :class:`DataError` when unreadable)."""
-    if not path.is_file():
-        raise DataError(f"forecast input file not found: {path}")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ImportError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"cannot read {path}: {first}") from None
+#: Image formats ``plot_path`` may end with (no suffix: PNG).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps")
 
 
-def _read_window(source: Path, meta: dict[str, Any], scaler: Scaler | None) -> _Window:
-    """Check the input file against the run's columns and cut the model's inputs from it."""
-    length = int(meta["input_length"])
-    trained = int(meta["horizon"])
-    targets = list(meta["target_names"])
-    past = list(meta["past_names"])
-    future = list(meta["future_names"])
-    columns = targets + past + future
+def check_output_paths(
+    input_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None,
+    plot_path: str | os.PathLike[str] | None,
+) -> tuple[Path | None, Path | None]:
+    """The forecast and plot paths, checked before anything is read or written.
 
-    frame = _read_input(source)
-    time_name = meta.get("time_column") or (str(frame.columns[0]) if len(frame.columns) else "")
-    found = [str(c) for c in frame.columns]
-    expected = [time_name, *columns]
-    if set(found) != set(expected):
-        missing = [c for c in expected if c not in found]
-        unexpected = [c for c in found if c not in expected]
-        raise DataError(
-            f"the columns of {source} differ from training: missing {missing}, unexpected "
-            f"{unexpected} (training columns: {expected})"
+    A folder in a path that does not exist yet is fine (it is created when writing).
+
+    Raises:
+        UserError: a path is an existing directory, lies under an existing file, names the
+            input file or the other output, or (the plot) has an unknown image suffix.
+    """
+    out = None if out_path is None else Path(out_path)
+    plot = None if plot_path is None else Path(plot_path)
+    for path, option, example in ((out, "--out", "forecast.csv"), (plot, "--plot", "forecast.png")):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UserError(
+                f"{option} {path} is a directory; expected a file path (e.g. {path / example})"
+            )
+        blocker = next((p for p in path.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UserError(f"{option} {path} cannot be written: {blocker} is a file, not a folder")
+        if path.exists() and path.resolve() == Path(input_path).resolve():
+            raise UserError(f"{option} {path} is the input file; choose another path")
+    if plot is not None and plot.suffix and plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(
+            f"--plot {plot}: unknown image type {plot.suffix!r} (use one of "
+            f"{', '.join(PLOT_SUFFIXES)})"
         )
-    frame = frame[expected]
-
-    # history rows: every target present; trailing rows with empty targets carry the
-    # known-future covariates of the horizon
-    target_present = frame[targets].notna().all(axis=1).to_numpy()
-    last_full = int(np.flatnonzero(target_present)[-1]) if target_present.any() else -1
-    history_frame = frame.iloc[: last_full + 1]
-    ahead = frame.iloc[last_full + 1 :]
-    if len(history_frame) < length:
-        raise DataError(
-            f"{source} has {len(history_frame)} rows with every target filled; the model "
-            f"reads the last input_length={length}"
-        )
-    history_frame = history_frame.iloc[-length:]
-    try:
-        history = series_from_frame(
-            history_frame,
-            time_column=time_name,
-            targets=targets,
-            past_covariates=past,
-            future_covariates=future,
-            calendar=meta["calendar"],
-            calendar_encoding=meta["calendar_encoding"],
-            source=str(source),
-        )
-    except SeriesError as err:
-        raise DataError(str(err)) from None
-    stamps = _future_timestamps(history.timestamps, meta.get("freq"), trained, source)
-
-    values = history.values  # (L, C) original units, columns = targets + past + future
-    scaled = scaler.transform(values, columns) if scaler is not None else values
-    inputs = np.concatenate([scaled, history.calendar], axis=1)  # (L, C_in)
-    known = _known_future(ahead, future, trained, source, scaler)  # (H, C_file_future)
-    calendar = calendar_features(stamps, meta["calendar"], meta["calendar_encoding"])[0]
-    future_inputs = np.concatenate([known, calendar], axis=1)  # (H, C_f)
-    return _Window(history_frame, time_name, stamps, inputs, future_inputs)
+    if out is not None and plot is not None and out.resolve() == plot.resolve():
+        raise UserError(f"--out and --plot name the same file {out}; give two paths")
+    return out, plot
 
 
-def _future_timestamps(
-    history: pd.DatetimeIndex, freq: str | None, steps: int, source: Path
-) -> pd.DatetimeIndex:
-    if freq is None:
-        raise DataError(
-            f"the training series had no regular frequency, so the forecast timestamps after "
-            f"{source} cannot be generated"
-        )
-    return pd.date_range(history[-1], periods=steps + 1, freq=freq)[1:]
-
-
-def _known_future(
-    ahead: pd.DataFrame, names: list[str], steps: int, source: Path, scaler: Scaler | None
-) -> np.ndarray:
-    """``(H, C)`` scaled known-future covariates from the rows after the history."""
-    if not names:
-        return np.zeros((steps, 0))
-    if len(ahead) < steps:
-        raise DataError(
-            f"the model uses known-future covariates {names}: {source} must continue with "
-            f"{steps} rows after the history (targets empty), found {len(ahead)}"
-        )
-    rows = ahead.iloc[:steps][names]
-    try:
-        values = rows.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as err:
-        raise DataError(f"non-numeric future covariate in {source}: {err}") from None
-    if not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        raise DataError(f"missing future covariate value in {source} at row {int(rows.index[bad])}")
-    return scaler.transform(values, names) if scaler is not None else values
-
-
-__all__ = ["forecast", "load_run"]
+__all__ = ["PLOT_SUFFIXES", "check_output_paths", "forecast", "load_run"]

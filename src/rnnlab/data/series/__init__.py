@@ -4,6 +4,7 @@ One module per step:
 
 - :mod:`~rnnlab.data.series.load`: CSV/Parquet to a checked :class:`TimeSeries` (roles of
   columns, missing values, sorting, frequency and gaps);
+- :mod:`~rnnlab.data.series.grid`: missing timestamps as empty rows on a regular grid;
 - :mod:`~rnnlab.data.series.calendar`: calendar features derived from the timestamps;
 - :mod:`~rnnlab.data.series.split`: chronological splits by fraction, by date, and the ETT
   protocol of the long-horizon literature;
@@ -21,6 +22,7 @@ Example:
 
 from rnnlab.data.series.calendar import CALENDAR_FEATURES, calendar_features
 from rnnlab.data.series.errors import SeriesError
+from rnnlab.data.series.grid import GridRows, to_grid
 from rnnlab.data.series.load import (
     SeriesReport,
     TimeSeries,
@@ -40,6 +42,7 @@ from rnnlab.data.series.windows import ForecastData, WindowDataset, prepare_fore
 __all__ = [
     "CALENDAR_FEATURES",
     "ForecastData",
+    "GridRows",
     "Scaler",
     "SeriesError",
     "SeriesReport",
@@ -54,4 +57,5 @@ __all__ = [
     "series_from_frame",
     "split_by_dates",
     "split_by_fraction",
+    "to_grid",
 ]
