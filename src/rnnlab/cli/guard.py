@@ -35,6 +35,18 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 
 
+def one_line(error: BaseException) -> str:
+    """The error's message on one line: a message of several lines (a config with several
+    bad keys: one per key) has its lines joined by ``"; "``, and a line break that came with
+    the user's input (a key or a file name) cannot start a line of its own.
+
+    Example:
+        >>> one_line(ValueError("a: bad\\nb: unknown key"))
+        'a: bad; b: unknown key'
+    """
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def guard(body: Callable[[], T], interrupted_hint: str = "") -> T:
     """Run ``body``; turn rnnlab's expected errors into one line on stderr and an exit code.
 
@@ -49,10 +61,10 @@ def guard(body: Callable[[], T], interrupted_hint: str = "") -> T:
     try:
         return body()
     except UserError as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {one_line(error)}", markup=False)
         raise typer.Exit(2) from None
     except NonFiniteLossError as error:
-        err.print(f"error: {error}", markup=False)
+        err.print(f"error: {one_line(error)}", markup=False)
         raise typer.Exit(1) from None
     except TrainingInterrupted as error:
         err.print(f"{error}{interrupted_hint}", markup=False)

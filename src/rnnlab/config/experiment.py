@@ -47,7 +47,10 @@ class ExperimentConfig(BaseModel):
         if not isinstance(raw, Mapping):
             return raw
         task = raw.get("task")
-        name = task.name if isinstance(task, TaskConfig) else (task or {}).get("name")
+        if isinstance(task, TaskConfig):
+            name = task.name
+        else:  # a table, or a value the task field reports as not a table
+            name = task.get("name") if isinstance(task, Mapping) else None
         data = raw.get("data", {})
         if isinstance(data, DataConfig):
             return raw
