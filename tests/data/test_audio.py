@@ -27,6 +27,7 @@ from rnnlab.data.audio import (
     resample,
     spec_augment,
 )
+from rnnlab.data.audio.io import audio_container
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
@@ -356,3 +357,34 @@ def test_add_noise_with_a_noise_recording_and_a_range() -> None:
     assert 5.0 <= snr <= 15.0
     with pytest.raises(ValueError, match="low <= high"):
         add_noise(clean, (10.0, 5.0), training=True)
+
+
+@pytest.mark.parametrize(
+    ("head", "accepted"),
+    [
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00", False),  # MP3: never handed to libsndfile
+        (b"\xff\xfb\x90\x64" + bytes(8), False),  # an MPEG frame header
+        (b"RIFF\x10\x00\x00\x00AVI ", False),  # RIFF, but not WAVE
+        (b"fLaC\x00\x00\x00\x22", True),
+        (b"OggS\x00\x02" + bytes(6), True),
+        (b"FORM\x00\x00\x00\x00AIFF", True),
+    ],
+)
+def test_only_known_containers_reach_libsndfile(
+    tmp_path: Path, head: bytes, accepted: bool
+) -> None:
+    path = tmp_path / "clip.wav"
+    path.write_bytes(head + bytes(range(256)) * 8)
+    assert (audio_container(path) is not None) is accepted
+    if not accepted:
+        with pytest.raises(AudioError, match="no WAV, FLAC, Ogg or AIFF header"):
+            load_audio(path)
+
+
+def test_every_written_format_is_a_known_container(tmp_path: Path) -> None:
+    tone = np.sin(np.linspace(0, 200, 800)).astype(np.float32)
+    for suffix, subtype in [(".wav", "PCM_16"), (".flac", "PCM_16"), (".ogg", "VORBIS")]:
+        path = tmp_path / f"t{suffix}"
+        sf.write(path, tone, 8000, subtype=subtype)
+        assert audio_container(path) is not None
+        assert load_audio(path).samples.numel() > 0

@@ -160,6 +160,9 @@ def load_audio(
         raise AudioError(f"{file}: no such audio file")
     if file.stat().st_size == 0:
         raise AudioError(f"{file}: the file is empty (0 bytes)")
+    container = audio_container(file)
+    if container is None:
+        raise AudioError(f"{file}: not a readable audio file (no WAV, FLAC, Ogg or AIFF header)")
     try:
         info = sf.info(str(file))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -193,6 +196,38 @@ def load_audio(
             warnings.warn(notice, AudioConversionWarning, stacklevel=2)
     samples = torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))  # (N,)
     return Audio(samples=samples, sample_rate=target, path=file, notices=tuple(notices))
+
+
+CONTAINERS = {
+    "wav": ((0, b"RIFF"), (8, b"WAVE")),
+    "wav (big-endian)": ((0, b"RIFX"), (8, b"WAVE")),
+    "wav (rf64)": ((0, b"RF64"), (8, b"WAVE")),
+    "flac": ((0, b"fLaC"),),
+    "ogg": ((0, b"OggS"),),
+    "aiff": ((0, b"FORM"), (8, b"AIFF")),
+    "aiff-c": ((0, b"FORM"), (8, b"AIFC")),
+}
+"""The containers rnnlab hands to libsndfile, by their magic bytes (offset, bytes). Anything
+else is refused before libsndfile sees it: given bytes it cannot place, libsndfile tries its
+MPEG decoder, which crafted files were seen to crash (a segfault of the whole process)."""
+
+
+def audio_container(path: str | os.PathLike[str]) -> str | None:
+    """The container :data:`CONTAINERS` names for the file's first bytes, else ``None``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.wav"
+        >>> _ = p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+        >>> audio_container(p)
+        'wav'
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    for name, marks in CONTAINERS.items():
+        if all(head[at : at + len(mark)] == mark for at, mark in marks):
+            return name
+    return None
 
 
 def _short(exc: BaseException) -> str:
