@@ -218,7 +218,7 @@ def audio_container(path: str | os.PathLike[str]) -> str | None:
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.wav"
-        >>> _ = p.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+        >>> _ = p.write_bytes(b"RIFF" + bytes(4) + b"WAVEfmt ")
         >>> audio_container(p)
         'wav'
     """
