@@ -8,7 +8,7 @@ import torch
 
 from rnnlab.data.series import Scaler
 from rnnlab.forecasting import coverage, forecast_metrics, mae, mase, mse, smape
-from rnnlab.forecasting.metrics import seasonal_naive_scale
+from rnnlab.forecasting.metrics import UndefinedMetricError, seasonal_naive_scale
 
 
 def test_mse_mae_hand_worked() -> None:
@@ -51,3 +51,15 @@ def test_forecast_metrics_scaled_and_original_units() -> None:
     # original: pred 30, target 20 -> 200 * 10 / 50
     assert m["smape"] == pytest.approx(40.0)
     assert "mase" not in m and "coverage" not in m
+
+
+def test_forecast_metrics_leave_out_mase_where_the_series_repeats_exactly() -> None:
+    constant = np.zeros((50, 1))
+    with pytest.raises(UndefinedMetricError, match="MASE is undefined: channel 0"):
+        seasonal_naive_scale(constant)
+    result = forecast_metrics(np.ones((4, 3, 1)), np.zeros((4, 3, 1)), insample=constant)
+    assert "mase" not in result and result["mse"] == 1.0 and result["mae"] == 1.0
+    varying = np.arange(50.0)[:, None]
+    assert forecast_metrics(np.ones((4, 3, 1)), np.zeros((4, 3, 1)), insample=varying)[
+        "mase"
+    ] == pytest.approx(1.0)

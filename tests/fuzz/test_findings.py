@@ -52,11 +52,6 @@ def test_resume_from_a_checkpoint_missing_a_key(tmp_path: Path, adding_run: Path
     check(["train", "--resume", run, "--quiet", *sets("train.epochs=2")], snapshot(run))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect (forecasting/metrics.py seasonal_naive_scale): training on a series "
-    "whose target is constant raises ValueError 'MASE is undefined', a traceback with exit 1",
-)
 def test_training_on_a_constant_target(tmp_path: Path, forecast_run: Path) -> None:
     frame = series().iloc[:200]
     frame["y"] = np.zeros(len(frame))

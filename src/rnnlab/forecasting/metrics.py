@@ -17,6 +17,7 @@ last) and return a Python float averaged over every element. With ``y`` the trut
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -82,6 +83,10 @@ def smape(pred: ArrayLike, target: ArrayLike) -> float:
     return float(np.mean(terms))
 
 
+class UndefinedMetricError(ValueError):
+    """A metric has no value for these data (MASE on a series that repeats exactly)."""
+
+
 def seasonal_naive_scale(insample: ArrayLike, period: int = 1) -> np.ndarray:
     """Per-channel in-sample MAE of the seasonal-naive forecast, ``(C,)``.
 
@@ -100,7 +105,7 @@ def seasonal_naive_scale(insample: ArrayLike, period: int = 1) -> np.ndarray:
     scale: np.ndarray = np.mean(np.abs(values[period:] - values[:-period]), axis=0)  # (C,)
     if np.any(scale == 0):
         bad = int(np.flatnonzero(scale == 0)[0])
-        raise ValueError(
+        raise UndefinedMetricError(
             f"MASE is undefined: channel {bad} repeats exactly every {period} steps in sample"
         )
     return scale
@@ -161,7 +166,8 @@ def forecast_metrics(
 
     Returns:
         ``mse``, ``mae`` (scaled), ``mse_original``, ``mae_original``, ``smape`` (original
-        units), and ``mase`` when ``insample`` is given, ``coverage`` when the bounds are.
+        units), and ``mase`` when ``insample`` is given and MASE is defined for it (not for a
+        series that repeats exactly in sample), ``coverage`` when the bounds are.
     """
     p, t = _pair(pred, target)
     if scaler is None:
@@ -177,7 +183,9 @@ def forecast_metrics(
         "smape": smape(p_orig, t_orig),
     }
     if insample is not None:
-        result["mase"] = mase(p_orig, t_orig, insample, period)
+        # a constant (or exactly periodic) training series gives MASE no scale: left out
+        with contextlib.suppress(UndefinedMetricError):
+            result["mase"] = mase(p_orig, t_orig, insample, period)
     if (lower is None) != (upper is None):
         raise ValueError("pass both lower and upper for coverage, or neither")
     if lower is not None and upper is not None:
