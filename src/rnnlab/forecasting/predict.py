@@ -41,6 +41,7 @@ lies under a file.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,12 @@ from rnnlab.data.series import Scaler
 from rnnlab.errors import RunDirError, UserError
 from rnnlab.forecasting.model import prediction_interval
 from rnnlab.forecasting.plots import plot_forecast
-from rnnlab.forecasting.recent_rows import read_window
+from rnnlab.forecasting.recent_rows import Window, read_window, window_from_frame
 from rnnlab.forecasting.run_files import META_FILE, read_run_files
 from rnnlab.forecasting.task import ForecastingTask
 from rnnlab.io import atomic_write_text
 from rnnlab.tasks.base import DataSpec
-from rnnlab.training.run_dir import RunDir, check_which
+from rnnlab.training.run_dir import RunDir, Which, check_which
 
 
 def load_run(run_dir: str | Path) -> tuple[ForecastingTask, dict[str, Any], Scaler | None]:
@@ -117,24 +118,75 @@ def forecast(
     which = check_which(checkpoint)
     outputs = check_output_paths(input_path, out_path, plot_path)
     task, meta, scaler = load_run(run_dir)
+    steps = check_horizon(meta, horizon)
+    window = read_window(Path(input_path), meta, scaler, task.data_config.fill)
+    model = build_model(task, meta, run_dir, which, torch.device(device or "cpu"))
+    table = forecast_window(model, window, meta, scaler, steps)
+    out, plot = outputs
+    try:
+        if out is not None:
+            atomic_write_text(out, table.to_csv(index=False))
+        if plot is not None:
+            plot_forecast(window.history, table, window.time_name, list(meta["target_names"]), plot)
+    except OSError as err:
+        raise UserError(f"cannot write {err.filename or out}: {err.strerror or err}") from None
+    return table
+
+
+def check_horizon(meta: dict[str, Any], horizon: int | None) -> int:
+    """The steps to forecast: ``horizon``, or the trained horizon when it is ``None``.
+
+    Raises:
+        UserError: ``horizon`` is not an integer from 1 to the trained horizon.
+    """
     trained = int(meta["horizon"])
     steps = trained if horizon is None else horizon
-    if not 1 <= steps <= trained:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= trained:
         raise UserError(f"--horizon {steps} is not allowed: this model forecasts 1 to {trained}")
-    window = read_window(Path(input_path), meta, scaler, task.data_config.fill)
-    targets = list(meta["target_names"])
+    return steps
 
+
+def build_model(
+    task: ForecastingTask,
+    meta: dict[str, Any],
+    run_dir: str | Path,
+    which: Which,
+    device: torch.device,
+) -> torch.nn.Module:
+    """The run's model with the weights of checkpoint ``which``, on ``device``, in eval mode.
+
+    Its sizes come from the run's metadata (``forecast.json``: the input columns, the
+    known-future columns and calendar features, the trained horizon).
+
+    Raises:
+        CheckpointError: the checkpoint is missing or does not fit.
+    """
     spec = DataSpec(
-        num_features=window.inputs.shape[1],
-        output_size=len(targets),
-        extra={"future_size": window.future.shape[1], "horizon": trained},
+        num_features=len(meta["input_names"]),
+        output_size=len(meta["target_names"]),
+        extra={
+            "future_size": len(meta["future_names"]) + len(meta["calendar_names"]),
+            "horizon": int(meta["horizon"]),
+        },
     )
     model = task.build_model(spec)
     RunDir(run_dir).load_model(model, which)
-    target_device = torch.device(device or "cpu")
-    model.to(target_device).eval()
-    x = torch.as_tensor(window.inputs, dtype=torch.float32, device=target_device)[None]
-    f = torch.as_tensor(window.future, dtype=torch.float32, device=target_device)[None]
+    return model.to(device).eval()
+
+
+def forecast_window(
+    model: torch.nn.Module,
+    window: Window,
+    meta: dict[str, Any],
+    scaler: Scaler | None,
+    steps: int,
+) -> pd.DataFrame:
+    """The forecast table of ``steps`` steps after ``window`` (see :func:`forecast`), with
+    ``table.attrs["notices"]`` from the window."""
+    targets = list(meta["target_names"])
+    device = next(model.parameters()).device
+    x = torch.as_tensor(window.inputs, dtype=torch.float32, device=device)[None]
+    f = torch.as_tensor(window.future, dtype=torch.float32, device=device)[None]
     with torch.no_grad():
         output = model(x, f)  # (1, H, C_out), or (mean, variance)
     mean, variance = output if isinstance(output, tuple) else (output, None)
@@ -154,16 +206,67 @@ def forecast(
         if bounds is not None:
             table[f"{name}_lower"] = bounds[0][:, j]
             table[f"{name}_upper"] = bounds[1][:, j]
-    out, plot = outputs
-    try:
-        if out is not None:
-            atomic_write_text(out, table.to_csv(index=False))
-        if plot is not None:
-            plot_forecast(window.history, table, window.time_name, targets, plot)
-    except OSError as err:
-        raise UserError(f"cannot write {err.filename or out}: {err.strerror or err}") from None
     table.attrs["notices"] = list(window.notices)
     return table
+
+
+@dataclass
+class Forecaster:
+    """A forecasting run loaded once, for forecasts from rows held in memory (a server's).
+
+    Example (a trained run in ``runs/etth1``)::
+
+        forecaster = load_forecaster("runs/etth1")
+        table = forecaster.forecast_frame(pd.read_csv("recent.csv"), horizon=24)
+    """
+
+    task: ForecastingTask
+    meta: dict[str, Any]
+    scaler: Scaler | None
+    model: torch.nn.Module
+    run_dir: Path
+    checkpoint: Path
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the input rows must have: the time column, targets and covariates."""
+        time_name = self.meta.get("time_column")
+        named = [*self.meta["target_names"], *self.meta["past_names"], *self.meta["future_names"]]
+        return [time_name, *named] if time_name else named
+
+    def forecast_frame(
+        self, frame: pd.DataFrame, *, horizon: int | None = None, source: str = "the input rows"
+    ) -> pd.DataFrame:
+        """:func:`forecast` from rows in memory: the same checks, fill policy and table.
+
+        Args:
+            frame: the recent rows (the time column may hold strings).
+            horizon: steps to forecast (default, and at most, the trained horizon).
+            source: what the rows are called in notices and errors.
+
+        Raises:
+            UserError: a horizon out of range; ``DataError``: rows the run cannot use.
+        """
+        steps = check_horizon(self.meta, horizon)
+        fill = self.task.data_config.fill
+        window = window_from_frame(frame, source, self.meta, self.scaler, fill)
+        return forecast_window(self.model, window, self.meta, self.scaler, steps)
+
+
+def load_forecaster(
+    run_dir: str | Path, checkpoint: str = "best", device: str | None = None
+) -> Forecaster:
+    """Load a forecasting run once (task, run files, model) for many forecasts.
+
+    Raises:
+        UserError: a bad ``checkpoint``; ``RunDirError``/``CheckpointError``: see
+            :func:`load_run` and :func:`build_model`.
+    """
+    which = check_which(checkpoint)
+    task, meta, scaler = load_run(run_dir)
+    path = RunDir(run_dir).find_checkpoint(which)
+    model = build_model(task, meta, run_dir, which, torch.device(device or "cpu"))
+    return Forecaster(task, meta, scaler, model, Path(run_dir), path)
 
 
 #: Image formats ``plot_path`` may end with (no suffix: PNG).
@@ -207,4 +310,14 @@ def check_output_paths(
     return out, plot
 
 
-__all__ = ["PLOT_SUFFIXES", "check_output_paths", "forecast", "load_run"]
+__all__ = [
+    "PLOT_SUFFIXES",
+    "Forecaster",
+    "build_model",
+    "check_horizon",
+    "check_output_paths",
+    "forecast",
+    "forecast_window",
+    "load_forecaster",
+    "load_run",
+]

@@ -25,6 +25,7 @@ Notices are sentences starting with the file name; errors are :class:`DataError`
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,21 @@ def read_input(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read {path}: {first}") from None
 
 
+def read_csv_text(text: str, source: str = "the request CSV") -> pd.DataFrame:
+    """The rows of CSV text held in memory (a :class:`DataError` naming ``source`` when it
+    cannot be parsed).
+
+    Example:
+        >>> read_csv_text("time,y\n2022-03-01 00:00,1.5\n").shape
+        (1, 2)
+    """
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"cannot read {source}: {first}") from None
+
+
 def read_window(
     source: Path, meta: dict[str, Any], scaler: Scaler | None, fill: str | None
 ) -> Window:
@@ -79,13 +95,34 @@ def read_window(
     Raises:
         DataError: see the module docstring.
     """
+    return window_from_frame(read_input(source), source, meta, scaler, fill)
+
+
+def window_from_frame(
+    frame: pd.DataFrame,
+    source: str | Path,
+    meta: dict[str, Any],
+    scaler: Scaler | None,
+    fill: str | None,
+) -> Window:
+    """:func:`read_window` for rows already in memory (a server's JSON rows or CSV text).
+
+    Args:
+        frame: the rows, as read from a file (the time column may hold strings).
+        source: what the rows are called in notices and errors (a file path, or a label such
+            as ``"the request rows"``).
+        meta, scaler, fill: as for :func:`read_window`.
+
+    Raises:
+        DataError: see the module docstring.
+    """
+    source = Path(source)
     length, trained = int(meta["input_length"]), int(meta["horizon"])
     targets, past = list(meta["target_names"]), list(meta["past_names"])
     future = list(meta["future_names"])
     columns = targets + past + future
     name = source.name
 
-    frame = read_input(source)
     time_name = meta.get("time_column") or (str(frame.columns[0]) if len(frame.columns) else "")
     frame, notices = _used_columns(frame, [time_name, *columns], source)
     history_rows, ahead = _split_ahead(frame, targets, future, trained, time_name, source)
@@ -318,4 +355,11 @@ def _known_future(
     return scaler.transform(values, names) if scaler is not None else values
 
 
-__all__ = ["NAMED_STAMPS", "Window", "read_input", "read_window"]
+__all__ = [
+    "NAMED_STAMPS",
+    "Window",
+    "read_csv_text",
+    "read_input",
+    "read_window",
+    "window_from_frame",
+]
