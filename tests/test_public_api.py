@@ -25,6 +25,7 @@ def test_every_public_name_resolves(name: str) -> None:
         ("generate", "rnnlab.language.run"),
         ("forecast", "rnnlab.forecasting.predict"),
         ("recognize", "rnnlab.speech.recognize"),
+        ("load", "rnnlab.serving.load"),
     ],
 )
 def test_the_commands_python_forms_come_from_their_wings(name: str, module: str) -> None:

@@ -12,13 +12,14 @@ _LAZY = {
     "generate": ("rnnlab.language.run", "generate_from_run"),
     "forecast": ("rnnlab.forecasting.predict", "forecast"),
     "recognize": ("rnnlab.speech.recognize", "recognize"),
+    "load": ("rnnlab.serving.load", "load"),
 }
 
 
 def __getattr__(name: str) -> object:
     """The Python forms of the commands, imported on first use: ``rnnlab.compare``,
     ``rnnlab.diagnose``, ``rnnlab.tune``, ``rnnlab.generate``, ``rnnlab.forecast``,
-    ``rnnlab.recognize``.
+    ``rnnlab.recognize``, and ``rnnlab.load`` (a trained run's predictor, for serving).
 
     Their modules pull in matplotlib, pandas and Optuna, which ``import rnnlab`` should not
     pay for.
@@ -44,6 +45,7 @@ __all__ = [
     "evaluate",
     "forecast",
     "generate",
+    "load",
     "recognize",
     "train",
     "tune",
