@@ -229,10 +229,10 @@ class Forecaster:
 
     @property
     def columns(self) -> list[str]:
-        """The columns the input rows must have: the time column, targets and covariates."""
-        time_name = self.meta.get("time_column")
-        named = [*self.meta["target_names"], *self.meta["past_names"], *self.meta["future_names"]]
-        return [time_name, *named] if time_name else named
+        """The value columns the input rows must have (targets, then covariates), besides
+        the time column (``meta["time_column"]``; ``None``: the rows' first column)."""
+        meta = self.meta
+        return [*meta["target_names"], *meta["past_names"], *meta["future_names"]]
 
     def forecast_frame(
         self, frame: pd.DataFrame, *, horizon: int | None = None, source: str = "the input rows"

@@ -245,8 +245,9 @@ def create_app(
 
     @app.exception_handler(UserError)
     async def refused(request: Request, exc: UserError) -> JSONResponse:
-        field = exc.field if isinstance(exc, RequestError) else None
-        return JSONResponse(error_body(str(exc), field), status_code=422)
+        if isinstance(exc, RequestError):
+            return JSONResponse(error_body(str(exc), exc.field), status_code=exc.status)
+        return JSONResponse(error_body(str(exc)), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -293,7 +294,7 @@ def create_app(
                     try:
                         text = body.decode("utf-8")
                     except UnicodeDecodeError:
-                        raise RequestError("the CSV body is not UTF-8 text", "body") from None
+                        raise RequestError("the CSV body is not UTF-8 text", "body", 400) from None
                     parsed = ForecastRequest.model_validate({"csv": text, "horizon": horizon})
                 elif kind in ("application/json", ""):
                     parsed = ForecastRequest.model_validate_json(body or b"null")

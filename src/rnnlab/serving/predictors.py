@@ -47,16 +47,19 @@ __all__ = [
 
 
 class RequestError(UserError):
-    """A request the predictor cannot answer; ``field`` names the part at fault.
+    """A request the predictor cannot answer; ``field`` names the part at fault and
+    ``status`` is the HTTP status a server answers with (422: understood but unusable; 400:
+    a body that cannot be read at all).
 
     Example:
         >>> RequestError("length must lie in [1, 100000], got 0", "length").field
         'length'
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
         super().__init__(message)
         self.field = field
+        self.status = status
 
 
 @runtime_checkable
@@ -185,6 +188,7 @@ class ForecastPredictor(_Locked):
             "task": self.task,
             "run_dir": str(self.run_dir),
             "checkpoint": self.checkpoint.name,
+            "time_column": meta.get("time_column"),
             "columns": self.forecaster.columns,
             "targets": list(meta["target_names"]),
             "input_length": int(meta["input_length"]),
