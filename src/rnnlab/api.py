@@ -40,6 +40,11 @@ def _task_for(config: ExperimentConfig) -> Any:
 def default_run_dir(config: ExperimentConfig) -> Path:
     """``output.dir / output.name``, the name defaulting to ``<task>-<cell>-<date>-<time>``."""
     root = Path(config.output.dir)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(
+            f"output.dir: {root} is a file, not a directory; set output.dir (or --run-dir) "
+            "to a directory"
+        )
     if config.output.name:
         return root / config.output.name
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -33,6 +33,26 @@ class RunDirError(UserError):
     """A run directory is missing, incomplete, or would be overwritten."""
 
 
+class StorageError(RunDirError):
+    """Writing the run directory failed for a reason the user fixes outside rnnlab.
+
+    The message names the run directory and what was being written; the files written
+    before (the last good checkpoint) are intact.
+    """
+
+
+class DiskFullError(StorageError):
+    """The device holding the run directory is full (``ENOSPC``, ``EDQUOT``)."""
+
+
+class NotWritableError(StorageError):
+    """The run directory cannot be written (read-only mount, no permission)."""
+
+
+class RunLockedError(RunDirError):
+    """Another training process holds the run directory's ``run.lock``."""
+
+
 class DataError(UserError):
     """Data files are missing or malformed, or a split is too small for the settings."""
 

@@ -9,10 +9,14 @@ Windows). On any error the temporary file is removed and the previous file stays
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+# The temporary files of atomic_write: ".<target name>.<8 characters of mkstemp>.tmp".
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
@@ -46,3 +50,28 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` as UTF-8 to ``path`` atomically (newlines kept as given)."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda handle: handle.write(data))
+
+
+def temporary_target(name: str) -> str | None:
+    """The name of the file that ``name`` was a temporary of (an :func:`atomic_write` that
+    never finished), or ``None`` when ``name`` is not such a temporary.
+
+    Example:
+        >>> temporary_target(".last.pt.k2j4_x9a.tmp"), temporary_target("last.pt")
+        ('last.pt', None)
+    """
+    match = _TEMPORARY.fullmatch(name)
+    return match.group("target") if match else None
+
+
+def stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """The temporaries of :func:`atomic_write` left in ``folder`` (not its subfolders) by a
+    process killed mid-write: regular files whose names match the writer's pattern only."""
+    source = Path(folder)
+    if not source.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in source.iterdir()
+        if temporary_target(entry.name) is not None and entry.is_file() and not entry.is_symlink()
+    )

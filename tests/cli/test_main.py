@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from tests.training.helpers import TINY
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from rnnlab import __version__
 from rnnlab.cli import app
@@ -93,3 +97,89 @@ def test_train_evaluate_runs(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already complete at step 8" in again.output
     more = runner.invoke(app, ["train", "--resume", str(run), "--quiet", "--set", "train.epochs=3"])
     assert more.exit_code == 0 and "steps: 12" in more.output
+
+
+def one_error_line(result: Result, start: str) -> str:
+    """The single line of a refused command (exit 2, no traceback), checked to begin so."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith(start), result.output
+    return result.output.strip()
+
+
+def test_a_file_where_the_run_directory_goes_is_one_line(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    train = ["train", "adding", *sets(*TINY)]
+    one_error_line(
+        runner.invoke(app, [*train, "--run-dir", str(taken)]),
+        f"error: run directory {taken} is a file; choose another --run-dir",
+    )
+    one_error_line(
+        runner.invoke(app, [*train, "--set", f"output.dir={taken}"]),
+        f"error: output.dir: {taken} is a file, not a directory",
+    )
+    one_error_line(
+        runner.invoke(app, ["train", "--resume", str(taken)]), f"error: cannot resume {taken}"
+    )
+
+
+def test_disk_full_is_one_line_naming_the_run_and_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = torch.save
+
+    def save(obj: Any, handle: Any, *args: Any, **kwargs: Any) -> None:
+        if obj.get("kind") == "last" and obj["step"] == 8:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "adding", "-q", *sets(*TINY), "--run-dir", str(run)])
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last == (
+        f"error: no space left on the device holding {run} (writing checkpoints/last.pt); the "
+        f"last good checkpoint checkpoints/last.pt is intact: free space and resume with rnnlab "
+        f"train --resume {run}"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_read_only_resume_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "run"
+    assert (
+        runner.invoke(app, ["train", "adding", *sets(*TINY), "--run-dir", str(run)]).exit_code == 0
+    )
+
+    def refuse(path: Any, write: Any) -> Path:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("rnnlab.io.atomic_write", refuse)
+    monkeypatch.setattr("rnnlab.training.checkpoint.atomic_write", refuse)
+    one_error_line(
+        runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=3"]),
+        f"error: run directory {run} is not writable (read-only file system",
+    )
+
+
+def test_a_checkpoint_holding_objects_is_refused_in_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert (
+        runner.invoke(app, ["train", "adding", *sets(*TINY), "--run-dir", str(run)]).exit_code == 0
+    )
+    best = run / "checkpoints" / "best.pt"
+    torch.save({"format": "rnnlab-checkpoint", "version": 1, "x": Exploit()}, best)
+    line = one_error_line(
+        runner.invoke(app, ["evaluate", str(run)]), f"error: checkpoint {best} holds pickled "
+    )
+    assert "refuses to load them" in line and "weights_only=True" in line
+    assert "corrupted" not in line
+
+
+class Exploit:
+    """An object whose unpickling would run a command."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, ("echo pwned",))

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from torch import nn
 
 from rnnlab.errors import CheckpointError
 from rnnlab.io import atomic_write
+from rnnlab.training.untrusted import pickled_object
 
 FORMAT = "rnnlab-checkpoint"
 VERSION = 1
@@ -103,21 +106,22 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Pa
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
 
+    Torch's warnings are silenced while it reads.
+
     Raises:
-        CheckpointError: the file is missing, truncated or corrupted, or is not an rnnlab
-            checkpoint; the message names the file. The file itself is left untouched.
+        CheckpointError: the file is missing, truncated or corrupted, holds pickled Python
+            objects (refused: loading them could run code), or is not an rnnlab checkpoint;
+            the message names the file. The file itself is left untouched.
     """
     source = Path(path)
     if not source.is_file():
         raise CheckpointError(f"checkpoint {source} does not exist")
     try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
+            warnings.simplefilter("ignore")
+            payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"checkpoint {source} is truncated or corrupted and cannot be read "
-            f"({type(err).__name__}: {reason[:200]})"
-        ) from None
+        raise _unreadable(source, err) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{source} is not an rnnlab checkpoint (no '{FORMAT}' marker)")
     if payload.get("version") != VERSION:
@@ -126,6 +130,29 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"this rnnlab reads version {VERSION}"
         )
     return payload
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _unreadable(source: Path, err: Exception) -> CheckpointError:
+    """The one-line error for a checkpoint ``torch.load`` could not read."""
+    refused = pickled_object(source, err)
+    if refused is not None:
+        return CheckpointError(
+            f"checkpoint {source} holds pickled Python objects ({refused}) that could run code "
+            "when loaded; rnnlab refuses to load them (checkpoints are read with "
+            "weights_only=True: tensors and plain values only)"
+        )
+    text = _ANSI.sub("", str(err))
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[0] if lines else type(err).__name__
+    return CheckpointError(
+        f"checkpoint {source} is truncated or corrupted and cannot be read "
+        f"({type(err).__name__}: {reason[:200]})"
+    )
 
 
 def load_model_state(

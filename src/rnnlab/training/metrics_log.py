@@ -75,6 +75,15 @@ class Meter:
             "skipped": self.skipped,
         }
 
+    def train_record(self, step: int, epoch: int, lr: float) -> dict[str, Any]:
+        """The ``train`` record of the interval: means, ``lr`` (the rate of its last step)
+        and :meth:`gradient_stats`; the trainer adds throughput and elapsed time."""
+        record: dict[str, Any] = {"kind": "train", "step": step, "epoch": epoch}
+        record.update(self.means())
+        record["lr"] = lr
+        record.update(self.gradient_stats())
+        return record
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "sums": dict(self.sums),

@@ -4,7 +4,8 @@
 first. A run that stops early (early stopping, a study's budget, a pruner) ends
 ``early_stopped``; one that reached ``max_steps`` before its epochs ends ``max_steps``;
 otherwise ``completed``. :meth:`~rnnlab.training.trainer.Trainer.fit` returns a
-:class:`FitResult`.
+:class:`FitResult`; a run stopped by a non-finite loss or a signal says so with the messages
+built here.
 """
 
 from __future__ import annotations
@@ -56,3 +57,24 @@ def end_status(train: TrainConfig, step: int, steps_per_epoch: int, stopped: boo
     ):
         return "max_steps"
     return "completed"
+
+
+def nonfinite_message(value: float, where: str, last_good: Path | None) -> str:
+    """The message of a run stopped by a non-finite loss ``value`` at ``where``."""
+    last = (
+        f"the last good checkpoint is {last_good} (left intact)"
+        if last_good is not None
+        else "no checkpoint was written yet"
+    )
+    return (
+        f"loss is {value} at {where}; {last}. Lower train.lr, set train.grad_clip_norm, "
+        "or set train.skip_nonfinite = true to skip such batches"
+    )
+
+
+def interrupted_message(name: str, step: int, last: Path, run_dir: str) -> str:
+    """The message of a run stopped by signal ``name`` after ``step``, saved to ``last``."""
+    return (
+        f"{name} received: stopped after step {step} and saved {last}; resume with: "
+        f"rnnlab train --resume {run_dir}"
+    )

@@ -99,6 +99,26 @@ class RunDir:
             )
         return self
 
+    def check_path(self) -> RunDir:
+        """This run directory, after checking that it is a directory or can be created: no
+        file stands at its path or at the path of a folder above it (``output.dir``).
+
+        Raises:
+            RunDirError: naming the file in the way.
+        """
+        for folder in (self.path, *self.path.parents):
+            if folder.is_dir():
+                break
+            if folder.exists() or folder.is_symlink():
+                what = "a file" if folder.is_file() else "not a directory"
+                if folder == self.path:
+                    raise RunDirError(f"run directory {folder} is {what}; choose another --run-dir")
+                raise RunDirError(
+                    f"cannot create the run directory {self.path}: {folder} is {what}; "
+                    "choose another --run-dir (or output.dir)"
+                )
+        return self
+
     def check_start(self, resume: bool) -> RunDir:
         """This run directory, after checking that training may start in it: a resume needs
         ``last.pt``; a new run needs a directory without a run's files.

@@ -3,12 +3,17 @@
 :class:`StopSignals` installs the handlers while training runs. The first signal is only
 recorded (:attr:`StopSignals.received`): the trainer reads it after each step, on every DDP
 process alike, writes ``last.pt`` and raises :class:`~rnnlab.errors.TrainingInterrupted`.
-A second signal stops at once (``KeyboardInterrupt``).
+A later signal (an impatient second Ctrl-C) never cuts the checkpoint write short: it only
+prints one line saying that the run is stopping and saving ``last.pt`` and exits when it is
+saved (SIGKILL still stops at once; ``last.pt`` then keeps its previous content).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +30,25 @@ class StopSignals:
         received: the number of the first signal received, or ``None``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, saving: str | os.PathLike[str] = "checkpoints/last.pt") -> None:
         self.received: int | None = None
+        self.saving = os.fspath(saving)
+
+    def _again(self, signum: int) -> None:
+        """Say, on the main process only, that the stop is under way."""
+        if os.environ.get("RANK", "0") != "0":
+            return
+        name = SIGNAL_NAMES.get(signal.Signals(signum), str(signum))
+        line = (
+            f"{name} received again: the run is stopping, saving {self.saving}; "
+            "it exits when the checkpoint is saved\n"
+        )
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except (OSError, RuntimeError, ValueError):  # stderr busy (reentrant) or closed
+            with contextlib.suppress(OSError):  # nowhere to say it: the stop goes on
+                os.write(2, line.encode())
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -40,8 +62,9 @@ class StopSignals:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             if self.received is not None:
-                raise KeyboardInterrupt
-            self.received = signum
+                self._again(signum)
+            else:
+                self.received = signum
 
         previous: dict[int, Callable[..., Any] | int | None] = {}
         for sig in SIGNAL_NAMES:

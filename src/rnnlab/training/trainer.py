@@ -44,15 +44,22 @@ from rnnlab.errors import (
     RunDirError,
     TrainingInterrupted,
 )
-from rnnlab.training import distributed
+from rnnlab.training import distributed, faults
 from rnnlab.training.callbacks import Callback, builtin_callbacks
 from rnnlab.training.checkpoint import capture_rng, restore_rng, save_checkpoint
 from rnnlab.training.devices import check_precision, resolve_device
 from rnnlab.training.evaluation import evaluate_model, improves
+from rnnlab.training.lock import RunLock, claim
 from rnnlab.training.metrics_log import Meter, MetricsFile
 from rnnlab.training.optimizer_step import OptimizerStep, StepOutcome
 from rnnlab.training.optimizers import build_optimizer
-from rnnlab.training.outcome import FitResult, end_status, planned_steps
+from rnnlab.training.outcome import (
+    FitResult,
+    end_status,
+    interrupted_message,
+    nonfinite_message,
+    planned_steps,
+)
 from rnnlab.training.protocol import StepInfo
 from rnnlab.training.run_dir import RunDir, Which
 from rnnlab.training.run_state import RunState, tensors_only
@@ -111,7 +118,8 @@ class Trainer:
         self.best: float | None = None
         self.last_valid: dict[str, float] = {}
         self.last_good_checkpoint: Path | None = None
-        self.signals = StopSignals()
+        self.signals = StopSignals(self.run.checkpoint_path("last"))
+        self._lock: RunLock | None = None
         self._stop_now = False
         self._resumed_state: Any = None
 
@@ -124,8 +132,8 @@ class Trainer:
         self.device = resolve_device(train.device, self.dist.local_rank)
         check_precision(train.precision, self.device)
         self.is_main = self.dist.is_main
-        if self.is_main:
-            self.run.check_start(self.resume)
+        if self.is_main:  # checks, run.lock, stale temporaries removed (lock.claim)
+            self._lock = claim(self.run, self.resume, announce=self.quiet is not None)
         distributed.barrier(self.dist)
 
         seed_everything(train.seed)
@@ -169,6 +177,10 @@ class Trainer:
         elif self.is_main:
             self.metrics_file.path.unlink(missing_ok=True)
 
+    def _writing(self, target: Path | None) -> Any:
+        """A full disk or unwritable directory while writing ``target``: one-line error."""
+        return faults.writing(self.run_dir, target, lambda: self.last_good_checkpoint)
+
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, event)(self, *args)
@@ -195,7 +207,8 @@ class Trainer:
         if not self.is_main:
             return
         path = self.run.checkpoint_path(kind)
-        save_checkpoint({"kind": kind, **self.checkpoint_payload(state)}, path)
+        with self._writing(path):
+            save_checkpoint({"kind": kind, **self.checkpoint_payload(state)}, path)
         if kind == "last":
             self.last_good_checkpoint = path
         self._emit("on_checkpoint", kind, path)
@@ -211,14 +224,16 @@ class Trainer:
         restore_rng(payload["rng"])
         self.last_good_checkpoint = path
         if self.is_main:
-            self.metrics_file.truncate_after(self.step)
+            with self._writing(self.metrics_file.path):
+                self.metrics_file.truncate_after(self.step)
 
     # -------------------------------------------------------------------------- records
 
     def log(self, record: dict[str, Any]) -> None:
         """Write a record to ``metrics.jsonl`` (rank 0) and emit ``on_log``."""
         if self.is_main:
-            self.metrics_file.write(record)
+            with self._writing(self.metrics_file.path):
+                self.metrics_file.write(record)
         self._emit("on_log", record)
 
     def _log_end(self, status: str, epoch: int, reason: str, **extra: Any) -> None:
@@ -253,11 +268,14 @@ class Trainer:
             torch.set_num_threads(self.train_cfg.num_threads)
         with deterministic_mode(self.train_cfg.deterministic):
             try:
-                self._setup()
-                return self._fit()
+                with self._writing(None):  # writes not named below (a task's run files)
+                    self._setup()
+                    return self._fit()
             finally:
                 torch.set_num_threads(threads)
                 distributed.teardown(getattr(self, "_owns_group", False))
+                if self._lock is not None:
+                    self._lock.release()
 
     def _fit(self) -> FitResult:
         if self.step >= self.total_steps:
@@ -266,7 +284,8 @@ class Trainer:
                 "train.epochs or train.max_steps (--set) to continue it"
             )
         if self.is_main:
-            save(self.config, self.run.config_path)
+            with self._writing(self.run.config_path):
+                save(self.config, self.run.config_path)
         self._emit("on_fit_start")
         with self.signals.installed():
             self._clock = time.perf_counter()
@@ -369,16 +388,8 @@ class Trainer:
         value = outcome.loss
         where = f"step {self.step + 1} (epoch {epoch + 1}, batch {index + 1})"
         if not self.train_cfg.skip_nonfinite:
-            last = (
-                f"the last good checkpoint is {self.last_good_checkpoint} (left intact)"
-                if self.last_good_checkpoint is not None
-                else "no checkpoint was written yet"
-            )
             self._log_end("nonfinite", epoch + 1, f"loss {value} at {where}")
-            raise NonFiniteLossError(
-                f"loss is {value} at {where}; {last}. Lower train.lr, set train.grad_clip_norm, "
-                "or set train.skip_nonfinite = true to skip such batches"
-            )
+            raise NonFiniteLossError(nonfinite_message(value, where, self.last_good_checkpoint))
         self.stepper.discard()
         self.step += 1
         for meter in (self.interval, self.epoch_meter):
@@ -395,16 +406,10 @@ class Trainer:
         if self.step % self.train_cfg.log_every_steps:
             return
         now = time.perf_counter()
-        meter = self.interval
-        seconds = max(now - self._interval_start, 1e-9)
-        record: dict[str, Any] = {"kind": "train", "step": self.step, "epoch": epoch + 1}
-        record.update(meter.means())
-        record["lr"] = self._current_lr  # the rate of the interval's last step
-        record.update(meter.gradient_stats())
-        record[f"{self.unit}_per_s"] = meter.count * self.dist.world_size / seconds
-        record["elapsed_s"] = now - self._clock
-        self.log(record)
-        meter.reset()
+        rate = self.interval.count * self.dist.world_size / max(now - self._interval_start, 1e-9)
+        record = self.interval.train_record(self.step, epoch + 1, self._current_lr)
+        self.log({**record, f"{self.unit}_per_s": rate, "elapsed_s": now - self._clock})
+        self.interval.reset()
         self._interval_start = now
 
     # ------------------------------------------------------------------------ evaluation
@@ -445,10 +450,6 @@ class Trainer:
         name = self.signals.name
         self._log_end("interrupted", self.epoch + 1, name)
         self._emit("on_fit_end", "interrupted")
-        raise TrainingInterrupted(
-            f"{name} received: stopped after step {self.step} and saved "
-            f"{self.run.checkpoint_path('last')}; resume with: rnnlab train --resume "
-            f"{self.run_dir}",
-            signum=self.signals.number,
-            run_dir=str(self.run_dir),
-        )
+        last, run_dir = self.run.checkpoint_path("last"), str(self.run_dir)
+        message = interrupted_message(name, self.step, last, run_dir)
+        raise TrainingInterrupted(message, signum=self.signals.number, run_dir=run_dir)
