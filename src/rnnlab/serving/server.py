@@ -17,11 +17,13 @@ Example::
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -67,9 +69,33 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(app: FastAPI, access_log: bool, log_level: str = "info") -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped gracefully by SIGINT/SIGTERM without re-raising the signal
+    afterwards: :func:`serve` then returns, and says which signal stopped it."""
+
+    stopped_by: int | None = None
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        stops = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self._stop) for sig in stops}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
+        self.stopped_by = sig
+        self.handle_exit(sig, frame)
+
+
+def _server(app: FastAPI, access_log: bool, log_level: str = "info") -> _Server:
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def serve(
@@ -82,8 +108,10 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     access_log: bool = False,
     on_ready: Callable[[str], None] | None = None,
-) -> None:
+) -> str | None:
     """Load ``run_dir`` and answer HTTP requests on ``host:port`` until Ctrl-C / SIGTERM.
+
+    A signal stops the server gracefully (the requests in progress are answered first).
 
     Args:
         run_dir: a language, forecasting or speech run (:func:`rnnlab.load`).
@@ -94,6 +122,10 @@ def serve(
         max_body_bytes: the largest request body accepted (413 above).
         access_log: log one line per request.
         on_ready: called with the server's URL once it listens (before the first request).
+
+    Returns:
+        The name of the signal that stopped the server (``"SIGINT"``, ``"SIGTERM"``), or
+        ``None`` when it stopped otherwise.
 
     Raises:
         UserError: the run cannot be loaded, or the address cannot be listened on.
@@ -108,9 +140,11 @@ def serve(
     try:
         if on_ready is not None:
             on_ready(_url(sock))
-        _server(app, access_log).run(sockets=[sock])
+        server = _server(app, access_log)
+        server.run(sockets=[sock])
     finally:
         sock.close()
+    return None if server.stopped_by is None else signal.Signals(server.stopped_by).name
 
 
 @contextmanager
