@@ -19,8 +19,9 @@ import torch
 from tests.training.helpers import env, rnnlab_cmd, run_cli, tiny_config, weights
 
 from rnnlab import api
-from rnnlab.errors import TrainingInterrupted
+from rnnlab.errors import CheckpointError, TrainingInterrupted
 from rnnlab.training import load_checkpoint, read_metrics
+from rnnlab.training.checkpoint import RESUME_FIELDS, check_resumable
 
 # 2 layers with dropout (consumes the torch RNG every step), evaluations and checkpoints
 # that do not line up with epoch ends: 32 steps per epoch, 3 epochs.
@@ -268,3 +269,27 @@ def test_second_ctrl_c_during_the_stop_says_so_and_exits_as_the_first(tmp_path: 
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["status"] == "interrupted"
     assert checkpoint_step(run / "checkpoints" / "last.pt") == records[-1]["step"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("task_state", None, "it has no 'task_state'"),
+        ("step", "7", "'step' is a str, expected int"),
+        ("best", True, "'best' is a bool"),
+        ("meters", {"interval": {}}, "no meters.epoch"),
+    ],
+)
+def test_resuming_from_an_incomplete_checkpoint_is_one_line(
+    tmp_path: Path, field: str, value: object, words: str
+) -> None:
+    payload: dict[str, object] = {name: {} for name in RESUME_FIELDS}
+    payload.update(
+        step=1, epoch=0, batch=0, best=None, task_state=None, meters={"interval": {}, "epoch": {}}
+    )
+    if value is None:
+        del payload[field]
+    else:
+        payload[field] = value
+    with pytest.raises(CheckpointError, match=words):
+        check_resumable(payload, tmp_path / "last.pt")

@@ -135,6 +135,47 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+RESUME_FIELDS: dict[str, tuple[type, ...]] = {
+    "model": (dict,),
+    "optimizer": (dict,),
+    "schedule": (dict,),
+    "callbacks": (dict,),
+    "meters": (dict,),
+    "step": (int,),
+    "epoch": (int,),
+    "batch": (int,),
+    "best": (float, int, type(None)),
+    "metrics": (dict,),
+    "rng": (dict,),
+    "task_state": (torch.Tensor, list, tuple, type(None)),
+}
+"""What a checkpoint must hold, and of which type, to continue a run from it."""
+
+
+def check_resumable(payload: dict[str, Any], source: str | os.PathLike[str]) -> None:
+    """Check that ``payload`` holds every field a resume restores, with its type.
+
+    Raises:
+        CheckpointError: one line naming the file and the first missing or mistyped field
+            (a checkpoint written by another program, or edited).
+    """
+    for field, kinds in RESUME_FIELDS.items():
+        if field not in payload:
+            raise CheckpointError(
+                f"checkpoint {source} cannot be resumed: it has no '{field}' (not written by "
+                "an rnnlab run, or damaged)"
+            )
+        value = payload[field]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise CheckpointError(
+                f"checkpoint {source} cannot be resumed: '{field}' is a "
+                f"{type(value).__name__}, expected {' or '.join(k.__name__ for k in kinds)}"
+            )
+    for meter in ("interval", "epoch"):
+        if not isinstance(payload["meters"].get(meter), dict):
+            raise CheckpointError(f"checkpoint {source} cannot be resumed: no meters.{meter}")
+
+
 def _unreadable(source: Path, err: Exception) -> CheckpointError:
     """The one-line error for a checkpoint ``torch.load`` could not read."""
     refused = pickled_object(source, err)

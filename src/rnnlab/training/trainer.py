@@ -46,7 +46,7 @@ from rnnlab.errors import (
 )
 from rnnlab.training import distributed, faults
 from rnnlab.training.callbacks import Callback, builtin_callbacks
-from rnnlab.training.checkpoint import capture_rng, restore_rng, save_checkpoint
+from rnnlab.training.checkpoint import capture_rng, check_resumable, restore_rng, save_checkpoint
 from rnnlab.training.devices import check_precision, resolve_device
 from rnnlab.training.evaluation import evaluate_model, improves
 from rnnlab.training.lock import RunLock, claim
@@ -215,6 +215,7 @@ class Trainer:
 
     def _load_last(self) -> None:
         path, payload = self.run.checkpoint("last")
+        check_resumable(payload, path)
         self.run_state.load(payload, path)
         self.step, self.epoch = int(payload["step"]), int(payload["epoch"])
         self.batch_in_epoch = int(payload["batch"])

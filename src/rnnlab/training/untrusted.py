@@ -89,7 +89,7 @@ def pickled_object(path: Path, err: Exception) -> str | None:
         return match.group("name") if _whole(match.group("name")) else None
     try:
         names = _globals_in(_pickle_bytes(path))
-    except (OSError, zipfile.BadZipFile, KeyError):
+    except Exception:  # a damaged archive fails in many ways (bad names, CRC, zlib): damaged
         return None
     foreign = [n for n in names or [] if not n.startswith(_TORCH_OWN) and _whole(n)]
     return foreign[0] if foreign else None
