@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -47,6 +47,10 @@ def register(app: typer.Typer) -> None:
         access_log: Annotated[
             bool, typer.Option("--access-log", help="Log one line per request.")
         ] = False,
+        threads: Annotated[
+            Optional[int],  # noqa: UP045 (typer reads the annotation)
+            typer.Option(help="torch threads (default: torch's; 1 suits small models)."),
+        ] = None,
     ) -> None:
         """Serve a trained run over HTTP: /generate, /forecast or /recognize, and /health.
 
@@ -77,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 device=device,
                 max_body_bytes=max(1, int(max_body_mb * 1024 * 1024)),
                 access_log=access_log,
+                threads=threads,
                 on_ready=ready,
             )
             out.print(f"stopped{f' ({stopped})' if stopped else ''}", markup=False)
