@@ -27,7 +27,7 @@ from rnnlab.data.audio import (
     resample,
     spec_augment,
 )
-from rnnlab.data.audio.io import audio_container
+from rnnlab.data.audio.io import WAV_CODECS, audio_container, wav_format_tag
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
@@ -388,3 +388,23 @@ def test_every_written_format_is_a_known_container(tmp_path: Path) -> None:
         sf.write(path, tone, 8000, subtype=subtype)
         assert audio_container(path) is not None
         assert load_audio(path).samples.numel() > 0
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT", "ULAW", "ALAW", "IMA_ADPCM"])
+def test_wav_codecs_rnnlab_reads_are_recognized(tmp_path: Path, subtype: str) -> None:
+    path = tmp_path / "t.wav"
+    sf.write(path, np.sin(np.linspace(0, 50, 2000)).astype(np.float32), 8000, subtype=subtype)
+    assert wav_format_tag(path) in WAV_CODECS
+    assert load_audio(path).samples.numel() > 0
+
+
+def test_mpeg_inside_wav_never_reaches_libsndfile(tmp_path: Path) -> None:
+    path = tmp_path / "t.wav"
+    sf.write(path, np.zeros(800, dtype=np.float32), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    fmt = data.index(b"fmt ")
+    data[fmt + 8 : fmt + 10] = (0x0055).to_bytes(2, "little")  # WAVE_FORMAT_MPEGLAYER3
+    path.write_bytes(bytes(data))
+    assert wav_format_tag(path) == 0x0055
+    with pytest.raises(AudioError, match="WAV codec 0x0055"):
+        load_audio(path)

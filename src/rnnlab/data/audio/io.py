@@ -163,6 +163,13 @@ def load_audio(
     container = audio_container(file)
     if container is None:
         raise AudioError(f"{file}: not a readable audio file (no WAV, FLAC, Ogg or AIFF header)")
+    if container.startswith("wav"):
+        tag = wav_format_tag(file)
+        if tag is not None and tag not in WAV_CODECS:
+            raise AudioError(
+                f"{file}: not a readable audio file (WAV codec 0x{tag:04x}; rnnlab reads PCM, "
+                "float, A-law, mu-law, ADPCM and GSM WAV, and FLAC)"
+            )
     try:
         info = sf.info(str(file))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -227,6 +234,44 @@ def audio_container(path: str | os.PathLike[str]) -> str | None:
     for name, marks in CONTAINERS.items():
         if all(head[at : at + len(mark)] == mark for at, mark in marks):
             return name
+    return None
+
+
+WAV_CODECS = frozenset({0x0001, 0x0002, 0x0003, 0x0006, 0x0007, 0x0011, 0x0031})
+"""WAV format tags handed to libsndfile: PCM, MS ADPCM, IEEE float, A-law, mu-law, IMA
+ADPCM, GSM 6.10. MPEG inside WAV (0x0050, 0x0055) would reach the MPEG decoder (see
+:data:`CONTAINERS`)."""
+
+_EXTENSIBLE = 0xFFFE
+
+
+def wav_format_tag(path: str | os.PathLike[str], limit: int = 1 << 16) -> int | None:
+    """The codec tag of a WAV file's ``fmt`` chunk (the sub-format's for
+    WAVE_FORMAT_EXTENSIBLE), or ``None`` when no ``fmt`` chunk is found in the first
+    ``limit`` bytes (libsndfile then refuses the file itself).
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np, soundfile as sf
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.wav"
+        >>> sf.write(p, np.zeros(8, dtype=np.float32), 8000, subtype="PCM_16")
+        >>> wav_format_tag(p)
+        1
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit)
+    order = "big" if data[:4] == b"RIFX" else "little"
+    at = 12
+    while at + 8 <= len(data):
+        name, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], order)
+        if name == b"fmt ":
+            body = data[at + 8 : at + 8 + size]
+            if len(body) < 2:
+                return None
+            tag = int.from_bytes(body[:2], order)
+            if tag == _EXTENSIBLE and len(body) >= 26:
+                tag = int.from_bytes(body[24:26], order)  # the sub-format GUID's first two bytes
+            return tag
+        at += 8 + size + (size & 1)  # chunks are padded to an even size
     return None
 
 
