@@ -70,7 +70,7 @@ def read_csv_text(text: str, source: str = "the request CSV") -> pd.DataFrame:
     cannot be parsed).
 
     Example:
-        >>> read_csv_text("time,y\n2022-03-01 00:00,1.5\n").shape
+        >>> read_csv_text("time,y\\n2022-03-01 00:00,1.5\\n").shape
         (1, 2)
     """
     try:
