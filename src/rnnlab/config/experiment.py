@@ -47,6 +47,7 @@ class ExperimentConfig(BaseModel):
         if not isinstance(raw, Mapping):
             return raw
         task = raw.get("task")
+        name: Any
         if isinstance(task, TaskConfig):
             name = task.name
         else:  # a table, or a value the task field reports as not a table

@@ -25,6 +25,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -259,7 +260,7 @@ def wav_format_tag(path: str | os.PathLike[str], limit: int = 1 << 16) -> int | 
     """
     with open(path, "rb") as handle:
         data = handle.read(limit)
-    order = "big" if data[:4] == b"RIFX" else "little"
+    order: Literal["little", "big"] = "big" if data[:4] == b"RIFX" else "little"
     at = 12
     while at + 8 <= len(data):
         name, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], order)
