@@ -209,9 +209,9 @@ def recipes() -> None:
 
 
 def _register_command_groups() -> None:
-    from rnnlab.cli import compare, data, forecast, generate, recognize, serve, tune
+    from rnnlab.cli import compare, data, export, forecast, generate, recognize, serve, tune
 
-    for module in (compare, tune, generate, forecast, recognize, serve, data):
+    for module in (compare, tune, generate, forecast, recognize, serve, export, data):
         module.register(app)
 
 
