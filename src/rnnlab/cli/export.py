@@ -30,9 +30,7 @@ def register(app: typer.Typer) -> None:
         run_dir: Annotated[Path, typer.Argument(help="A trained run directory.")],
         format: Annotated[
             str,
-            typer.Option(
-                "--format", help="onnx, torchscript, exported-program (or onnx-legacy)."
-            ),
+            typer.Option("--format", help="onnx, torchscript, exported-program (or onnx-legacy)."),
         ] = "onnx",
         out_path: Annotated[Path, typer.Option("--out", help="The file to write.")] = Path(
             "model.onnx"

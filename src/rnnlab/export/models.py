@@ -202,5 +202,5 @@ class CTCStep(nn.Module):
         recurrent = cast(nn.Module, self.model.recurrent)
         out, state = _run(recurrent, x, pack_state(h, c), None)
         h_n, c_n = _split_state(state)
-        log_probs = self.model.head(out, None, None)
+        log_probs = cast(nn.Module, self.model.head)(out, None, None)
         return (log_probs, h_n) if c_n is None else (log_probs, h_n, c_n)

@@ -42,7 +42,7 @@ class Exportable:
     """One module to export: how to build it, its signature, an example and a test batch."""
 
     name: str
-    build: Callable[[nn.Module], nn.Module]
+    build: Callable[[Any], nn.Module]
     signature: Signature
     example: tuple[Tensor, ...]
     test: tuple[Tensor, ...]
@@ -69,7 +69,7 @@ def _lengths(batch: int, steps: int) -> Tensor:
     return torch.tensor([values[i % len(values)] for i in range(batch)], dtype=torch.long)
 
 
-def _state(recurrent: nn.Module, batch: int, seed: int) -> tuple[Tensor, ...]:
+def _state(recurrent: Any, batch: int, seed: int) -> tuple[Tensor, ...]:
     gen = torch.Generator().manual_seed(seed)
     layers = int(getattr(recurrent, "num_layers", 1))
     hidden = int(getattr(recurrent, "hidden_size"))  # noqa: B009
@@ -80,11 +80,11 @@ def _state(recurrent: nn.Module, batch: int, seed: int) -> tuple[Tensor, ...]:
     return h, 0.5 * torch.randn(layers, batch, hidden, generator=gen)
 
 
-def _state_names(recurrent: nn.Module) -> tuple[str, ...]:
+def _state_names(recurrent: Any) -> tuple[str, ...]:
     return ("h", "c") if models.is_lstm(recurrent) else ("h",)
 
 
-def _language(model: nn.Module) -> list[Exportable]:
+def _language(model: Any) -> list[Exportable]:
     vocab = int(model.vocab_size)
     gen = torch.Generator().manual_seed(0)
 
@@ -120,7 +120,7 @@ def _language(model: nn.Module) -> list[Exportable]:
     return items
 
 
-def _forecasting(model: nn.Module, channels: int, horizon: int) -> list[Exportable]:
+def _forecasting(model: Any, channels: int, horizon: int) -> list[Exportable]:
     inner = getattr(model, "forecaster", model)  # ChannelIndependent wraps one
     future_size = int(getattr(inner, "future_size", 0)) if inner is model else 0
     gen = torch.Generator().manual_seed(0)
@@ -166,7 +166,7 @@ def _forecasting(model: nn.Module, channels: int, horizon: int) -> list[Exportab
     return items
 
 
-def _speech(model: nn.Module) -> list[Exportable]:
+def _speech(model: Any) -> list[Exportable]:
     recurrent = model.recurrent
     encoder = getattr(model, "encoder", None)
     features = int(getattr(encoder, "in_features", 0) or recurrent.input_size)
@@ -223,7 +223,7 @@ def load_task_model(
         from rnnlab.forecasting.predict import load_run as load_forecast
         from rnnlab.tasks.base import DataSpec
 
-        task, meta, _ = load_forecast(run_dir)
+        task, meta, _ = load_forecast(Path(run_dir))
         future_size = len(meta["future_names"]) + len(meta["calendar_names"])
         spec = DataSpec(
             num_features=len(meta["input_names"]),
@@ -309,7 +309,7 @@ def export_run(
 
 
 def _no_step_reason(model: nn.Module) -> str:
-    builders: list[Callable[[nn.Module], Any]] = [models.CTCStep, models.ForecastStep]
+    builders: list[Callable[[Any], Any]]
     if isinstance(getattr(model, "recurrent", None), nn.Module) and hasattr(model, "vocab_size"):
         builders = [models.LanguageStep]
     elif hasattr(model, "horizon") or hasattr(model, "forecaster"):
