@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from rnnlab import config as cfg
 from rnnlab.config import ExperimentConfig
 from rnnlab.errors import ConfigError
+from rnnlab.registry import TASKS
 from rnnlab.tasks.adding import AddingData
 
 BASE = {"task": {"name": "adding"}, "train": {"epochs": 1}}
@@ -55,15 +56,17 @@ def test_every_optional_setting_defaults_to_none() -> None:
                 if isinstance(arg, type) and issubclass(arg, BaseModel):
                     walk(arg)
 
+    tasks = [TASKS.get(name).Data for name in TASKS.names()]
     for section in (
         cfg.ModelConfig,
         cfg.TrainConfig,
         cfg.OutputConfig,
         cfg.EarlyStoppingConfig,
         cfg.PlateauSchedule,
-        AddingData,
+        *tasks,
     ):
         walk(section)
+    assert AddingData in tasks and len(tasks) >= 8
 
 
 def test_overrides_are_typed() -> None:

@@ -99,8 +99,8 @@ def test_forecasting_run_exports_to_an_exported_program(tmp_path: Path) -> None:
 
 
 def test_forecasting_step_model_streams_one_step_ahead(tmp_path: Path) -> None:
-    # A run cannot hold instance_norm unset (TOML has no null: config.toml reloads as "last"),
-    # so the streaming forecaster is checked on a model built here.
+    # The streaming forecaster (a run trained with data.instance_norm = "off"), checked on a
+    # model built here to keep the test fast.
     torch.manual_seed(0)
     model = RNNForecaster(3, 1, 5, hidden_size=8, layer="lstm", future_size=2).eval()
     model_item, step_item = task_exportables(model, "forecasting", channels=3, horizon=5)

@@ -50,8 +50,9 @@ class ForecastingData(DataConfig):
             frequency, e.g. 24 for hourly, 12 for monthly data).
         decoder: ``direct`` (one linear map from the final state to all ``H`` steps) or
             ``seq2seq`` (an autoregressive decoder).
-        instance_norm: ``None``, ``last``, ``mean`` or ``meanstd`` (per-window
-            normalization, undone at the output).
+        instance_norm: ``off``, ``last``, ``mean`` or ``meanstd`` (per-window
+            normalization, undone at the output). ``off`` is a word, not ``None``, so that a
+            run's saved ``config.toml`` (TOML has no null) reloads as it was trained.
         gaussian: predict a variance too, train by Gaussian NLL, report coverage.
         interval_level: central level of the prediction intervals.
         teacher_forcing: seq2seq only, the probability of feeding the true previous value.
@@ -86,7 +87,7 @@ class ForecastingData(DataConfig):
     eval_stride: int = Field(default=1, ge=1)
     period: int | None = Field(default=None, ge=1)
     decoder: Literal["direct", "seq2seq"] = "direct"
-    instance_norm: Literal["last", "mean", "meanstd"] | None = "last"
+    instance_norm: Literal["off", "last", "mean", "meanstd"] = "last"
     gaussian: bool = False
     interval_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     teacher_forcing: float = Field(default=0.0, ge=0.0, le=1.0)

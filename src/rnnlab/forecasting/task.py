@@ -289,7 +289,7 @@ class ForecastingTask(Task):
             build_layer=partial(build_recurrent, cfg),
             decoder=data.decoder,
             future_size=int(spec.extra.get("future_size", 0)),
-            instance_norm=data.instance_norm,
+            instance_norm=None if data.instance_norm == "off" else data.instance_norm,
             gaussian=data.gaussian,
             teacher_forcing=data.teacher_forcing,
         )

@@ -48,7 +48,8 @@ class FeatureSettings(Section):
         window_ms, hop_ms: analysis window and hop (the hop is the frame period of the
             model and of CTC word times).
         deltas: 0, 1 (deltas) or 2 (deltas and delta-deltas) appended.
-        pre_emphasis: coefficient, or ``None`` for none.
+        pre_emphasis: coefficient in ``[0, 1)``; ``0`` for none (a number, not ``None``, so
+            a run's saved ``config.toml`` reloads as it was trained: TOML has no null).
         normalize: per-utterance mean and variance normalization.
     """
 
@@ -59,7 +60,7 @@ class FeatureSettings(Section):
     window_ms: float = Field(default=25.0, gt=0.0)
     hop_ms: float = Field(default=10.0, gt=0.0)
     deltas: int = Field(default=2, ge=0, le=2)
-    pre_emphasis: float | None = 0.97
+    pre_emphasis: float = Field(default=0.97, ge=0.0, lt=1.0)
     normalize: bool = True
 
     @model_validator(mode="after")
@@ -80,7 +81,7 @@ class FeatureSettings(Section):
             window_ms=self.window_ms,
             hop_ms=self.hop_ms,
             deltas=self.deltas,
-            pre_emphasis=self.pre_emphasis,
+            pre_emphasis=self.pre_emphasis or None,
             normalize=self.normalize,
         )
 

@@ -21,7 +21,7 @@ Config::
     stride = 1
     valid_fraction = 0.15
     test_fraction = 0.15
-    seed = 1234            # None: the classic constant history x = 1.2
+    seed = 1234            # history perturbation; constant_history = true: x = 1.2
 
 Metrics (on the standardized scale): ``loss`` = ``mse``, ``rmse``, ``nrmse`` (RMSE divided by
 the standard deviation of the split's targets: the mean predictor scores 1) and
@@ -57,7 +57,8 @@ class MackeyGlassData(DataConfig):
         horizon: future values it predicts.
         stride: shift between consecutive windows.
         valid_fraction, test_fraction: the last parts of the series, in time order.
-        seed: history perturbation seed; ``None`` for the classic constant history.
+        seed: history perturbation seed.
+        constant_history: the classic constant history ``x = 1.2`` instead (no seed).
     """
 
     series_length: int = Field(default=6000, gt=0)
@@ -66,7 +67,8 @@ class MackeyGlassData(DataConfig):
     stride: int = Field(default=1, ge=1)
     valid_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
-    seed: int | None = 1234
+    seed: int = 1234
+    constant_history: bool = False
 
     @model_validator(mode="after")
     def _fits(self) -> MackeyGlassData:
@@ -102,7 +104,8 @@ class MackeyGlassTask(Task):
     def splits(self) -> tuple[Tensor, Tensor, Tensor]:
         """The standardized train, valid and test parts of the series, in time order."""
         data: MackeyGlassData = self.data_config
-        series = mackey_glass(data.series_length, seed=data.seed)  # (N,)
+        seed = None if data.constant_history else data.seed
+        series = mackey_glass(data.series_length, seed=seed)  # (N,)
         n_valid = round(data.valid_fraction * data.series_length)
         n_test = round(data.test_fraction * data.series_length)
         n_train = data.series_length - n_valid - n_test
