@@ -117,7 +117,7 @@ def train(
         )
         if result.test:
             shown = "  ".join(f"{k} {v:.4g}" for k, v in result.test.items())
-            out.print(f"test (best.pt): {shown}", markup=False, soft_wrap=True)
+            out.print(f"test ({result.test_checkpoint}): {shown}", markup=False, soft_wrap=True)
 
     guard(body)
 

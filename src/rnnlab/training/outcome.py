@@ -26,7 +26,9 @@ class FitResult:
         step, epoch: optimizer steps done and epochs completed.
         best: the best value of ``train.monitor`` on the validation split.
         valid: the last validation metrics.
-        test: test metrics of ``best.pt`` (empty when the task has no test split).
+        test: test metrics of ``best.pt``, or of the last weights when the run has no best
+            checkpoint (empty when the task has no test split).
+        test_checkpoint: ``"best.pt"`` or ``"last.pt"``: what ``test`` was measured with.
     """
 
     run_dir: Path
@@ -36,6 +38,7 @@ class FitResult:
     best: float | None
     valid: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
+    test_checkpoint: str = "best.pt"
 
 
 def planned_steps(train: TrainConfig, steps_per_epoch: int) -> int:

@@ -116,6 +116,7 @@ class Trainer:
         self.should_stop = False
         self.stop_reason = ""
         self.best: float | None = None
+        self._tested_with = "best.pt"  # what the final test used (best.pt, else last.pt)
         self.last_valid: dict[str, float] = {}
         self.last_good_checkpoint: Path | None = None
         self.signals = StopSignals(self.run.checkpoint_path("last"))
@@ -298,9 +299,8 @@ class Trainer:
         test = self._final_test()
         self._log_end(status, self.epoch, self.stop_reason, best=self.best)
         self._emit("on_fit_end", status)
-        return FitResult(
-            self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test
-        )
+        result = (self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test)
+        return FitResult(*result, test_checkpoint=self._tested_with)
 
     def _run_epoch(self) -> None:
         epoch = self.epoch
@@ -440,6 +440,7 @@ class Trainer:
         if self.run.checkpoint_path("best").is_file():
             self.run.load_model(self.model, "best")
             checkpoint = "best"
+        self._tested_with = f"{checkpoint}.pt"
         metrics = self.evaluate("test")
         self._log_eval("test", self.epoch, metrics, checkpoint=checkpoint)
         self._emit("on_evaluate", "test", metrics)
