@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnlab.data.series import Scaler, SeriesError, calendar_features, series_from_frame, to_grid
+from rnnlab.data.series import (
+    Scaler,
+    SeriesError,
+    calendar_features,
+    numeric_column,
+    series_from_frame,
+    to_grid,
+)
 from rnnlab.errors import DataError
 
 #: At most this many timestamps are named in one message (then "and N more").
@@ -224,22 +231,14 @@ def _split_ahead(
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str], source: Path) -> pd.DataFrame:
-    """``frame`` with ``columns`` as floats; a non-numeric cell is an error naming its row."""
+    """``frame`` with ``columns`` as floats; a non-numeric or infinite cell is an error
+    naming its row (the series loader's own rule)."""
     frame = frame.copy()
     for name in columns:
-        column = frame[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            frame[name] = column.astype(np.float64)
-            continue
-        numeric = pd.to_numeric(column, errors="coerce")
-        bad = np.flatnonzero((numeric.isna() & column.notna()).to_numpy())
-        if bad.size:
-            row = int(bad[0])
-            raise DataError(
-                f"non-numeric value {column.iloc[row]!r} in column {name!r} at row {row} of "
-                f"{source}"
-            )
-        frame[name] = numeric.astype(np.float64)
+        try:
+            frame[name] = numeric_column(frame[name], name, str(source))
+        except SeriesError as err:
+            raise DataError(str(err)) from None
     return frame
 
 

@@ -27,6 +27,7 @@ from rnnlab.data.series.load import (
     SeriesReport,
     TimeSeries,
     load_series,
+    numeric_column,
     series_from_frame,
 )
 from rnnlab.data.series.scaling import Scaler
@@ -53,6 +54,7 @@ __all__ = [
     "ett_rows_per_hour",
     "ett_split",
     "load_series",
+    "numeric_column",
     "prepare_forecast_data",
     "series_from_frame",
     "split_by_dates",

@@ -241,7 +241,7 @@ def series_from_frame(
             )
 
     timestamps = _parse_timestamps(frame[time_name], time_name, source)
-    values = np.column_stack([_numeric_column(frame[name], name, source) for name in roles])
+    values = np.column_stack([numeric_column(frame[name], name, source) for name in roles])
     report = SeriesReport(source=source, rows=len(frame))
     if len(frame) == 0:
         raise SeriesError(f"{source} has no data rows")
@@ -317,7 +317,12 @@ def _parse_timestamps(column: pd.Series, name: str, source: str) -> pd.DatetimeI
         ) from exc
 
 
-def _numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
+def numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
+    """A column as float64 (booleans as 0/1, empty cells NaN).
+
+    Raises:
+        SeriesError: a cell that is not a number, or an infinite one, naming its row.
+    """
     if pd.api.types.is_bool_dtype(column):
         numeric = column.astype(np.float64)
     elif pd.api.types.is_numeric_dtype(column):
