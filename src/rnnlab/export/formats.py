@@ -3,8 +3,9 @@
 =====================  ===========================================================  =========
 format                 how                                                           file
 =====================  ===========================================================  =========
-``onnx``               ``torch.export`` (scan loop) then the dynamo ONNX exporter;   ``.onnx``
-                       run with onnxruntime
+``onnx``               ``torch.export`` then the dynamo ONNX exporter: plain layers  ``.onnx``
+                       as ONNX ``LSTM``/``GRU``/``RNN`` operators, the others as a
+                       ``Scan`` loop (:mod:`rnnlab.export.onnx_ops`); onnxruntime
 ``onnx-legacy``        ``torch.jit.trace`` (scripted loop) then the TorchScript-      ``.onnx``
                        based ONNX exporter (an ONNX ``Loop``); not for ``proj_size``
 ``torchscript``        ``torch.jit.trace`` of the model around the scripted loop     ``.pt``
@@ -93,6 +94,8 @@ def check_format(format: str) -> Format:
 
 def loop_for(format: Format) -> Loop:
     """The time-loop form each format needs (see :mod:`rnnlab.export.graph`)."""
+    if format == "onnx":
+        return "onnx-ops"  # ONNX LSTM/GRU/RNN operators where exact, else the scan loop
     return "script" if format in ("torchscript", "onnx-legacy") else "scan"
 
 
@@ -121,6 +124,12 @@ def _dynamic_shapes(signature: Signature) -> dict[str, Any]:
             for axis, symbol in spec.items()
         }
     return shapes
+
+
+def _translations() -> dict[Any, Any]:
+    from rnnlab.export.onnx_ops import TRANSLATIONS
+
+    return TRANSLATIONS
 
 
 def _exported(module: nn.Module, example: Sequence[Tensor], signature: Signature) -> Any:
@@ -169,6 +178,7 @@ def write(
                 output_names=list(signature.outputs) or None,
                 external_data=False,
                 verbose=False,
+                custom_translation_table=_translations(),
             )
         if onnx_program is None:  # pragma: no cover - dynamo=True returns the program
             raise RuntimeError("torch.onnx.export returned no program")

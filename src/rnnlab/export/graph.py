@@ -50,7 +50,7 @@ from rnnlab.nn.steps import LAYER_NORM_EPS
 if LAYER_NORM_EPS != 1e-5:  # pragma: no cover - the literal in _norm must follow it
     raise ImportError("rnnlab.export.graph: _norm's epsilon differs from LAYER_NORM_EPS")
 
-Loop = Literal["scan", "script"]
+Loop = Literal["scan", "script", "onnx-ops"]
 State = Tensor | tuple[Tensor, Tensor]
 
 __all__ = ["ExportRecurrent", "Loop", "layer_family", "replace_recurrent"]
@@ -169,7 +169,8 @@ class ExportRecurrent(nn.Module):
 
     Args:
         layer: an ``rnnlab.RNN/LSTM/GRU`` (any extras) or a ``torch.nn.RNN/LSTM/GRU``.
-        loop: ``"scan"`` (torch.export, dynamo ONNX) or ``"script"`` (TorchScript, legacy ONNX).
+        loop: ``"scan"`` (torch.export, dynamo ONNX) or ``"script"`` (TorchScript, legacy ONNX);
+            :func:`replace_recurrent` also takes ``"onnx-ops"`` (:mod:`rnnlab.export.onnx_ops`).
 
     The call is the layer's: ``forward(x, hx=None, lengths=None)`` returning ``output, h_n``
     (LSTM: ``output, (h_n, c_n)``); ``lengths`` is a ``(B,)`` integer tensor.
@@ -318,10 +319,21 @@ def replace_recurrent(module: nn.Module, loop: Loop = "scan") -> nn.Module:
         'ExportRecurrent'
     """
     if isinstance(module, nn.RNNBase):
-        return ExportRecurrent(module, loop)
+        return _replacement(module, loop)
     for name, child in list(module.named_children()):
         if isinstance(child, nn.RNNBase):
-            setattr(module, name, ExportRecurrent(child, loop))
+            setattr(module, name, _replacement(child, loop))
         else:
             replace_recurrent(child, loop)
     return module
+
+
+def _replacement(layer: nn.RNNBase, loop: Loop) -> nn.Module:
+    """``loop="onnx-ops"``: ONNX's own operator where exact, else the scan loop."""
+    if loop != "onnx-ops":
+        return ExportRecurrent(layer, loop)
+    from rnnlab.export.onnx_ops import OnnxOpsRecurrent, onnx_ops_reason
+
+    if onnx_ops_reason(layer) is None:
+        return OnnxOpsRecurrent(layer)
+    return ExportRecurrent(layer, "scan")

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import RunDirError, UserError
 from rnnlab.export import models
-from rnnlab.export.formats import Format, Signature, check, check_format, write
+from rnnlab.export.formats import Format, Signature, check, check_format, loop_for, write
 from rnnlab.export.graph import Loop, replace_recurrent
 from rnnlab.training.run_dir import RunDir, check_which
 
@@ -61,6 +61,7 @@ class ExportReport:
     step_bytes: int | None = None
     step_max_abs_diff: float | None = None
     notes: list[str] = field(default_factory=list)
+    layer_paths: dict[str, str] = field(default_factory=dict)
 
 
 def _lengths(batch: int, steps: int) -> Tensor:
@@ -295,7 +296,8 @@ def export_run(
         raise UserError(f"--out {target} is a directory; expected a file path")
     task, model, items = load_task_model(run_dir, checkpoint)
     path, size, diff = export_module(model, items[0], kind, target)
-    report = ExportReport(task, kind, path, size, diff)
+    report = ExportReport(task, kind, path, size, diff, layer_paths=layer_paths(model, kind))
+    report.notes.extend(f"{name}: {how}" for name, how in report.layer_paths.items())
     steps = [i for i in items if i.name == "step"]
     if not streaming:
         return report
@@ -306,6 +308,26 @@ def export_run(
         model, steps[0], kind, step_path(target)
     )
     return report
+
+
+def layer_paths(model: nn.Module, format: Format) -> dict[str, str]:
+    """How each recurrent layer of ``model`` is written in ``format`` (by module name)."""
+    from rnnlab.export.onnx_ops import onnx_ops_reason
+
+    paths: dict[str, str] = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.RNNBase):
+            continue
+        loop = loop_for(format)
+        reason = onnx_ops_reason(module) if loop == "onnx-ops" else None
+        if loop == "onnx-ops" and reason is None:
+            how = f"ONNX {module.mode.split('_')[0]} operator per layer"
+        elif loop == "script":
+            how = "scripted time loop" + (" (ONNX Loop)" if format == "onnx-legacy" else "")
+        else:
+            how = "Scan time loop" + (f" ({reason}: no exact ONNX operator)" if reason else "")
+        paths[name or "model"] = how
+    return paths
 
 
 def _no_step_reason(model: nn.Module) -> str:
