@@ -144,7 +144,7 @@ class ForecastStep(nn.Module):
         if model.instance_norm is not None:
             raise StepUnsupportedError(
                 f"instance_norm={model.instance_norm!r} normalizes by the whole input window, "
-                "which a stream does not have; train with data.instance_norm = \"off\" to stream"
+                'which a stream does not have; train with data.instance_norm = "off" to stream'
             )
         _check_streamable(model.encoder, "forecaster")
         self.model = model
