@@ -9,15 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import typer
 from typer.testing import CliRunner
 
+import rnnlab
 from rnnlab.cli.export import register
 from rnnlab.export.formats import run_file
 from rnnlab.export.run import export_module, export_run, load_task_model, task_exportables
 from rnnlab.forecasting.model import RNNForecaster
+from rnnlab.models import SequenceModel
+from rnnlab.speech.model import CTCHead
 
 onnxruntime = pytest.importorskip("onnxruntime")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,13 +121,34 @@ def test_forecasting_step_model_streams_one_step_ahead(tmp_path: Path) -> None:
     assert abs(got - want).max() < 1e-5
 
 
-def test_ctc_run_exports_with_a_chunked_recognizer(tmp_path: Path) -> None:
+def test_bidirectional_ctc_run_exports_and_says_why_it_has_no_step_model(tmp_path: Path) -> None:
     ctc = {"train_utterances": 16, "valid_utterances": 8, "test_utterances": 8, "max_digits": 2}
     run = train_speech(tmp_path / "ctc", "speech-ctc", {**ctc}, 1)
     result = export(str(run), "--format", "onnx", "--out", str(tmp_path / "ctc.onnx"))
     assert result.exit_code == 0, result.output
     assert max(differences(result.output)) < 1e-5
     assert "bidirectional" in result.output  # the recipe's GRU is bidirectional: no step model
+
+
+def test_ctc_step_model_recognizes_chunk_by_chunk_as_the_whole_utterance(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    recurrent = rnnlab.GRU(8, 12, num_layers=2, batch_first=True)
+    model = SequenceModel(torch.nn.Identity(), recurrent, CTCHead(12, 4)).eval()
+    model_item, step_item = task_exportables(model, "speech-ctc")
+    _, _, diff = export_module(model, model_item, "onnx", tmp_path / "c.onnx")
+    _, _, step_diff = export_module(model, step_item, "onnx", tmp_path / "c-step.onnx")
+    assert diff < 1e-5 and step_diff < 1e-5
+    whole = onnxruntime.InferenceSession(str(tmp_path / "c.onnx"))
+    step = onnxruntime.InferenceSession(str(tmp_path / "c-step.onnx"))
+    features = torch.randn(2, 13, 8).numpy()
+    lengths = torch.tensor([13, 13]).numpy()
+    want = whole.run(None, {"features": features, "lengths": lengths})[0]  # (B, T, K)
+    h = torch.zeros(2, 2, 12).numpy()
+    pieces = []
+    for chunk in (features[:, :1], features[:, 1:6], features[:, 6:]):  # 1, 5 and 7 frames
+        log_probs, h = step.run(None, {"features": chunk, "h": h})
+        pieces.append(log_probs)
+    assert np.abs(np.concatenate(pieces, axis=1) - want).max() < 1e-5
 
 
 def test_speech_digits_and_unidirectional_ctc_export_to_torchscript(tmp_path: Path) -> None:
