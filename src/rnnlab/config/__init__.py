@@ -49,6 +49,7 @@ from rnnlab.config.files import (
 from rnnlab.config.messages import format_errors, raw_at
 from rnnlab.config.sections import DataConfig, ModelConfig, Probability, Section, TaskConfig
 from rnnlab.config.train import (
+    BudgetSchedule,
     ConstantSchedule,
     CosineSchedule,
     EarlyStoppingConfig,
@@ -61,6 +62,7 @@ from rnnlab.config.train import (
 
 __all__ = [
     "RECIPE_PACKAGE",
+    "BudgetSchedule",
     "ConstantSchedule",
     "CosineSchedule",
     "DataConfig",

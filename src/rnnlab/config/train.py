@@ -7,9 +7,11 @@ from typing import Annotated, Literal, Union
 
 from pydantic import (
     Field,
+    field_validator,
     model_validator,
 )
 
+from rnnlab.config.durations import parse_duration
 from rnnlab.config.sections import Probability, Section
 
 
@@ -62,8 +64,49 @@ class CosineSchedule(Section):
     min_lr: float = Field(default=0.0, ge=0.0)
 
 
+class BudgetSchedule(Section):
+    """``kind = "budget"``: warm-up, then a decay to ``min_lr``, over ``train.time_budget``.
+
+    Progress ``p`` is the fraction of the training time used (wall time against the budget
+    less the time kept for the final evaluation and checkpoint; or the fraction of
+    ``epochs``/``max_steps`` done, when that is larger). With ``w`` the warm-up fraction
+    and ``q = (p - w) / (1 - w)``::
+
+        lr(p) = lr * p / w                                              p < w
+        lr(p) = min_lr + (lr - min_lr) * (1 + cos(pi * q)) / 2          decay = "cosine"
+        lr(p) = min_lr + (lr - min_lr) * (1 - q)                        decay = "linear"
+
+    Attributes:
+        decay: ``cosine`` or ``linear``.
+        warmup: a fraction of the budget in [0, 1) (``0.05``) or a duration (``"2m"``).
+        min_lr: the rate at the end of the budget.
+    """
+
+    kind: Literal["budget"] = "budget"
+    decay: Literal["cosine", "linear"] = "cosine"
+    warmup: float | str = 0.0
+    min_lr: float = Field(default=0.0, ge=0.0)
+
+    @field_validator("warmup")
+    @classmethod
+    def _warmup(cls, value: float | str) -> float | str:
+        if isinstance(value, str):
+            parse_duration(value)
+        elif not 0.0 <= value < 1.0:
+            raise ValueError("expected a fraction in [0, 1) or a duration such as '2m'")
+        return value
+
+    def warmup_fraction(self, budget_seconds: float) -> float:
+        """The warm-up as a fraction of a budget of ``budget_seconds``."""
+        if isinstance(self.warmup, str):
+            return parse_duration(self.warmup) / budget_seconds
+        return float(self.warmup)
+
+
 Schedule = Annotated[
-    Union[ConstantSchedule, StepSchedule, PlateauSchedule, CosineSchedule],  # noqa: UP007
+    Union[  # noqa: UP007
+        ConstantSchedule, StepSchedule, PlateauSchedule, CosineSchedule, BudgetSchedule
+    ],
     Field(discriminator="kind"),
 ]
 
@@ -91,10 +134,17 @@ class TrainConfig(Section):
         optimizer: ``sgd`` (with ``momentum``, ``nesterov``), ``adam`` or ``adamw``.
         lr, weight_decay, betas, eps: optimizer settings (``betas``/``eps``: Adam, AdamW).
         schedule: the learning-rate schedule, a table with ``kind`` = ``constant``, ``step``,
-            ``plateau`` or ``cosine`` (see each schedule class).
+            ``plateau``, ``cosine`` or ``budget`` (see each schedule class).
         batch_size: the global batch size (split over processes under DDP).
         seq_len: sequence (truncated BPTT) length, for tasks that cut sequences into windows.
-        epochs, max_steps: stop after whichever comes first; at least one is required.
+        epochs, max_steps: stop after whichever comes first; at least one is required
+            unless ``time_budget`` is set.
+        time_budget: a wall-time budget such as ``"30m"`` or ``"1h30m"``: training stops early
+            enough that the last evaluation, the final test and the final checkpoint finish
+            inside it (see ``rnnlab.training.budget``); ``epochs``/``max_steps`` still cap
+            the run. The time spent is kept in checkpoints, so a resumed run continues its
+            budget. A budgeted run is not bit-reproducible (when it stops, and with
+            ``schedule.kind = "budget"`` its rates, depend on wall time).
         grad_clip_norm, grad_clip_value: clip gradients by total norm or by value (one).
         early_stopping: see :class:`EarlyStoppingConfig`.
         monitor, monitor_mode: the validation metric that decides ``best.pt``.
@@ -123,6 +173,7 @@ class TrainConfig(Section):
     seq_len: int | None = Field(default=None, gt=0)
     epochs: int | None = Field(default=None, gt=0)
     max_steps: int | None = Field(default=None, gt=0)
+    time_budget: str | None = None
     grad_clip_norm: float | None = Field(default=None, gt=0.0)
     grad_clip_value: float | None = Field(default=None, gt=0.0)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
@@ -138,12 +189,26 @@ class TrainConfig(Section):
     num_threads: int | None = Field(default=None, gt=0)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def time_budget_seconds(self) -> float | None:
+        """``time_budget`` in seconds, or ``None`` without a budget."""
+        return None if self.time_budget is None else parse_duration(self.time_budget)
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
-        if self.epochs is None and self.max_steps is None:
+        if self.epochs is None and self.max_steps is None and self.time_budget is None:
             raise ValueError(
-                "set train.epochs or train.max_steps (or both; the first reached stops)"
+                "set train.epochs or train.max_steps, or train.time_budget (any of them; "
+                "the first reached stops)"
             )
+        self._check_budget_schedule()
         if self.grad_clip_norm is not None and self.grad_clip_value is not None:
             raise ValueError(
                 f"set one of train.grad_clip_norm={self.grad_clip_norm} and "
@@ -157,6 +222,25 @@ class TrainConfig(Section):
         if self.nesterov and self.momentum == 0:
             raise ValueError("train.nesterov = true needs train.momentum > 0")
         return self
+
+    def _check_budget_schedule(self) -> None:
+        spec, seconds = self.schedule, self.time_budget_seconds
+        if isinstance(spec, BudgetSchedule):
+            if seconds is None:
+                raise ValueError(
+                    'train.schedule kind = "budget" runs over train.time_budget; set it '
+                    '(e.g. train.time_budget = "30m") or choose kind "cosine"'
+                )
+            if spec.warmup_fraction(seconds) >= 1.0:
+                raise ValueError(
+                    f"train.schedule.warmup={spec.warmup!r} is not shorter than "
+                    f"train.time_budget={self.time_budget!r}"
+                )
+        if isinstance(spec, CosineSchedule) and self.epochs is None and self.max_steps is None:
+            raise ValueError(
+                'train.schedule kind = "cosine" counts steps, and train.time_budget alone '
+                'plans none; use kind = "budget" or set train.epochs or train.max_steps'
+            )
 
 
 class OutputConfig(Section):
