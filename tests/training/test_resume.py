@@ -62,7 +62,11 @@ def comparable(run: Path) -> list[dict]:
         if record.get("status") == "interrupted":
             continue
         timeless.append(
-            {k: v for k, v in record.items() if k not in ("seconds", "elapsed_s", "samples_per_s")}
+            {
+                k: v
+                for k, v in record.items()
+                if k not in ("seconds", "elapsed_s", "elapsed_seconds", "samples_per_s")
+            }
         )
     return timeless
 

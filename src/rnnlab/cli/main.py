@@ -84,6 +84,13 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Plain log lines, no progress bar.")
     ] = False,
+    budget: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--budget",
+            help="Train within this wall time, e.g. 90s, 30m, 1h30m (sets train.time_budget).",
+        ),
+    ] = None,
 ) -> None:
     """Train a config or recipe, or resume a run.
 
@@ -94,6 +101,8 @@ def train(
         rnnlab train adding --set model.cell=gru --set train.epochs=3 --run-dir runs/gru
 
         rnnlab train --resume runs/gru
+
+        rnnlab train ptb-small --budget 30m
     """
 
     def body() -> None:
@@ -105,9 +114,8 @@ def train(
             )
         if run_dir is not None and resume is not None:
             raise UserError("--run-dir and --resume both name the run directory; give one")
-        result = api.train(
-            config, overrides=overrides or [], run_dir=run_dir, resume=resume, quiet=quiet
-        )
+        settings = [*(overrides or []), *([f"train.time_budget={budget}"] if budget else [])]
+        result = api.train(config, overrides=settings, run_dir=run_dir, resume=resume, quiet=quiet)
         best = "-" if result.best is None else f"{result.best:.6g}"
         out.print(
             f"run: {result.run_dir}  status: {result.status}  steps: {result.step}  "

@@ -22,6 +22,7 @@ numbers and tensors); the trainer stores it in every checkpoint under the callba
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,7 @@ class ProgressBar(PlainLog):
         self.progress.start()
         self.bar = self.progress.add_task(
             "train",
-            total=trainer.total_steps,
+            total=trainer.total_steps if trainer.total_steps < sys.maxsize else None,
             completed=trainer.step,
             epoch=trainer.epoch + 1,
             loss="-",

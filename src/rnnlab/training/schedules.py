@@ -11,17 +11,24 @@ plateau     ``factor ** k`` after ``k`` reductions (one per ``patience`` + 1 eva
             without a relative improvement of ``threshold``), floored at ``min_lr / lr``
 cosine      ``(s + 1) / W`` for ``s < W``, then
             ``m + (1 - m) * (1 + cos(pi * (s - W) / (S - W))) / 2`` with ``m = min_lr / lr``
+budget      by progress ``p`` (the larger of the fraction of ``train.time_budget`` used and
+            ``s / S``) and warm-up fraction ``w``: ``p / w`` for ``p < w``, then with
+            ``q = (p - w) / (1 - w)`` a cosine ``m + (1 - m) * (1 + cos(pi * q)) / 2`` or a
+            line ``m + (1 - m) * (1 - q)``
 ==========  ===================================================================
 
-Only plateau has state (:meth:`state_dict`), kept in checkpoints.
+Only plateau has state (:meth:`state_dict`), kept in checkpoints; the budget schedule reads
+the run's :class:`~rnnlab.training.budget.TimeBudget`, whose state the trainer keeps.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from rnnlab.config import (
+    BudgetSchedule,
     ConstantSchedule,
     CosineSchedule,
     PlateauSchedule,
@@ -71,6 +78,31 @@ class CosineWarmup(LRSchedule):
             return (step + 1) / self.warmup_steps
         progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
         return self.floor + (1.0 - self.floor) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
+
+class BudgetDecay(LRSchedule):
+    """Warm-up over the first ``warmup`` of the progress, then a cosine or linear decay
+    from 1 to ``floor``; the progress in [0, 1] comes from ``progress(step)``."""
+
+    def __init__(
+        self, decay: str, warmup: float, floor: float, progress: Callable[[int], float]
+    ) -> None:
+        self.decay = decay
+        self.warmup = warmup
+        self.floor = floor
+        self.progress = progress
+
+    def factor(self, step: int, epoch: int) -> float:
+        return self.at(self.progress(step))
+
+    def at(self, progress: float) -> float:
+        """The multiplier at ``progress`` (a fraction of the budget)."""
+        p = min(1.0, max(0.0, progress))
+        if p < self.warmup:
+            return p / self.warmup
+        q = (p - self.warmup) / (1.0 - self.warmup)
+        shape = (1.0 + math.cos(math.pi * q)) / 2.0 if self.decay == "cosine" else 1.0 - q
+        return self.floor + (1.0 - self.floor) * shape
 
 
 class ReduceOnPlateau(LRSchedule):
@@ -128,9 +160,21 @@ class ReduceOnPlateau(LRSchedule):
         self.bad_evaluations = int(state["bad_evaluations"])
 
 
-def build_schedule(train: TrainConfig, total_steps: int) -> LRSchedule:
-    """The schedule of ``train.schedule``; ``total_steps`` is the planned number of steps."""
+def build_schedule(
+    train: TrainConfig, total_steps: int, budget_fraction: Callable[[], float] | None = None
+) -> LRSchedule:
+    """The schedule of ``train.schedule``; ``total_steps`` is the planned number of steps,
+    ``budget_fraction`` the fraction of the time budget used (for kind ``budget``)."""
     spec = train.schedule
+    if isinstance(spec, BudgetSchedule):
+        seconds = train.time_budget_seconds or 1.0
+        used = budget_fraction or (lambda: 0.0)
+        return BudgetDecay(
+            spec.decay,
+            spec.warmup_fraction(seconds),
+            spec.min_lr / train.lr,
+            lambda step: max(used(), step / max(total_steps, 1)),
+        )
     if isinstance(spec, ConstantSchedule):
         return LRSchedule()
     if isinstance(spec, StepSchedule):

@@ -6,14 +6,14 @@ loop: epochs, evaluation, checkpoints, callbacks and the decision to stop. Its p
 beside it: the optimizer step (:mod:`~rnnlab.training.optimizer_step`), what a checkpoint keeps
 (:mod:`~rnnlab.training.run_state`), the run directory (:mod:`~rnnlab.training.run_dir`),
 signals (:mod:`~rnnlab.training.signals`), devices and precision
-(:mod:`~rnnlab.training.devices`), seeding (:mod:`~rnnlab.training.seeding`) and DDP
-(:mod:`~rnnlab.training.distributed`).
+(:mod:`~rnnlab.training.devices`), seeding (:mod:`~rnnlab.training.seeding`), DDP
+(:mod:`~rnnlab.training.distributed`) and the time budget (:mod:`~rnnlab.training.budget`).
 
 One optimizer step, and what happens after it (the order matters for exact resume)::
 
     lr <- lr0 * schedule.factor(step, epoch)
     loss, state, m = task.step(model, batch, state)      (autocast for bf16/fp16)
-    non-finite loss? -> stop (or skip the batch with train.skip_nonfinite)
+    non-finite loss? -> stop (or skip the batch with train.skip_nonfinite); out of time?
     backward; pre-clip gradient norm; clip; optimizer step; step += 1
     on_step_end; train record every log_every_steps
     evaluate every eval_every_steps, and at the end of the epoch
@@ -41,12 +41,13 @@ from rnnlab.errors import (
     ConfigError,
     DataError,
     NonFiniteLossError,
-    RunDirError,
     TrainingInterrupted,
 )
 from rnnlab.training import distributed, faults
+from rnnlab.training.budget import TimeBudget
 from rnnlab.training.callbacks import Callback, builtin_callbacks
 from rnnlab.training.checkpoint import capture_rng, check_resumable, restore_rng, save_checkpoint
+from rnnlab.training.curves import time_to_quality
 from rnnlab.training.devices import check_precision, resolve_device
 from rnnlab.training.evaluation import evaluate_model, improves
 from rnnlab.training.lock import RunLock, claim
@@ -55,6 +56,7 @@ from rnnlab.training.optimizer_step import OptimizerStep, StepOutcome
 from rnnlab.training.optimizers import build_optimizer
 from rnnlab.training.outcome import (
     FitResult,
+    check_can_continue,
     end_status,
     interrupted_message,
     nonfinite_message,
@@ -121,8 +123,9 @@ class Trainer:
         self.last_good_checkpoint: Path | None = None
         self.signals = StopSignals(self.run.checkpoint_path("last"))
         self._lock: RunLock | None = None
-        self._stop_now = False
+        self._stop_now = self._out_of_time = False
         self._resumed_state: Any = None
+        self.budget = TimeBudget(config.train.time_budget_seconds)
 
     # ------------------------------------------------------------------------------ setup
 
@@ -155,7 +158,7 @@ class Trainer:
         self.optimizer = build_optimizer(list(self.model.parameters()), self.config)
         self.steps_per_epoch = len(self.data.train)
         self.total_steps = planned_steps(train, self.steps_per_epoch)
-        self.schedule = build_schedule(train, self.total_steps)
+        self.schedule = build_schedule(train, self.total_steps, self.budget.fraction)
         self.scaler = torch.amp.GradScaler("cuda") if train.precision == "fp16" else None
         self.stepper = OptimizerStep(
             self.task, self.train_model, self.model, self.optimizer, self.scaler, train, self.device
@@ -166,6 +169,7 @@ class Trainer:
             *builtin_callbacks(
                 self.config, quiet=self.quiet, main=self.is_main, run_dir=self.run_dir
             ),
+            *time_to_quality(self.config, main=self.is_main),
             *self.extra_callbacks,
         ]
         self.run_state = RunState(
@@ -201,6 +205,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "metrics": dict(self.last_valid),
             "world_size": self.dist.world_size,
+            "budget": self.budget.state_dict(),
         }
 
     def save_checkpoint(self, kind: Which, state: Any = None) -> None:
@@ -208,7 +213,7 @@ class Trainer:
         if not self.is_main:
             return
         path = self.run.checkpoint_path(kind)
-        with self._writing(path):
+        with self._writing(path), self.budget.measuring("checkpoint"):
             save_checkpoint({"kind": kind, **self.checkpoint_payload(state)}, path)
         if kind == "last":
             self.last_good_checkpoint = path
@@ -223,6 +228,7 @@ class Trainer:
         self.best = payload["best"]
         self.last_valid = dict(payload["metrics"])
         self._resumed_state = payload["task_state"]
+        self.budget.load_state_dict(payload.get("budget"))
         restore_rng(payload["rng"])
         self.last_good_checkpoint = path
         if self.is_main:
@@ -268,6 +274,7 @@ class Trainer:
         threads = torch.get_num_threads()
         if self.train_cfg.num_threads is not None:
             torch.set_num_threads(self.train_cfg.num_threads)
+        self.budget.start()
         with deterministic_mode(self.train_cfg.deterministic):
             try:
                 with self._writing(None):  # writes not named below (a task's run files)
@@ -280,11 +287,7 @@ class Trainer:
                     self._lock.release()
 
     def _fit(self) -> FitResult:
-        if self.step >= self.total_steps:
-            raise RunDirError(
-                f"run {self.run_dir} is already complete at step {self.step}; raise "
-                "train.epochs or train.max_steps (--set) to continue it"
-            )
+        check_can_continue(self.run_dir, self.step, self.total_steps, self.budget)
         if self.is_main:
             with self._writing(self.run.config_path):
                 save(self.config, self.run.config_path)
@@ -292,12 +295,13 @@ class Trainer:
         with self.signals.installed():
             self._clock = time.perf_counter()
             self._interval_start = self._clock
-            while self.step < self.total_steps and not self.should_stop:
+            while self.step < self.total_steps and not (self.should_stop or self._out_of_time):
                 self._run_epoch()
-        status = end_status(self.train_cfg, self.step, self.steps_per_epoch, self.should_stop)
+        stops = (self.should_stop, self._out_of_time)
+        status = end_status(self.train_cfg, self.step, self.steps_per_epoch, *stops)
         distributed.barrier(self.dist)
         test = self._final_test()
-        self._log_end(status, self.epoch, self.stop_reason, best=self.best)
+        self._log_end(status, self.epoch, self.stop_reason, best=self.best, **self.budget.summary())
         self._emit("on_fit_end", status)
         result = (self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test)
         return FitResult(*result, test_checkpoint=self._tested_with)
@@ -323,10 +327,10 @@ class Trainer:
             state = self._train_step(batch, state, epoch, index)
             self.batch_in_epoch = index + 1
             end_of_epoch = self.batch_in_epoch == self.steps_per_epoch
-            last_step = self.step >= self.total_steps
+            last_step = self.step >= self.total_steps or self._out_of_time
             every = self.train_cfg.eval_every_steps
             evaluated = False
-            if every and self.step % every == 0:
+            if (every and self.step % every == 0) or self.budget.wants_evaluation():
                 self._evaluate_valid()
                 evaluated = True
             if (end_of_epoch or last_step) and not evaluated:
@@ -362,13 +366,12 @@ class Trainer:
         batch = self.task.to_device(batch, self.device)
         lr = self._current_lr = self._lr(epoch)
         outcome = self.stepper.forward_backward(batch, state, lr)
-        nonfinite, signalled = distributed.any_true(
-            [not math.isfinite(outcome.loss), self.signals.received is not None],
-            self.dist,
-            self.device,
+        checks = [not math.isfinite(outcome.loss), self.signals.received is not None]
+        nonfinite, signalled, timed = distributed.any_true(
+            [*checks, self.budget.must_stop()], self.dist, self.device
         )
         # Decided on every process alike (a signal may reach only some of them).
-        self._stop_now = signalled
+        self._stop_now, self._out_of_time = signalled, timed
         if nonfinite:
             return self._nonfinite(outcome, epoch, index)
         clipped = self.stepper.apply(outcome.grad_norm)
@@ -423,15 +426,16 @@ class Trainer:
         return evaluate_model(self.task, self.model, loader, self.train_cfg.precision, self.device)
 
     def _evaluate_valid(self) -> None:
-        metrics = self.evaluate("valid")
-        self.last_valid = metrics
-        self._log_eval("valid", self.epoch + 1, metrics)
-        value = self.metric(metrics, self.train_cfg.monitor, "train.monitor")
-        if math.isfinite(value) and improves(value, self.best, self.train_cfg.monitor_mode):
-            self.best = value
-            self.save_checkpoint("best")
-        self.schedule.on_evaluate(metrics)
-        self._emit("on_evaluate", "valid", metrics)
+        with self.budget.measuring("evaluate"):
+            metrics = self.last_valid = self.evaluate("valid")
+            elapsed = round(self.budget.elapsed(), 3)
+            self._log_eval("valid", self.epoch + 1, metrics, elapsed_seconds=elapsed)
+            value = self.metric(metrics, self.train_cfg.monitor, "train.monitor")
+            if math.isfinite(value) and improves(value, self.best, self.train_cfg.monitor_mode):
+                self.best = value
+                self.save_checkpoint("best")
+            self.schedule.on_evaluate(metrics)
+            self._emit("on_evaluate", "valid", metrics)
 
     def _final_test(self) -> dict[str, float]:
         if self.data.test is None:
