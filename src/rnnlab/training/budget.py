@@ -8,7 +8,8 @@ instead of starting a fresh one (time after the last checkpoint of a killed run 
 Stopping early enough: after every optimizer step the trainer asks :meth:`TimeBudget.must_stop`,
 which answers yes once another step would leave too little time for what follows the last
 step: one validation (with ``best.pt``), ``last.pt``, and the final test. Those are
-estimated from the last measured evaluation and checkpoint, times :data:`MARGIN`; the time
+estimated from the last measured evaluation and checkpoint, times :data:`MARGIN`, plus
+:data:`SLACK` of the budget; the time
 of a step is the mean of the steps measured in this process. Until an evaluation has been
 measured the trainer evaluates once (after the first step of a budgeted run) to measure it.
 
@@ -27,6 +28,8 @@ from typing import Any
 
 MARGIN = 1.5
 """How much longer than last measured the final evaluation and checkpoints are assumed to take."""
+SLACK = 0.01
+"""The fraction of the budget also kept back (loading ``best.pt``, the end record, jitter)."""
 
 
 def now() -> float:
@@ -72,7 +75,8 @@ class TimeBudget:
     def reserve(self) -> float:
         """Seconds kept for the last validation, ``last.pt`` and the final test."""
         evaluate = self.evaluate_seconds or 0.0
-        return MARGIN * (2.0 * evaluate + (self.checkpoint_seconds or 0.0))
+        kept = MARGIN * (2.0 * evaluate + (self.checkpoint_seconds or 0.0))
+        return kept + SLACK * (self.seconds or 0.0)
 
     def step_seconds(self) -> float:
         """Mean wall time of one optimizer step measured in this session (0 before any)."""
