@@ -7,6 +7,10 @@ One module per concept:
   (:class:`ForecastingTask`) and its evaluation batches;
 - :mod:`~rnnlab.forecasting.model`: :class:`RNNForecaster` (direct or seq2seq head,
   instance normalization, Gaussian head), :class:`ChannelIndependent`, the loss;
+- :mod:`~rnnlab.forecasting.segment_model`: :class:`SegmentForecaster` (segment-wise
+  recurrence, parallel multi-step decoding; ``data.decoder = "segments"``);
+- :mod:`~rnnlab.forecasting.normalization`: :class:`InstanceNorm` (last, mean, meanstd,
+  RevIN);
 - :mod:`~rnnlab.forecasting.baselines`: naive, seasonal naive, (D)Linear;
 - :mod:`~rnnlab.forecasting.metrics`: MSE, MAE, sMAPE, MASE, coverage;
 - :mod:`~rnnlab.forecasting.backtest`: the rolling-origin backtest of any forecaster;
@@ -40,8 +44,10 @@ from rnnlab.forecasting.model import (
     forecast_loss,
     prediction_interval,
 )
+from rnnlab.forecasting.normalization import InstanceNorm
 from rnnlab.forecasting.predict import forecast, load_run
 from rnnlab.forecasting.run_files import META_FILE, SCALER_FILE
+from rnnlab.forecasting.segment_model import SegmentForecaster
 from rnnlab.forecasting.settings import ForecastingData
 from rnnlab.forecasting.task import ForecastingTask, WindowBatches
 
@@ -52,10 +58,12 @@ __all__ = [
     "ChannelIndependent",
     "ForecastingData",
     "ForecastingTask",
+    "InstanceNorm",
     "LinearForecaster",
     "NaiveForecaster",
     "RNNForecaster",
     "SeasonalNaiveForecaster",
+    "SegmentForecaster",
     "WindowBatches",
     "backtest",
     "coverage",

@@ -35,15 +35,31 @@ from torch import Tensor, nn
 from rnnlab.data.series import SeriesError, WindowDataset
 
 
+def _step_nanos(offset: pd.DateOffset) -> int | None:
+    """The fixed length of a step in nanoseconds: ticks (hours, minutes...) and days (pandas
+    3's ``Day`` is calendar-aware, no longer a ``Tick``, so it is measured by its ``n``)."""
+    if isinstance(offset, pd.offsets.Tick):
+        return int(offset.nanos)
+    if isinstance(offset, pd.offsets.Day):
+        return int(offset.n) * _DAY
+    return None
+
+
+_DAY = 86_400 * 10**9
+
+
 def seasonal_period(freq: str | None) -> int:
     """A natural season length for a pandas frequency alias.
 
-    Sub-daily steps that divide a day: one day (``"h"`` -> 24, ``"15min"`` -> 96); daily -> 7;
-    weekly -> 52; monthly -> 12; quarterly -> 4; anything else (or ``None``) -> 1.
+    Sub-daily steps that divide a day: one day (``"h"`` -> 24, ``"30min"`` -> 48,
+    ``"15min"`` -> 96); daily -> 7; weekly (``"W"``, ``"7D"``) -> 52; monthly -> 12;
+    quarterly -> 4; anything else (or ``None``) -> 1.
 
     Example:
         >>> seasonal_period("h"), seasonal_period("15min"), seasonal_period("MS")
         (24, 96, 12)
+        >>> seasonal_period("7D"), seasonal_period("D")
+        (52, 7)
     """
     if freq is None:
         return 1
@@ -51,14 +67,13 @@ def seasonal_period(freq: str | None) -> int:
         offset = to_offset(freq)
     except ValueError:
         return 1
-    nanos = getattr(offset, "nanos", None) if isinstance(offset, pd.offsets.Tick) else None
-    day = 86_400 * 10**9
+    nanos = _step_nanos(offset)
     if nanos is not None and nanos > 0:
-        if nanos < day and day % nanos == 0:
-            return day // nanos
-        if nanos == day:
+        if nanos < _DAY and _DAY % nanos == 0:
+            return _DAY // nanos
+        if nanos == _DAY:
             return 7
-        if nanos == 7 * day:
+        if nanos == 7 * _DAY:
             return 52
         return 1
     code = freq.upper().split("-")[0]
@@ -71,6 +86,26 @@ def seasonal_period(freq: str | None) -> int:
     if code in ("Q", "QS", "QE", "BQ", "BQS"):
         return 4
     return 1
+
+
+def is_sub_yearly(freq: str | None) -> bool:
+    """Whether ``freq`` steps by less than a year (so a season of 1 is suspicious).
+
+    Example:
+        >>> is_sub_yearly("2D"), is_sub_yearly("YS"), is_sub_yearly(None)
+        (True, False, False)
+    """
+    if freq is None:
+        return False
+    try:
+        offset = to_offset(freq)
+    except ValueError:
+        return False
+    nanos = _step_nanos(offset)
+    if nanos is not None:
+        return 0 < nanos < 365 * _DAY
+    code = freq.upper().split("-")[0].lstrip("0123456789")
+    return not code.startswith(("Y", "A", "BY", "BA"))
 
 
 def _targets(inputs: Tensor, output_size: int | None, name: str) -> Tensor:

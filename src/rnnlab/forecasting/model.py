@@ -22,7 +22,10 @@ output with the statistics of the target channels. Without the learned affine ma
 - ``"last"``: ``x - x_L`` (NLinear's subtraction of the last value);
 - ``"mean"``: ``x - mean(x)``;
 - ``"meanstd"``: ``(x - mean(x)) / sqrt(var(x) + 1e-5)``; variances are multiplied back by
-  the squared scale.
+  the squared scale;
+- ``"revin"``: ``meanstd`` then RevIN's learned per-input-channel affine map
+  ``gamma * x' + beta`` (parameters ``revin_weight``, ``revin_bias``, present only then),
+  inverted at the output with the target channels' ``gamma`` and ``beta``.
 
 The Gaussian head (``gaussian=True``) predicts a mean and a log-variance per step and
 channel, trained by the Gaussian negative log-likelihood (:func:`forecast_loss`); the
@@ -54,7 +57,8 @@ from torch import Tensor, nn
 import rnnlab.nn
 
 Decoder = Literal["direct", "seq2seq"]
-InstanceNorm = Literal["last", "mean", "meanstd"]
+PointLoss = Literal["mse", "mae", "huber"]
+InstanceNorm = Literal["last", "mean", "meanstd", "revin"]
 #: Builds a batch-first recurrent stack for a given number of input features.
 LayerFactory = Callable[[int], nn.Module]
 LOG_VARIANCE_RANGE = (-15.0, 15.0)
@@ -154,9 +158,10 @@ class RNNForecaster(nn.Module):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if decoder not in ("direct", "seq2seq"):
             raise ValueError(f"decoder must be 'direct' or 'seq2seq', got {decoder!r}")
-        if instance_norm not in (None, "last", "mean", "meanstd"):
+        if instance_norm not in (None, "last", "mean", "meanstd", "revin"):
             raise ValueError(
-                f"instance_norm must be None, 'last', 'mean' or 'meanstd', got {instance_norm!r}"
+                "instance_norm must be None, 'last', 'mean', 'meanstd' or 'revin', "
+                f"got {instance_norm!r}"
             )
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(f"teacher_forcing must be in [0, 1], got {teacher_forcing!r}")
@@ -177,6 +182,9 @@ class RNNForecaster(nn.Module):
         self.teacher_forcing = float(teacher_forcing)
         self.register_buffer("target_index", torch.tensor(channels, dtype=torch.long))
         self.target_index: Tensor
+        if instance_norm == "revin":  # only then: older runs' state dicts stay as they were
+            self.revin_weight = nn.Parameter(torch.ones(input_size))
+            self.revin_bias = nn.Parameter(torch.zeros(input_size))
         outputs_per_step = output_size * (2 if gaussian else 1)
         self.encoder = make(input_size)
         directions = 2 if getattr(self.encoder, "bidirectional", False) else 1
@@ -201,7 +209,7 @@ class RNNForecaster(nn.Module):
             return inputs[:, -1:, :], ones
         if self.instance_norm == "mean":
             return inputs.mean(dim=1, keepdim=True), ones
-        if self.instance_norm == "meanstd":
+        if self.instance_norm in ("meanstd", "revin"):
             mean = inputs.mean(dim=1, keepdim=True)
             scale = torch.sqrt(inputs.var(dim=1, keepdim=True, unbiased=False) + _NORM_EPS)
             return mean, scale
@@ -234,6 +242,11 @@ class RNNForecaster(nn.Module):
         x = (inputs - shift) / scale  # (B, L, C_in)
         t_shift = shift[..., self.target_index]  # (B, 1, C_out)
         t_scale = scale[..., self.target_index]  # (B, 1, C_out)
+        if self.instance_norm == "revin":
+            x = x * self.revin_weight + self.revin_bias
+            t_bias = self.revin_bias[self.target_index]
+            t_scale = t_scale / (self.revin_weight[self.target_index] + _NORM_EPS**2)
+            t_shift = t_shift - t_bias * t_scale  # y = (z - beta) / gamma * s + mu
         _, state = self.encoder(x)
         if self.decoder is None:
             h_n = _hidden(state)  # (layers * D, B, H_out)
@@ -320,8 +333,19 @@ class ChannelIndependent(nn.Module):
         return self._join(output, batch)
 
 
-def forecast_loss(output: Tensor | tuple[Tensor, Tensor], targets: Tensor) -> Tensor:
-    """MSE for a point forecast; Gaussian negative log-likelihood for ``(mean, variance)``.
+def forecast_loss(
+    output: Tensor | tuple[Tensor, Tensor], targets: Tensor, kind: PointLoss = "mse"
+) -> Tensor:
+    """A point loss for a point forecast; Gaussian negative log-likelihood for ``(mean,
+    variance)``.
+
+    Point losses (``kind``), averaged over all elements with ``e = y_hat - y``: ``"mse"``
+    ``e^2``; ``"mae"`` ``|e|``; ``"huber"`` ``e^2 / 2`` for ``|e| <= 1``, else ``|e| - 1/2``.
+
+    Example:
+        >>> e = torch.tensor([0.5, 3.0])
+        >>> [round(float(forecast_loss(e, torch.zeros(2), k)), 3) for k in ("mse", "mae", "huber")]
+        [4.625, 1.75, 1.312]
 
     The NLL is ``0.5 * (log(2 pi) + log var + (y - mean)^2 / var)`` averaged over all
     elements (``torch.nn.functional.gaussian_nll_loss`` with ``full=True``).
@@ -329,6 +353,12 @@ def forecast_loss(output: Tensor | tuple[Tensor, Tensor], targets: Tensor) -> Te
     if isinstance(output, tuple):
         mean, variance = output
         return F.gaussian_nll_loss(mean, targets, variance, full=True, eps=1e-6)
+    if kind == "mae":
+        return F.l1_loss(output, targets)
+    if kind == "huber":
+        return F.huber_loss(output, targets, delta=1.0)
+    if kind != "mse":
+        raise ValueError(f"loss must be 'mse', 'mae' or 'huber', got {kind!r}")
     return F.mse_loss(output, targets)
 
 

@@ -48,11 +48,22 @@ class ForecastingData(DataConfig):
         eval_stride: rows between validation/test origins (1: every origin).
         period: the season of the seasonal-naive baseline and of MASE (default: from the
             frequency, e.g. 24 for hourly, 12 for monthly data).
-        decoder: ``direct`` (one linear map from the final state to all ``H`` steps) or
-            ``seq2seq`` (an autoregressive decoder).
-        instance_norm: ``off``, ``last``, ``mean`` or ``meanstd`` (per-window
-            normalization, undone at the output). ``off`` is a word, not ``None``, so that a
+        decoder: ``direct`` (one linear map from the final state to all ``H`` steps),
+            ``seq2seq`` (an autoregressive decoder) or ``segments`` (segment-wise recurrence
+            with parallel decoding, SegRNN's idea:
+            :class:`~rnnlab.forecasting.segment_model.SegmentForecaster`; always channel
+            independent, so targets only).
+        segment_length: ``segments`` only: ``w``, rows per input and output segment.
+        channel_embedding: ``segments`` only: a learned per-channel embedding in the
+            decoder's queries (beside the position embedding).
+        head_dropout: ``segments`` only: dropout on the decoded states before the output map.
+        instance_norm: ``off``, ``last``, ``mean``, ``meanstd`` or ``revin`` (per-window
+            normalization, undone at the output; ``revin`` adds a learned per-channel
+            affine map). ``off`` is a word, not ``None``, so that a
             run's saved ``config.toml`` (TOML has no null) reloads as it was trained.
+        loss: the training loss of a point forecast: ``mse``, ``mae`` or ``huber`` (delta
+            1 on the scaled data); the reported metrics are MSE and MAE whatever it is. The
+            Gaussian head always trains by its NLL (``mse`` only).
         gaussian: predict a variance too, train by Gaussian NLL, report coverage.
         interval_level: central level of the prediction intervals.
         teacher_forcing: seq2seq only, the probability of feeding the true previous value.
@@ -86,8 +97,12 @@ class ForecastingData(DataConfig):
     stride: int = Field(default=1, ge=1)
     eval_stride: int = Field(default=1, ge=1)
     period: int | None = Field(default=None, ge=1)
-    decoder: Literal["direct", "seq2seq"] = "direct"
-    instance_norm: Literal["off", "last", "mean", "meanstd"] = "last"
+    decoder: Literal["direct", "seq2seq", "segments"] = "direct"
+    segment_length: int = Field(default=48, ge=1)
+    channel_embedding: bool = True
+    head_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    instance_norm: Literal["off", "last", "mean", "meanstd", "revin"] = "last"
+    loss: Literal["mse", "mae", "huber"] = "mse"
     gaussian: bool = False
     interval_level: float = Field(default=0.9, gt=0.0, lt=1.0)
     teacher_forcing: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -114,11 +129,21 @@ class ForecastingData(DataConfig):
             raise ValueError(
                 f"data.teacher_forcing={self.teacher_forcing} needs data.decoder='seq2seq'"
             )
-        if self.channel_independent and (
+        if self.gaussian and self.loss != "mse":
+            raise ValueError(
+                f"data.loss={self.loss!r}: the Gaussian head trains by its NLL; "
+                "set data.gaussian = false or leave data.loss = 'mse'"
+            )
+        if (self.channel_independent or self.decoder == "segments") and (
             self.past_covariates or self.future_covariates or self.calendar
         ):
+            which = (
+                "data.decoder = 'segments'"
+                if self.decoder == "segments"
+                else "data.channel_independent = true"
+            )
             raise ValueError(
-                "data.channel_independent = true forecasts each target from its own past "
+                f"{which} forecasts each target from its own past "
                 "only: remove data.past_covariates, data.future_covariates and data.calendar"
             )
         return self

@@ -10,10 +10,12 @@ history and ``horizon`` rows to forecast::
 
 The model is :class:`~rnnlab.forecasting.model.RNNForecaster` over the cell of ``[model]``
 (any registered cell and its extras, built by :func:`rnnlab.models.stack.build_recurrent`),
-with a direct multi-horizon head (default) or a sequence-to-sequence decoder, optional
-instance normalization and an optional Gaussian head. Because ``[model]`` describes the
-recurrent stack shared by every task, the forecasting head is set in ``[data]``
-(``decoder``, ``instance_norm``, ``gaussian``, ...;
+with a direct multi-horizon head (default) or a sequence-to-sequence decoder, or
+:class:`~rnnlab.forecasting.segment_model.SegmentForecaster` (``decoder = "segments"``:
+segment-wise recurrence, parallel decoding), optional instance normalization (RevIN
+included), a point loss (``data.loss``: MSE, MAE or Huber) and an optional Gaussian head.
+Because ``[model]`` describes the recurrent stack shared by every task, the forecasting head
+is set in ``[data]`` (``decoder``, ``instance_norm``, ``gaussian``, ...;
 :class:`~rnnlab.forecasting.settings.ForecastingData`).
 
 Config::
@@ -57,6 +59,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -86,10 +89,12 @@ from rnnlab.forecasting.baselines import (
     LinearForecaster,
     NaiveForecaster,
     SeasonalNaiveForecaster,
+    is_sub_yearly,
     seasonal_period,
 )
 from rnnlab.forecasting.model import ChannelIndependent, RNNForecaster, forecast_loss
 from rnnlab.forecasting.run_files import SCALER_FILE
+from rnnlab.forecasting.segment_model import SegmentForecaster
 from rnnlab.forecasting.settings import NAMED_SERIES, ForecastingData
 from rnnlab.models.sequence import init_uniform_
 from rnnlab.models.stack import build_recurrent
@@ -159,8 +164,8 @@ class ForecastingTask(Task):
                 "'forecasting' (the forecaster reads the input channels directly)"
             )
         data: ForecastingData = self.data_config
-        if data.decoder == "seq2seq" and model.bidirectional:
-            raise ConfigError("data.decoder='seq2seq' needs model.bidirectional = false")
+        if data.decoder in ("seq2seq", "segments") and model.bidirectional:
+            raise ConfigError(f"data.decoder={data.decoder!r} needs model.bidirectional = false")
 
     # --------------------------------------------------------------------------- data
 
@@ -233,6 +238,14 @@ class ForecastingTask(Task):
 
     def _check_period(self, fd: ForecastData) -> None:
         data: ForecastingData = self.data_config
+        if data.period is None and self.period == 1 and is_sub_yearly(fd.series.freq):
+            warnings.warn(
+                f"the frequency {fd.series.freq!r} has no natural season: the seasonal-naive "
+                "baseline and MASE use period 1 (seasonal naive equals naive); set "
+                "data.period to the series' season",
+                UserWarning,
+                stacklevel=2,
+            )
         if self.period > data.input_length:
             source = "data.period" if data.period is not None else "the frequency"
             raise ConfigError(
@@ -280,6 +293,22 @@ class ForecastingTask(Task):
     def build_model(self, spec: DataSpec) -> nn.Module:
         cfg = self.config.model
         data: ForecastingData = self.data_config
+        norm = None if data.instance_norm == "off" else data.instance_norm
+        if data.decoder == "segments":
+            segments = SegmentForecaster(
+                channels=int(spec.output_size or 1),
+                horizon=data.horizon,
+                segment_length=data.segment_length,
+                hidden_size=cfg.hidden_size,
+                build_layer=partial(build_recurrent, cfg),
+                instance_norm=norm,
+                channel_embedding=data.channel_embedding,
+                dropout=data.head_dropout,
+                gaussian=data.gaussian,
+            )
+            if cfg.init_range is not None:
+                init_uniform_(segments, cfg.init_range)
+            return segments
         independent = data.channel_independent
         model: nn.Module = RNNForecaster(
             input_size=1 if independent else int(spec.num_features or 1),
@@ -289,7 +318,7 @@ class ForecastingTask(Task):
             build_layer=partial(build_recurrent, cfg),
             decoder=data.decoder,
             future_size=int(spec.extra.get("future_size", 0)),
-            instance_norm=None if data.instance_norm == "off" else data.instance_norm,
+            instance_norm=norm,
             gaussian=data.gaussian,
             teacher_forcing=data.teacher_forcing,
         )
@@ -312,7 +341,7 @@ class ForecastingTask(Task):
             output = (output[0].float(), output[1].float())
         else:
             output = output.float()
-        loss = forecast_loss(output, targets)
+        loss = forecast_loss(output, targets, data.loss)
         return loss, None, {"count": float(inputs.shape[0])}
 
     # ---------------------------------------------------------------------- evaluation
