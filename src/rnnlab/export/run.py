@@ -225,6 +225,11 @@ def load_task_model(
         from rnnlab.tasks.base import DataSpec
 
         task, meta, _ = load_forecast(Path(run_dir))
+        if getattr(task.config.data, "decoder", None) == "segments":
+            raise UserError(
+                f'{run_dir}: export of segment-wise forecasters (data.decoder = "segments") '
+                "is not supported yet"
+            )
         future_size = len(meta["future_names"]) + len(meta["calendar_names"])
         spec = DataSpec(
             num_features=len(meta["input_names"]),
