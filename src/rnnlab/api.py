@@ -20,7 +20,7 @@ import torch
 
 from rnnlab import config as config_mod
 from rnnlab.config import ExperimentConfig
-from rnnlab.errors import CheckpointError, ConfigError, RunDirError, UserError
+from rnnlab.errors import ConfigError, RunDirError, UserError
 from rnnlab.training.callbacks import Callback
 from rnnlab.training.checkpoint import load_model_state
 from rnnlab.training.devices import resolve_device
@@ -143,10 +143,7 @@ def evaluate(
         raise UserError(f"task {cfg.task.name!r} has no {split} split")
     target = resolve_device(device or cfg.train.device)
     model = task.build_model(data.spec)
-    weights = payload.get("model")
-    if not isinstance(weights, dict):
-        raise CheckpointError(f"checkpoint {path} holds no model weights (no 'model' table)")
-    load_model_state(model, weights, path)
+    load_model_state(model, payload.get("model"), path)
     model.to(target).eval()
     with torch.no_grad():
         return {k: float(v) for k, v in task.evaluate(model, loader).items()}

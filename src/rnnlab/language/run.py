@@ -104,7 +104,7 @@ def load_run(
         )
     task.vocab = vocab
     model = task.build_model(DataSpec(vocab_size=len(vocab)))
-    load_model_state(model, payload["model"], path)
+    load_model_state(model, payload.get("model"), path)
     if not isinstance(model, LanguageModel):  # pragma: no cover - build_model's type
         raise TypeError("build_model did not return a LanguageModel")
     model.to(resolve_device(device)).eval()

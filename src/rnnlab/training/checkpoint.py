@@ -196,15 +196,19 @@ def _unreadable(source: Path, err: Exception) -> CheckpointError:
     )
 
 
-def load_model_state(
-    model: nn.Module, state: dict[str, Any], source: str | os.PathLike[str]
-) -> None:
+def load_model_state(model: nn.Module, state: Any, source: str | os.PathLike[str]) -> None:
     """Load weights into ``model``, or raise one clear error when they do not fit.
 
+    Args:
+        state: the checkpoint's ``model`` table (``payload.get("model")``: ``None`` when the
+            checkpoint has none).
+
     Raises:
-        CheckpointError: naming missing and unexpected parameters and shape mismatches, and
-            the file they came from.
+        CheckpointError: no weights table, or naming missing and unexpected parameters and
+            shape mismatches, and the file they came from.
     """
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {source} holds no model weights (no 'model' table)")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

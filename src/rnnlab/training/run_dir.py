@@ -172,5 +172,5 @@ class RunDir:
             CheckpointError: missing, corrupted, or weights that do not fit ``model``.
         """
         path, payload = self.checkpoint(which)
-        load_model_state(model, payload["model"], path)
+        load_model_state(model, payload.get("model"), path)
         return path

@@ -118,7 +118,6 @@ class Trainer:
         self.should_stop = False
         self.stop_reason = ""
         self.best: float | None = None
-        self._tested_with = "best.pt"  # what the final test used (best.pt, else last.pt)
         self.last_valid: dict[str, float] = {}
         self.last_good_checkpoint: Path | None = None
         self.signals = StopSignals(self.run.checkpoint_path("last"))
@@ -300,11 +299,11 @@ class Trainer:
         stops = (self.should_stop, self._out_of_time)
         status = end_status(self.train_cfg, self.step, self.steps_per_epoch, *stops)
         distributed.barrier(self.dist)
-        test = self._final_test()
+        test, tested_with = self._final_test()
         self._log_end(status, self.epoch, self.stop_reason, best=self.best, **self.budget.summary())
         self._emit("on_fit_end", status)
         result = (self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test)
-        return FitResult(*result, test_checkpoint=self._tested_with)
+        return FitResult(*result, test_checkpoint=tested_with)
 
     def _run_epoch(self) -> None:
         epoch = self.epoch
@@ -437,18 +436,18 @@ class Trainer:
             self.schedule.on_evaluate(metrics)
             self._emit("on_evaluate", "valid", metrics)
 
-    def _final_test(self) -> dict[str, float]:
+    def _final_test(self) -> tuple[dict[str, float], str]:
+        """The test metrics and the checkpoint they were measured with (best, else last)."""
         if self.data.test is None:
-            return {}
+            return {}, "best.pt"
         checkpoint = "last"
         if self.run.checkpoint_path("best").is_file():
             self.run.load_model(self.model, "best")
             checkpoint = "best"
-        self._tested_with = f"{checkpoint}.pt"
         metrics = self.evaluate("test")
         self._log_eval("test", self.epoch, metrics, checkpoint=checkpoint)
         self._emit("on_evaluate", "test", metrics)
-        return metrics
+        return metrics, f"{checkpoint}.pt"
 
     # --------------------------------------------------------------------------- signals
 
