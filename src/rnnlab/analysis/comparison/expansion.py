@@ -7,11 +7,13 @@ grid values and the seed. Its name (:func:`run_id`) says what varies, e.g.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rnnlab import config as config_mod
+from rnnlab.analysis.comparison.claim_spec import base_config, config_key, merge
 from rnnlab.analysis.comparison.study_spec import StudyConfig
 from rnnlab.errors import ConfigError
 
@@ -50,16 +52,57 @@ class RunSpec:
     config: dict[str, Any]
     seconds: float | None = None
     stop_at: float | None = None
+    group: str = ""
+    variant: str = ""
+    train_eval_batches: int = 0
+    same_as: str | None = None
 
 
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
+
+
+def expand_claims(study: StudyConfig) -> list[RunSpec]:
+    """The runs of a study's ``[[claims]]``: every variant x seed, ``<claim>-<variant>-s<seed>``.
+
+    A run whose config equals an earlier one's (a reference shared by several claims) gets
+    ``same_as`` set to that run: it is trained once.
+
+    Raises:
+        ConfigError: a run's config is invalid (names the run).
+    """
+    bases = {name: base_config(b, name) for name, b in study.bases.items()}
+    first: dict[str, str] = {}
+    specs = []
+    for claim in study.claims:
+        max_steps = claim.budget.max_steps or study.budget.max_steps
+        seconds = claim.budget.seconds or study.budget.seconds
+        for variant in claim.arms():
+            for seed in claim.seeds or study.seeds:
+                ident = f"{claim.name}-{_slug(variant.name)}-s{seed}"
+                train: dict[str, Any] = {"seed": seed, "max_steps": max_steps or 10**9}
+                raw = merge(merge(bases[claim.base], variant.set), {"train": train})
+                if max_steps is not None:
+                    raw["train"].pop("epochs", None)  # the budget alone ends the run
+                raw["train"].pop("early_stopping", None)  # a fixed budget for every variant
+                if raw["train"].get("grad_clip_norm") == 0:
+                    raw["train"].pop("grad_clip_norm")  # 0 turns clipping off, as in [grid]
+                try:
+                    cfg = config_mod.from_dict(raw)
+                except ConfigError as err:
+                    raise ConfigError(f"study run {ident}: {err}") from None
+                key = config_key(raw)
+                specs.append(
+                    RunSpec(ident, cfg.task.name, 0, cfg.model.cell, seed, claim.metric,
+                            {"claim": claim.name, "variant": variant.name}, raw, seconds,
+                            None, claim.name, variant.name, claim.train_eval_batches,
+                            first.get(key))
+                )  # fmt: skip
+                first.setdefault(key, ident)
+    return specs
+
+
+_merge = merge
 
 
 def _short(value: Any) -> str:
@@ -86,6 +129,16 @@ def expand(study: StudyConfig) -> list[RunSpec]:
     Raises:
         ConfigError: a run's config is invalid (names the run).
     """
+    specs = _expand_grid(study) + expand_claims(study)
+    ids = [s.run_id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("the study expands to two runs with the same name; vary fewer settings")
+    return specs
+
+
+def _expand_grid(study: StudyConfig) -> list[RunSpec]:
+    if study.grid is None:
+        return []
     combos = study.grid.combinations()
     varied = [k for k in combos[0] if len({_short(c[k]) for c in combos}) > 1]
     specs = []
@@ -124,7 +177,4 @@ def expand(study: StudyConfig) -> list[RunSpec]:
                         RunSpec(ident, task.name, length, cell, seed, task.metric,
                                 dict(settings), raw, study.budget.seconds, task.stop_at)
                     )  # fmt: skip
-    ids = [s.run_id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise ConfigError("the study expands to two runs with the same name; vary fewer settings")
     return specs

@@ -87,6 +87,8 @@ def gradient_flow_section(
 ) -> tuple[dict[str, dict[str, float]], list[Path], str, int] | None:
     """Diagnose the first seed's run of every cell on the study's diagnose task at its
     longest length (init and trained); plot and return the ratios."""
+    if not result.study.tasks:
+        return None  # a claims-only study: no grid task to diagnose
     task = result.study.diagnose_task or result.study.tasks[0].name
     mine = [r for r in result.records if r.task == task]
     if not mine:

@@ -33,11 +33,21 @@ class RunRecord:
         metric, value, baseline: the compared test metric, its value, the baseline's value.
         test: every test metric.
         parameters: trainable parameters of the model.
-        seconds: wall time of the run (training, evaluation, test).
+        seconds: wall time of the run (set-up, training, evaluation, test).
         steps: optimizer steps done.
-        seconds_per_1000_steps: ``seconds / steps * 1000``.
+        seconds_per_1000_steps: training time per 1,000 steps: the steps' own time, without
+            the first step (one-time set-up: the native library build, lazy allocations)
+            and without the steps followed by an evaluation or a checkpoint
+            (:class:`~rnnlab.analysis.comparison.stoppers.StepTimer`).
         status: the trainer's status (``max_steps``, ``completed``), or ``target_reached``
             (``stop_at``) or ``time_budget`` (``budget.seconds``).
+        curve: ``(step, valid metric)`` at every evaluation.
+        group, variant: the claim and variant of a ``[[claims]]`` run (else empty).
+        valid: the validation metrics of the best evaluation (the tested checkpoint).
+        train: the best checkpoint's metrics on the first training batches (claims with
+            ``train_eval_batches``), else empty.
+        shared_from: the run this record was copied from (a config shared by two claims
+            is trained once), else empty.
     """
 
     run_id: str
@@ -56,6 +66,11 @@ class RunRecord:
     seconds_per_1000_steps: float
     status: str
     curve: list[tuple[int, float]] = field(default_factory=list)
+    group: str = ""
+    variant: str = ""
+    valid: dict[str, float] = field(default_factory=dict)
+    train: dict[str, float] = field(default_factory=dict)
+    shared_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

@@ -11,6 +11,8 @@ steps or seconds, or once it reaches the task's ``stop_at``
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -31,7 +33,7 @@ from rnnlab.analysis.comparison.records import (
     read_record,
     run_path,
 )
-from rnnlab.analysis.comparison.stoppers import StopAt, TimeBudget, higher_is_better
+from rnnlab.analysis.comparison.stoppers import StepTimer, StopAt, TimeBudget, higher_is_better
 from rnnlab.analysis.comparison.study_spec import StudyConfig, load_study
 from rnnlab.errors import ConfigError, NonFiniteLossError
 from rnnlab.io import atomic_write_text
@@ -59,9 +61,70 @@ def _curve(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     return points
 
 
+def _best_valid(run_dir: Path, metric: str, higher: bool) -> dict[str, float]:
+    """The validation metrics of the best evaluation by ``metric`` (the tested checkpoint's,
+    when the run monitors that metric)."""
+    evals = [
+        r
+        for r in read_metrics(RunDir(run_dir).metrics_path)
+        if r.get("kind") == "eval" and r.get("split") == "valid" and metric in r
+    ]
+    if not evals:
+        return {}
+    best = (max if higher else min)(evals, key=lambda r: float(r[metric]))
+    return {k: float(v) for k, v in best.items() if isinstance(v, float) and k != "elapsed_s"}
+
+
+def train_split_metrics(run_dir: Path, batches: int) -> dict[str, float]:
+    """The best checkpoint's metrics on the first ``batches`` training batches, in eval mode
+    (no dropout): the training side of the train-valid gap, at the cost of ``batches``
+    forward passes instead of a whole epoch."""
+    import torch
+
+    from rnnlab.tasks import TASKS
+    from rnnlab.training.checkpoint import load_model_state
+    from rnnlab.training.seeding import seed_everything
+
+    run = RunDir(run_dir)
+    cfg = run.config()
+    path, payload = run.checkpoint("best")
+    task = TASKS.get(cfg.task.name)(cfg)
+    seed_everything(cfg.train.seed)
+    data = task.build_data()
+    model = task.build_model(data.spec)
+    load_model_state(model, payload.get("model"), path)
+    model.eval()
+    with torch.no_grad():
+        found = task.evaluate(model, itertools.islice(iter(data.train), batches))
+    return {k: float(v) for k, v in found.items()}
+
+
 def _parameters(run_dir: Path) -> int:
     _, payload = RunDir(run_dir).checkpoint("last")
     return int(sum(t.numel() for t in payload["model"].values() if hasattr(t, "numel")))
+
+
+def raise_nonfinite(spec: RunSpec, error: Exception) -> None:
+    """Re-raise a non-finite loss with the run's name and what to do."""
+    raise NonFiniteLossError(
+        f"study run {spec.run_id}: {error} (lower the learning rate or set a grad_clip; "
+        "finished runs are kept and skipped when the study runs again)"
+    ) from None
+
+
+def _diverged(spec: RunSpec, folder: Path, seconds: float) -> RunRecord:
+    """A claim's run whose loss became non-finite: recorded as diverged (metric ``inf``),
+    a result of the claim (clipping off may do this), not an error of the study."""
+    bad = {spec.metric: float("inf")}
+    steps = max((int(r.get("step", 0)) for r in read_metrics(RunDir(folder).metrics_path)),
+                default=0)  # fmt: skip
+    record = RunRecord(
+        spec.run_id, spec.task, spec.length, spec.cell, spec.settings, spec.seed, spec.metric,
+        float("inf"), None, bad, 0, seconds, steps, seconds / max(steps, 1) * 1000.0,
+        "nonfinite", _curve(folder, spec.metric), spec.group, spec.variant, bad, {},
+    )  # fmt: skip
+    atomic_write_text(folder / RESULT_FILE, json.dumps(record.to_dict(), indent=1))
+    return record
 
 
 def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
@@ -76,6 +139,8 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
     callbacks: list[Callback] = []
     if spec.seconds is not None:
         callbacks.append(TimeBudget(spec.seconds))
+    timer = StepTimer()
+    callbacks.append(timer)
     stopper = None
     if spec.stop_at is not None:
         stopper = StopAt(spec.metric, spec.stop_at, higher_is_better(spec.task, spec.metric))
@@ -84,10 +149,9 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
     try:
         result = api.train(cfg, run_dir=folder, quiet=None, callbacks=callbacks)
     except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"study run {spec.run_id}: {error} (lower the learning rate or set a grad_clip; "
-            "finished runs are kept and skipped when the study runs again)"
-        ) from None
+        if not spec.group:
+            raise_nonfinite(spec, error)
+        return _diverged(spec, folder, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     if spec.metric not in result.test:
         raise ConfigError(
@@ -103,6 +167,9 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
         status = "target_reached"
     elif status == "early_stopped" and spec.seconds is not None:
         status = "time_budget"
+    higher = higher_is_better(spec.task, spec.metric)
+    train = train_split_metrics(folder, spec.train_eval_batches) if spec.train_eval_batches else {}
+    per_step = timer.seconds_per_1000_steps
     record = RunRecord(
         run_id=spec.run_id,
         task=spec.task,
@@ -117,18 +184,49 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
         parameters=_parameters(folder),
         seconds=seconds,
         steps=result.step,
-        seconds_per_1000_steps=seconds / max(result.step, 1) * 1000.0,
+        seconds_per_1000_steps=per_step
+        if per_step is not None
+        else seconds / max(result.step, 1) * 1000.0,
         status=status,
         curve=_curve(folder, spec.metric),
+        group=spec.group,
+        variant=spec.variant,
+        valid=_best_valid(folder, spec.metric, higher),
+        train=train,
     )
     atomic_write_text(folder / RESULT_FILE, json.dumps(record.to_dict(), indent=1))
     return record
+
+
+def warm_up() -> None:
+    """One-time costs before any run is timed: build (or load) the native recurrence."""
+    from rnnlab.nn import native
+
+    native.built()
 
 
 def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
+    warm_up()
+
+
+def estimate(specs: list[RunSpec], workers: int) -> str:
+    """One line: how many runs will train and how long they take at most (their time caps)."""
+    todo = [s for s in specs if s.same_as is None]
+    shared = len(specs) - len(todo)
+    line = f"{len(todo)} runs to train" + (f" ({shared} more shared)" if shared else "")
+    capped = [s.seconds for s in todo if s.seconds is not None]
+    if len(capped) == len(todo) and todo:
+        # A run's cap counts from the start of its training; set-up and the final test come
+        # on top (about 15 s a run on real data here).
+        total = sum(capped) + 15.0 * len(todo)
+        line += (
+            f"; each capped at {max(capped):.0f} s of training, so at most about "
+            f"{total / max(workers, 1) / 60:.0f} min with {workers} worker(s)"
+        )
+    return line
 
 
 def _run_in_worker(spec: RunSpec, run_dir: str) -> dict[str, Any]:
@@ -167,23 +265,32 @@ def run_study(
         record = read_record(run_path(folder, spec.run_id))
         if record is not None:
             found[spec.run_id] = record
+    shared = [s for s in specs if s.same_as is not None]
+    specs_all, specs = specs, [s for s in specs if s.same_as is None]
     skipped = [s.run_id for s in specs if s.run_id in found]
     if skipped:
         say(f"{len(skipped)} of {len(specs)} runs already finished in {folder}: skipped")
     todo = [s for s in specs if s.run_id not in found]
     count = workers if workers is not None else cfg.workers
+    say(f"study {cfg.name}: {estimate(specs_all, count)}")
     done = len(skipped)
 
     def finished(record: RunRecord) -> None:
         nonlocal done
         done += 1
         found[record.run_id] = record
+        ran = done - len(skipped)
+        left = len(specs) - done
+        pace = (time.perf_counter() - start) / ran  # wall seconds per run, workers included
         say(
             f"[{done}/{len(specs)}] {record.run_id}: {record.metric} {record.value:.4g} "
             f"({record.steps} steps, {record.seconds:.1f} s)"
+            + (f"; about {left * pace / 60:.0f} min left at this pace" if left else "")
         )
 
     if count <= 1 or len(todo) <= 1:
+        if todo:
+            warm_up()
         for spec in todo:
             finished(run_one(spec, run_path(folder, spec.run_id)))
     else:
@@ -196,6 +303,12 @@ def run_study(
             ]
             for future in as_completed(futures):
                 finished(RunRecord.from_dict(future.result()))
+    for spec in shared:
+        found[spec.run_id] = dataclasses.replace(
+            found[str(spec.same_as)], run_id=spec.run_id, settings=dict(spec.settings),
+            group=spec.group, variant=spec.variant, shared_from=str(spec.same_as),
+        )  # fmt: skip
+    specs = specs_all
     records = [found[s.run_id] for s in specs]
     atomic_write_text(folder / "results.json", json.dumps([r.to_dict() for r in records], indent=1))
     return StudyResult(

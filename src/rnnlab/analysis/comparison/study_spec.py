@@ -31,8 +31,13 @@ A study is a TOML file::
     data = { train_samples = 10000 }
 
 
-The shipped studies are in ``rnnlab/studies``: ``simple-to-gated`` (the default) and
-``full``. :func:`~rnnlab.analysis.comparison.expansion.expand` turns a study into its runs.
+A study may also (or instead) hold ``[bases.<name>]`` and ``[[claims]]``: ablation groups
+over shipped recipes, each variant trained with the seeds and compared with the group's
+reference (:mod:`~rnnlab.analysis.comparison.claim_spec`).
+
+The shipped studies are in ``rnnlab/studies``: ``simple-to-gated`` (the default),
+``full``, and the claims on real data ``claims`` and ``claims-quick``.
+:func:`~rnnlab.analysis.comparison.expansion.expand` turns a study into its runs.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rnnlab.analysis.comparison.claim_spec import Claim, ClaimBase
 from rnnlab.config import format_errors, parse_toml
 from rnnlab.errors import ConfigError
 from rnnlab.registry import suggest
@@ -156,6 +162,8 @@ class StudyConfig(_Strict):
         tasks: the tasks with their lengths.
         diagnose_task: the task whose longest length gets the gradient-flow analysis (at
             initialization and trained) in the report; default: the first task.
+        bases: named bases of the claims (a recipe and sections over it).
+        claims: ablation groups on those bases (no ``grid``/``tasks`` needed then).
     """
 
     name: str
@@ -165,15 +173,30 @@ class StudyConfig(_Strict):
     budget: Budget
     base: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cell_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    grid: Grid
-    tasks: list[StudyTask] = Field(min_length=1)
+    grid: Grid | None = None
+    tasks: list[StudyTask] = Field(default_factory=list)
     diagnose_task: str | None = None
+    bases: dict[str, ClaimBase] = Field(default_factory=dict)
+    claims: list[Claim] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
         extra = set(self.base) - {"model", "train", "output"}
         if extra:
             raise ValueError(f"base may hold model, train and output sections, not {sorted(extra)}")
+        if not self.claims and (self.grid is None or not self.tasks):
+            raise ValueError("a study needs [grid] and [[tasks]], or [[claims]]")
+        if self.tasks and self.grid is None:
+            raise ValueError("[[tasks]] need a [grid] (at least grid.cell)")
+        for claim in self.claims:
+            if claim.base not in self.bases:
+                raise ValueError(
+                    f"claim {claim.name!r}: base {claim.base!r} is not one of [bases] "
+                    f"({', '.join(sorted(self.bases)) or 'none'})"
+                )
+        names = [c.name for c in self.claims]
+        if len(set(names)) != len(names):
+            raise ValueError("two [[claims]] share a name")
         if self.diagnose_task is not None and self.diagnose_task not in {
             t.name for t in self.tasks
         }:

@@ -69,7 +69,8 @@ class Row:
 
 def table_rows(records: Sequence[RunRecord]) -> list[Row]:
     """Per task, length and configuration: metric mean ± std over seeds, solved fraction,
-    parameters and seconds per 1,000 steps, in study order."""
+    parameters and seconds per 1,000 training steps (the median over seeds: one slow
+    seed, e.g. on a busy machine, does not move it), in study order."""
     varied = varied_settings(records)
     summaries = {(s.task, s.length, s.cell, s.metric): s for s in summarize(to_records(records))}
     groups: dict[tuple[str, int, str, str], list[RunRecord]] = {}
@@ -90,7 +91,7 @@ def table_rows(records: Sequence[RunRecord]) -> list[Row]:
                 solved=s.solved,
                 baseline=s.baseline,
                 parameters=items[0].parameters,
-                seconds_per_1000_steps=statistics.fmean(r.seconds_per_1000_steps for r in items),
+                seconds_per_1000_steps=statistics.median(r.seconds_per_1000_steps for r in items),
             )
         )
     return rows
