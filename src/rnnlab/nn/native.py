@@ -89,13 +89,16 @@ def _cpu_fingerprint() -> str:
     return hashlib.sha256(flags.encode()).hexdigest()[:8]
 
 
-def _build_directory(cflags: tuple[str, ...], ldflags: tuple[str, ...]) -> Path:
+def _build_directory(
+    cflags: tuple[str, ...], ldflags: tuple[str, ...], source_file: Path = SOURCE
+) -> Path:
     flags = " ".join(cflags + ldflags).encode()
-    source = hashlib.sha256(SOURCE.read_bytes() + flags).hexdigest()[:12]
+    source = hashlib.sha256(source_file.read_bytes() + flags).hexdigest()[:12]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
     system = sysconfig.get_platform().replace("-", "_")
     name = f"torch{torch.__version__}-{python}-{system}-cpu{_cpu_fingerprint()}-{source}"
-    return cache_dir() / "native" / name
+    prefix = "" if source_file == SOURCE else f"{source_file.stem}-"
+    return cache_dir() / "native" / f"{prefix}{name}"
 
 
 def _missing_tool() -> str | None:
@@ -145,22 +148,28 @@ def _compile() -> Any | None:
     return None
 
 
-def _build(build: Path, cflags: tuple[str, ...], ldflags: tuple[str, ...]) -> str | None:
+def _build(
+    build: Path,
+    cflags: tuple[str, ...],
+    ldflags: tuple[str, ...],
+    source: Path = SOURCE,
+    library: str = LIBRARY,
+) -> str | None:
     """Builds and loads the library into ``build``; the error's first line where it fails."""
     from torch.utils.cpp_extension import load
 
     try:
         build.mkdir(parents=True, exist_ok=True)
-        if not any(build.glob(f"{LIBRARY}*.so")):
+        if not any(build.glob(f"{library}*.so")):
             print(
-                f"rnnlab: building the native CPU recurrence kernel in {build} "
+                f"rnnlab: building the native CPU kernel {source.name} in {build} "
                 "(first use only, about 30 s)",
                 file=sys.stderr,
                 flush=True,
             )
         load(
-            name=LIBRARY,
-            sources=[str(SOURCE)],
+            name=library,
+            sources=[str(source)],
             build_directory=str(build),
             extra_cflags=list(cflags),
             extra_ldflags=list(ldflags),
@@ -218,3 +227,35 @@ def status() -> str:
     if _loaded["ops"].packed_gemm():
         details.append("float32 step weights packed once per loop: MKL")
     return f"available ({'; '.join(details)})"
+
+
+_extensions: dict[str, tuple[Any | None, str]] = {}
+
+
+def extension(library: str, source: Path) -> tuple[Any | None, str]:
+    """Another native library of rnnlab (e.g. ``csrc/scan.cpp``), built and loaded on first use.
+
+    Built like the recurrence library (same flags, tools, cache folder and ``RNNLAB_NATIVE=0``
+    switch), as its own shared library, so a change to one source rebuilds only that one.
+
+    Returns:
+        ``(torch.ops.<library>, reason)``, or ``(None, reason)`` where it cannot be built.
+    """
+    if library in _extensions:
+        return _extensions[library]
+    result: tuple[Any | None, str]
+    if os.environ.get("RNNLAB_NATIVE", "1") == "0":
+        result = (None, "turned off by RNNLAB_NATIVE=0")
+    elif (missing := _missing_tool()) is not None:
+        result = (None, missing)
+    else:
+        result = (None, "")
+        for cflags, ldflags in BUILDS:
+            build = _build_directory(cflags, ldflags, source)
+            failure = _build(build, cflags, ldflags, source, library)
+            if failure is None:
+                result = (getattr(torch.ops, library), f"built in {build}")
+                break
+            result = (None, result[1] or f"the build failed ({failure}); see {build}")
+    _extensions[library] = result
+    return result
