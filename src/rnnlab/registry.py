@@ -125,6 +125,7 @@ TASKS: Registry[Any] = Registry(
         "rnnlab.forecasting.task",
         "rnnlab.speech.digits",
         "rnnlab.speech.ctc_task",
+        "rnnlab.speech.sentences",
     ),
 )
 """Config name -> :class:`rnnlab.tasks.Task` subclass (registered with
