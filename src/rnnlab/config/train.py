@@ -131,7 +131,12 @@ class TrainConfig(Section):
     """``[train]``: everything the trainer needs, nothing about tasks or cells.
 
     Attributes:
-        optimizer: ``sgd`` (with ``momentum``, ``nesterov``), ``adam`` or ``adamw``.
+        optimizer: ``sgd`` (with ``momentum``, ``nesterov``), ``adam``, ``adamw`` or
+            ``nt-asgd``: SGD switched to weight averaging when the monitored validation
+            metric is worse than the best of the checks before the last ``nonmono``
+            (Merity et al. 2017); evaluation and ``best.pt`` use the averaged weights
+            (``rnnlab.training.averaging``). The metric must be lower-is-better.
+        nonmono: the look-back ``n`` of ``nt-asgd``'s trigger, in validation checks.
         lr, weight_decay, betas, eps: optimizer settings (``betas``/``eps``: Adam, AdamW).
         schedule: the learning-rate schedule, a table with ``kind`` = ``constant``, ``step``,
             ``plateau``, ``cosine`` or ``budget`` (see each schedule class).
@@ -161,7 +166,8 @@ class TrainConfig(Section):
         precision: ``fp32``; ``bf16`` or ``fp16`` autocast (fp16 with loss scaling, GPU).
     """
 
-    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    optimizer: Literal["sgd", "adam", "adamw", "nt-asgd"] = "adam"
+    nonmono: int = Field(default=5, ge=1)
     lr: float = Field(default=1e-3, gt=0.0)
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
     nesterov: bool = False
@@ -218,6 +224,11 @@ class TrainConfig(Section):
             raise ValueError(
                 f"train.momentum and train.nesterov apply to optimizer 'sgd', "
                 f"not {self.optimizer!r} (Adam's momentum is train.betas)"
+            )
+        if self.optimizer == "nt-asgd" and self.monitor_mode != "min":
+            raise ValueError(
+                'train.optimizer = "nt-asgd" triggers on a lower-is-better metric; '
+                f"train.monitor_mode is {self.monitor_mode!r} (use a loss, mode 'min')"
             )
         if self.nesterov and self.momentum == 0:
             raise ValueError("train.nesterov = true needs train.momentum > 0")

@@ -15,6 +15,13 @@
 - *Weight tying* (Press and Wolf 2017; Inan et al. 2017): the decoder reuses the embedding
   matrix; when the recurrent output size differs from the embedding size a linear
   projection (no bias) maps one to the other.
+- *Layer by layer* (AWD-LSTM): with ``hidden_dropout`` or ``last_hidden_size`` a ``[model]``
+  stack is built one layer at a time (:class:`~rnnlab.language.layered.LayeredStack`):
+  dropout between the layers with one mask per sequence when ``variational``, and a last
+  layer of its own width (the embedding size: a tied decoder then needs no projection).
+- *AR / TAR* (Merity et al. 2017): with ``record_activations`` set, a training forward keeps
+  the top layer's outputs before and after the output dropout in ``activations``, for the
+  task to add :func:`~rnnlab.language.regularization.activation_penalty` to the loss.
 - *Initialization*: embedding, decoder and projection weights uniform in
   ``[-init_range, init_range]`` (Zaremba et al. 2014 use 0.1), decoder bias zero;
   ``recurrent_init_range`` does the same to the recurrent weights and biases (Zaremba's
@@ -35,6 +42,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.config import ModelConfig
+from rnnlab.language.layered import LayeredStack
+from rnnlab.language.regularization import drop_embedding_rows, locked_dropout
 from rnnlab.models.stack import build_recurrent
 from rnnlab.registry import CELLS
 
@@ -79,7 +88,12 @@ class LanguageModel(nn.Module):
         input_dropout: dropout on the embedded vectors.
         output_dropout: dropout on the top recurrent outputs.
         embedding_dropout: probability of dropping a word type (a whole embedding row).
-        variational: input and output dropout use one mask per sequence over time.
+        variational: input, output (and ``hidden_dropout``) dropout use one mask per
+            sequence over time (locked dropout).
+        hidden_dropout: dropout between recurrent layers, applied here (a ``[model]`` stack
+            is then built layer by layer and the layers' own ``dropout`` is unused).
+        last_hidden_size: width of the last recurrent layer (a ``[model]`` stack only; built
+            layer by layer). Equal to ``embedding_size`` a tied decoder needs no projection.
         tie_weights: the decoder shares the embedding matrix.
         init_range: uniform range for embedding, decoder and projection weights.
         recurrent_init_range: if given, uniform range for the recurrent weights and biases.
@@ -107,6 +121,8 @@ class LanguageModel(nn.Module):
         output_dropout: float = 0.0,
         embedding_dropout: float = 0.0,
         variational: bool = False,
+        hidden_dropout: float | None = None,
+        last_hidden_size: int | None = None,
         tie_weights: bool = False,
         init_range: float = 0.1,
         recurrent_init_range: float | None = None,
@@ -121,6 +137,7 @@ class LanguageModel(nn.Module):
             ("input_dropout", input_dropout),
             ("output_dropout", output_dropout),
             ("embedding_dropout", embedding_dropout),
+            ("hidden_dropout", hidden_dropout or 0.0),
         ):
             _check_p(name, p)
         if not init_range > 0:
@@ -133,6 +150,11 @@ class LanguageModel(nn.Module):
         self.variational = bool(variational)
         self.batch_first = bool(batch_first)
         self.init_range = float(init_range)
+        self.record_activations = False
+        self.activations: tuple[Tensor, Tensor] | None = None
+        self._layered = hidden_dropout is not None or last_hidden_size is not None
+        self._hidden_dropout = hidden_dropout
+        self._last_hidden_size = last_hidden_size
 
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.recurrent = self._build_recurrent(
@@ -167,6 +189,29 @@ class LanguageModel(nn.Module):
                     f"recurrent module has batch_first={layout}, the model {self.batch_first}"
                 )
             module = recurrent
+        elif self._layered:
+            if not isinstance(recurrent, ModelConfig):
+                raise ValueError(
+                    "hidden_dropout and last_hidden_size need a [model] section (ModelConfig) "
+                    f"to build the stack layer by layer, got {type(recurrent).__name__}"
+                )
+            if recurrent.proj_size:
+                raise ValueError("a stack built layer by layer cannot use proj_size")
+            config = (
+                recurrent
+                if num_layers is None
+                else recurrent.model_copy(update={"num_layers": num_layers})
+            )
+            if hidden_size is not None:
+                config = config.model_copy(update={"hidden_size": hidden_size})
+            module = LayeredStack(
+                config,
+                self.embedding_size,
+                self._last_hidden_size,
+                dropout=self._hidden_dropout if self._hidden_dropout is not None else dropout,
+                locked=self.variational,
+                **kwargs,
+            )
         elif isinstance(recurrent, ModelConfig):
             overrides = dict(kwargs)
             if num_layers is not None:
@@ -226,10 +271,17 @@ class LanguageModel(nn.Module):
             self._init_recurrent(float(recurrent_init_range))
 
     def _init_recurrent(self, r: float) -> None:
-        forget_bias = getattr(self.recurrent, "forget_bias", None)
-        hidden = getattr(self.recurrent, "hidden_size", 0)
+        stack = self.recurrent
+        layers = list(stack.layers) if isinstance(stack, LayeredStack) else [stack]
+        for layer in layers:
+            self._init_layer(layer, r)
+
+    @staticmethod
+    def _init_layer(layer: nn.Module, r: float) -> None:
+        forget_bias = getattr(layer, "forget_bias", None)
+        hidden = getattr(layer, "hidden_size", 0)
         with torch.no_grad():
-            for name, param in self.recurrent.named_parameters():
+            for name, param in layer.named_parameters():
                 if name.startswith("ln_") or ".ln_" in name:
                     continue  # layer-norm gains and biases keep 1 and 0
                 param.uniform_(-r, r)
@@ -244,19 +296,13 @@ class LanguageModel(nn.Module):
             return x
         if not self.variational:
             return F.dropout(x, p, training=True)
-        time_dim = 1 if self.batch_first else 0
-        shape = list(x.shape)
-        shape[time_dim] = 1
-        mask = x.new_empty(shape).bernoulli_(1.0 - p).div_(1.0 - p)
-        return x * mask
+        return locked_dropout(x, p, training=True, time_dim=1 if self.batch_first else 0)
 
     def embed(self, tokens: Tensor) -> Tensor:
         """Embedded tokens, with embedding dropout in training."""
-        weight = self.embedding.weight
-        if self.training and self.embedding_dropout > 0:
-            p = self.embedding_dropout
-            keep = weight.new_empty(weight.shape[0], 1).bernoulli_(1.0 - p).div_(1.0 - p)
-            weight = weight * keep  # (V, E): whole rows zeroed
+        weight = drop_embedding_rows(  # (V, E): whole rows zeroed
+            self.embedding.weight, self.embedding_dropout, training=self.training
+        )
         return F.embedding(tokens, weight)
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -275,8 +321,10 @@ class LanguageModel(nn.Module):
                 f"of shape {tuple(tokens.shape)}"
             )
         x = self._dropout(self.embed(tokens), self.input_dropout)  # (T, B, E)
-        output, state = self.recurrent(x, state)  # (T, B, H)
-        output = self._dropout(output, self.output_dropout)
+        raw, state = self.recurrent(x, state)  # (T, B, H)
+        output = self._dropout(raw, self.output_dropout)
+        if self.record_activations and self.training:
+            self.activations = (raw, output)  # for AR/TAR, read by the task's step
         if self.projection is not None:
             output = self.projection(output)  # (T, B, E)
         return self.decoder(output), state  # (T, B, V)

@@ -41,7 +41,9 @@ dropout between layers (also the default input and output dropout, as in Zaremba
 2014, who drop every non-recurrent connection) and ``init_range`` (every weight uniform in
 ``[-r, r]``, biases included, as in the classic PTB recipes). Options of a language model
 that the shared ``[model]`` section has no key for live in ``[data]``: ``tie_weights``,
-``input_dropout``, ``output_dropout``, ``embedding_dropout`` and ``variational_dropout``.
+``input_dropout``, ``output_dropout``, ``embedding_dropout``, ``variational_dropout``,
+``hidden_dropout``, ``last_hidden_size`` and the activation regularizers ``ar_alpha`` and
+``tar_beta`` (AWD-LSTM, Merity et al. 2017; see :mod:`rnnlab.language.regularization`).
 
 Run directory: :meth:`LanguageTask.prepare_run_dir` writes the vocabulary to
 ``<run>/vocab.json`` and, when a run is resumed, refuses a vocabulary that differs from the
@@ -67,6 +69,7 @@ from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
 from rnnlab.errors import ConfigError, DataError, RunDirError
 from rnnlab.language.model import LanguageModel, detach_state
 from rnnlab.language.model import evaluate as evaluate_windows
+from rnnlab.language.regularization import activation_penalty
 from rnnlab.language.windows import EvalWindows, TrainWindows
 from rnnlab.tasks.base import DataSpec, Task, TaskData, move_to, register_task
 
@@ -101,7 +104,18 @@ class LanguageData(DataConfig):
         input_dropout, output_dropout: dropout on the embeddings and on the top layer's
             outputs (default ``model.dropout``).
         embedding_dropout: probability of dropping a whole word type in a batch.
-        variational_dropout: input and output dropout use one mask per window over time.
+        variational_dropout: input and output dropout (and ``hidden_dropout``) use one mask
+            per window over time (AWD-LSTM's locked dropout).
+        hidden_dropout: dropout between the recurrent layers applied by the language model
+            (AWD-LSTM's ``dropouth``): the stack is then built one layer at a time
+            (:class:`~rnnlab.language.layered.LayeredStack`) and ``model.dropout`` is unused.
+        last_hidden_size: width of the last recurrent layer (built layer by layer). With
+            ``tie_weights`` set it to ``model.embedding_size`` so that the tied decoder needs
+            no projection (AWD-LSTM: 1150, 1150, 400 with embeddings of 400).
+        ar_alpha: activation regularization, ``alpha * mean(h_drop ** 2)`` of the top layer's
+            dropped outputs, added to the training loss (AWD-LSTM: 2).
+        tar_beta: temporal activation regularization, ``beta * mean((h_t - h_{t-1}) ** 2)``
+            of the top layer's outputs before dropout (AWD-LSTM: 1).
     """
 
     corpus: str | None = None
@@ -121,6 +135,10 @@ class LanguageData(DataConfig):
     output_dropout: Probability | None = None
     embedding_dropout: Probability = 0.0
     variational_dropout: bool = False
+    hidden_dropout: Probability | None = None
+    last_hidden_size: int | None = Field(default=None, gt=0)
+    ar_alpha: float = Field(default=0.0, ge=0.0)
+    tar_beta: float = Field(default=0.0, ge=0.0)
 
 
 @register_task("language")
@@ -154,6 +172,12 @@ class LanguageTask(Task):
             raise ConfigError(
                 "model.bidirectional=true cannot predict the next token (it would see it); "
                 "task 'language' needs a unidirectional model"
+            )
+        data_layered = data.hidden_dropout is not None or data.last_hidden_size is not None
+        if data_layered and model.proj_size:
+            raise ConfigError(
+                f"data.hidden_dropout / data.last_hidden_size build the stack layer by layer, "
+                f"which cannot use model.proj_size={model.proj_size}; set model.proj_size = 0"
             )
         if model.input_projection is not None:
             raise ConfigError(
@@ -270,6 +294,8 @@ class LanguageTask(Task):
             output_dropout=cfg.dropout if data.output_dropout is None else data.output_dropout,
             embedding_dropout=data.embedding_dropout,
             variational=data.variational_dropout,
+            hidden_dropout=data.hidden_dropout,
+            last_hidden_size=data.last_hidden_size,
             tie_weights=data.tie_weights,
             init_range=cfg.init_range if cfg.init_range is not None else 0.1,
             recurrent_init_range=cfg.init_range,
@@ -296,11 +322,22 @@ class LanguageTask(Task):
         self, model: nn.Module, batch: Any, state: Any
     ) -> tuple[Tensor, Any, dict[str, float | Tensor]]:
         inputs, targets = batch  # (L, B), (L, B)
+        data: LanguageData = self.data_config
+        inner = getattr(model, "module", model)  # the LanguageModel inside a DDP wrapper
+        core = inner if isinstance(inner, LanguageModel) else None
+        regularize = bool(data.ar_alpha or data.tar_beta)
+        if core is not None:
+            core.record_activations = regularize
         logits, new_state = model(inputs, state)  # (L, B, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         metrics: dict[str, float | Tensor] = {"count": float(targets.numel())}
-        if self.data_config.loss_reduction == "sum_over_time":
-            metrics["loss"] = loss.detach()  # logged per token
+        if regularize and core is not None and core.activations is not None:
+            raw, dropped = core.activations
+            core.activations = None
+            metrics["loss"] = loss.detach()  # the logged loss stays the cross-entropy
+            loss = loss + activation_penalty(raw, dropped, data.ar_alpha, data.tar_beta)
+        if data.loss_reduction == "sum_over_time":
+            metrics["loss"] = metrics.get("loss", loss.detach())  # logged per token
             loss = loss * inputs.shape[0]  # summed over the L steps, mean over streams
         return loss, detach_state(new_state), metrics
 

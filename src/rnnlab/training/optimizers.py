@@ -8,13 +8,16 @@ import torch
 from torch import nn
 
 from rnnlab.config import ExperimentConfig
+from rnnlab.training.averaging import NTASGD
 
 
 def build_optimizer(
     params: Sequence[nn.Parameter], config: ExperimentConfig
 ) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov), Adam or AdamW from ``config.train``."""
+    """SGD (momentum, Nesterov), Adam, AdamW or NT-ASGD from ``config.train``."""
     train = config.train
+    if train.optimizer == "nt-asgd":
+        return NTASGD(params, lr=train.lr, nonmono=train.nonmono, weight_decay=train.weight_decay)
     if train.optimizer == "sgd":
         return torch.optim.SGD(
             params,

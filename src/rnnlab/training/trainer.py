@@ -27,6 +27,7 @@ the running means, the schedule and the callbacks' states are restored.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -44,6 +45,7 @@ from rnnlab.errors import (
     TrainingInterrupted,
 )
 from rnnlab.training import distributed, faults
+from rnnlab.training.averaging import averaged, observe_validation
 from rnnlab.training.budget import TimeBudget
 from rnnlab.training.callbacks import Callback, builtin_callbacks
 from rnnlab.training.checkpoint import capture_rng, check_resumable, restore_rng, save_checkpoint
@@ -425,7 +427,8 @@ class Trainer:
         return evaluate_model(self.task, self.model, loader, self.train_cfg.precision, self.device)
 
     def _evaluate_valid(self) -> None:
-        with self.budget.measuring("evaluate"):
+        # NT-ASGD: once averaging, the averaged weights are evaluated and saved as best.pt.
+        with self.budget.measuring("evaluate"), averaged(self.optimizer):
             metrics = self.last_valid = self.evaluate("valid")
             elapsed = round(self.budget.elapsed(), 3)
             self._log_eval("valid", self.epoch + 1, metrics, elapsed_seconds=elapsed)
@@ -435,6 +438,7 @@ class Trainer:
                 self.save_checkpoint("best")
             self.schedule.on_evaluate(metrics)
             self._emit("on_evaluate", "valid", metrics)
+        observe_validation(self.optimizer, value)
 
     def _final_test(self) -> tuple[dict[str, float], str]:
         """The test metrics and the checkpoint they were measured with (best, else last)."""
@@ -444,7 +448,8 @@ class Trainer:
         if self.run.checkpoint_path("best").is_file():
             self.run.load_model(self.model, "best")
             checkpoint = "best"
-        metrics = self.evaluate("test")
+        with averaged(self.optimizer) if checkpoint == "last" else contextlib.nullcontext():
+            metrics = self.evaluate("test")
         self._log_eval("test", self.epoch, metrics, checkpoint=checkpoint)
         self._emit("on_evaluate", "test", metrics)
         return metrics, f"{checkpoint}.pt"
