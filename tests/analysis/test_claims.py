@@ -185,6 +185,17 @@ def test_a_claims_study_runs_shares_resumes_and_reports(tmp_path: Path) -> None:
     assert "<img src='plots/claim_size.png'" in html
     again = run_study(path, tmp_path / "out")
     assert again.ran == [] and len(again.skipped) == 6
+    changed = write(
+        tmp_path,
+        TINY.replace(
+            'name = "h8"\nset = { model = { hidden_size = 8 } }',
+            'name = "h8"\nset = { model = { hidden_size = 6 } }',
+        ),
+    )
+    lines: list[str] = []
+    third = run_study(changed, tmp_path / "out", progress=lines.append)
+    assert sorted(third.ran) == ["size-h8-s0", "size-h8-s1"]  # a changed config reruns
+    assert any("config changed" in line for line in lines)
 
 
 def test_bad_claims_are_one_line_errors(tmp_path: Path) -> None:

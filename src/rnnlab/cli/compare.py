@@ -76,14 +76,20 @@ def compare(
     """Run an architecture study (cells x settings x seeds) and write its report.
 
     With no argument, runs the shipped "simple to gated" study: tanh RNN vs LSTM vs GRU on
-    the adding problem at several lengths and on the embedded Reber grammar. Finished runs in
-    the study directory are skipped, so an interrupted study resumes.
+    the adding problem at several lengths and on the embedded Reber grammar. "claims" and
+    "claims-quick" test dropout, clipping, depth, direction, cell type and the learning-rate
+    / batch / BPTT settings on real data (PTB, FSDD, ETTh1), each claim with a verdict
+    computed from its numbers. Before training, it says how many runs there are and how
+    long they take at most; finished runs in the study directory are skipped, so an
+    interrupted study resumes.
 
     Examples:
 
         rnnlab compare
 
         rnnlab compare --study full --workers 4
+
+        RNNLAB_DATA=path/to/data rnnlab compare --study claims-quick
 
         rnnlab compare my-study.toml --out studies/mine
     """
@@ -103,7 +109,15 @@ def compare(
         )
 
     result, report = guard(body, interrupted_hint="; run the same command again to resume")
-    wide.print(study_table(report.rows))
+    if report.rows:
+        wide.print(study_table(report.rows))
+    for section in report.claims:
+        table = Table(title=section.claim.title or section.claim.name)
+        for name in section.header:
+            table.add_column(name)
+        for row in section.rows:
+            table.add_row(*row)
+        wide.print(table)
     for sentence in report.sentences + report.gradient:
         out.print(f"- {sentence}", markup=False)
     out.print(

@@ -7,6 +7,7 @@ runner writes these records; the table, the plots and the report read them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,8 @@ class RunRecord:
             ``train_eval_batches``), else empty.
         shared_from: the run this record was copied from (a config shared by two claims
             is trained once), else empty.
+        config_hash: a hash of the run's config (:func:`config_hash`): a resumed study
+            retrains a finished run whose config has changed since (empty: not checked).
     """
 
     run_id: str
@@ -71,6 +74,7 @@ class RunRecord:
     valid: dict[str, float] = field(default_factory=dict)
     train: dict[str, float] = field(default_factory=dict)
     shared_from: str = ""
+    config_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -82,6 +86,12 @@ class RunRecord:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known["curve"] = [tuple(p) for p in known.get("curve", [])]
         return cls(**known)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A short hash of a run's config, its output section left out."""
+    text = json.dumps({k: v for k, v in config.items() if k != "output"}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def read_record(run_dir: Path) -> RunRecord | None:

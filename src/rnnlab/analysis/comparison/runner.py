@@ -30,6 +30,7 @@ from rnnlab.analysis.comparison.records import (
     RESULT_FILE,
     RunRecord,
     StudyResult,
+    config_hash,
     read_record,
     run_path,
 )
@@ -121,7 +122,8 @@ def _diverged(spec: RunSpec, folder: Path, seconds: float) -> RunRecord:
     record = RunRecord(
         spec.run_id, spec.task, spec.length, spec.cell, spec.settings, spec.seed, spec.metric,
         float("inf"), None, bad, 0, seconds, steps, seconds / max(steps, 1) * 1000.0,
-        "nonfinite", _curve(folder, spec.metric), spec.group, spec.variant, bad, {},
+        "nonfinite", _curve(folder, spec.metric), spec.group, spec.variant, bad, {}, "",
+        config_hash(spec.config),
     )  # fmt: skip
     atomic_write_text(folder / RESULT_FILE, json.dumps(record.to_dict(), indent=1))
     return record
@@ -193,6 +195,7 @@ def run_one(spec: RunSpec, run_dir: str | os.PathLike[str]) -> RunRecord:
         variant=spec.variant,
         valid=_best_valid(folder, spec.metric, higher),
         train=train,
+        config_hash=config_hash(spec.config),
     )
     atomic_write_text(folder / RESULT_FILE, json.dumps(record.to_dict(), indent=1))
     return record
@@ -263,6 +266,9 @@ def run_study(
     found: dict[str, RunRecord] = {}
     for spec in specs:
         record = read_record(run_path(folder, spec.run_id))
+        if record is not None and record.config_hash not in ("", config_hash(spec.config)):
+            say(f"{spec.run_id}: its config changed since it ran: training it again")
+            record = None
         if record is not None:
             found[spec.run_id] = record
     shared = [s for s in specs if s.same_as is not None]
