@@ -22,7 +22,8 @@ omitted. Parameters per layer and direction (suffix ``_l{k}``, ``_l{k}_reverse``
 ``weight_ih`` ``(4H, I)`` with rows in the gate order ``i, f, z, o`` (``H`` each),
 ``weight_hh`` ``(num_heads, 4d, d)`` (head ``j``'s rows in the same gate order, for its
 units ``j d ... (j + 1) d - 1``) and ``bias`` ``(4H)``. Weights start uniform in
-``+-1/sqrt(H)``, the forget-gate bias evenly spaced in ``[3, 6]`` and the others at 0.
+``+-1/sqrt(H)``, the forget-gate bias evenly spaced in ``[3, 6]`` (0 for the exponential
+gate) and the others at 0.
 
 Training runs a hand-written backward (``rnnlab.nn.modern.slstm_bptt``): one autograd node
 per direction and layer; :class:`SLSTMCell` is the same step in plain autograd, the
@@ -38,6 +39,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,14 +83,16 @@ def _check_forget_gate(value: str) -> None:
         raise ValueError(f"forget_gate must be one of {FORGET_GATES}, got {value!r}")
 
 
-def _init_weights(hidden: int, w_ih: Tensor, w_hh: Tensor, b: Tensor | None) -> None:
+def _init_weights(
+    hidden: int, w_ih: Tensor, w_hh: Tensor, b: Tensor | None, exp_forget: bool
+) -> None:
     bound = hidden**-0.5
     with torch.no_grad():
         w_ih.uniform_(-bound, bound)
         w_hh.uniform_(-bound, bound)
         if b is not None:
             b.zero_()
-            b[hidden : 2 * hidden] = forget_bias_init(hidden).to(b)
+            b[hidden : 2 * hidden] = forget_bias_init(hidden, exp_forget).to(b)
 
 
 class SLSTMCell(nn.Module):
@@ -115,14 +120,14 @@ class SLSTMCell(nn.Module):
             raise ValueError(
                 f"hidden_size={hidden_size} must be a multiple of num_heads={num_heads}"
             )
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         size = hidden_size // num_heads
         self.input_size, self.hidden_size, self.num_heads = input_size, hidden_size, num_heads
         self.forget_gate = forget_gate
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(num_heads, 4 * size, size, **factory))
         self.bias = nn.Parameter(torch.empty(4 * hidden_size, **factory)) if bias else None
-        _init_weights(hidden_size, self.weight_ih, self.weight_hh, self.bias)
+        _init_weights(hidden_size, self.weight_ih, self.weight_hh, self.bias, forget_gate == "exp")
 
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
@@ -175,12 +180,18 @@ class SLSTM(XLSTMLayer):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
             num_heads,
         )
         _check_forget_gate(forget_gate)
         self.forget_gate = forget_gate
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         size = self.head_size
         for suffix in self._suffixes():
             layer = int(suffix[2:].split("_")[0])
@@ -205,6 +216,7 @@ class SLSTM(XLSTMLayer):
                 getattr(self, f"weight_ih{suffix}"),
                 getattr(self, f"weight_hh{suffix}"),
                 getattr(self, f"bias{suffix}"),
+                self.forget_gate == "exp",
             )
 
     def state_shapes(self) -> tuple[tuple[int, ...], ...]:
@@ -233,7 +245,10 @@ class SLSTM(XLSTMLayer):
 
         mask = None if valid is None else valid.view(steps, 1, batch, 1)
         out, h, c, n, m = SLSTMDirection.apply(
-            pre, w_hh.transpose(1, 2), *(heads_first(s) for s in state), mask,
+            pre,
+            w_hh.transpose(1, 2),
+            *(heads_first(s) for s in state),
+            mask,
             self.forget_gate == "exp",
         )
         out = out.permute(0, 2, 1, 3).reshape(steps, batch, self.hidden_size)

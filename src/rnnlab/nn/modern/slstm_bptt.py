@@ -141,7 +141,7 @@ class SLSTMDirection(torch.autograd.Function):
     """One direction of one sLSTM layer over a sequence, with the backward above."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         pre: Tensor,
         weight: Tensor,
@@ -162,7 +162,7 @@ class SLSTMDirection(torch.autograd.Function):
         return out, hs[-1].clone(), cs[-1].clone(), ns[-1].clone(), ms[-1].clone()
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any,
         grad_out: Tensor | None,
         *grad_final: Tensor | None,

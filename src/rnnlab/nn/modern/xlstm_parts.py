@@ -57,8 +57,11 @@ def valid_mask(lengths: Tensor | None, steps: int, device: torch.device) -> Tens
     return (torch.arange(steps).unsqueeze(1) < lengths.unsqueeze(0)).to(device)
 
 
-def forget_bias_init(size: int) -> Tensor:
-    """The forget-gate bias xLSTM starts from: evenly spaced in ``[3, 6]`` (long memories)."""
+def forget_bias_init(size: int, exp_forget: bool) -> Tensor:
+    """The forget-gate bias xLSTM starts from: evenly spaced in ``[3, 6]`` for a sigmoid gate
+    (``f`` near 1, long memories); 0 for an exponential gate (``f = exp(0) = 1``)."""
+    if exp_forget:
+        return torch.zeros(size)
     return torch.linspace(3.0, 6.0, size) if size > 1 else torch.full((1,), 3.0)
 
 
@@ -139,7 +142,9 @@ class XLSTMLayer(nn.Module):
         like = next(self.parameters())
         rows = self.num_layers * self.num_directions
         return tuple(
-            torch.zeros(rows, batch, *shape, device=device or like.device, dtype=dtype or like.dtype)
+            torch.zeros(
+                rows, batch, *shape, device=device or like.device, dtype=dtype or like.dtype
+            )
             for shape in self.state_shapes()
         )
 
@@ -183,7 +188,8 @@ class XLSTMLayer(nn.Module):
                     f"{name}: pass lengths only with a padded tensor, not with a PackedSequence"
                 )
             validation.check_input(name, packed.data, self.input_size, (2,))
-            x, checked = pad_packed_sequence(packed)  # (T, B, I), lengths in batch order
+            x, packed_lengths = pad_packed_sequence(packed)  # (T, B, I), in batch order
+            checked: Tensor | None = packed_lengths
             batched = True
         else:
             tensor = cast(Tensor, input)
@@ -196,7 +202,9 @@ class XLSTMLayer(nn.Module):
             else:
                 x = tensor.transpose(0, 1) if self.batch_first else tensor
             checked = (
-                None if lengths is None else validation.check_lengths(lengths, x.shape[1], x.shape[0])
+                None
+                if lengths is None
+                else validation.check_lengths(lengths, x.shape[1], x.shape[0])
             )
         steps, batch = x.shape[0], x.shape[1]
         if hx is None:
@@ -223,7 +231,7 @@ class XLSTMLayer(nn.Module):
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         new_state = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
         if packed is not None:
-            return _repack(layer_input, cast(Tensor, checked), packed), new_state
+            return _repack(layer_input, packed_lengths, packed), new_state
         if not batched:
             return layer_input.squeeze(1), tuple(s.squeeze(1) for s in new_state)
         output = layer_input.transpose(0, 1) if self.batch_first else layer_input
@@ -249,7 +257,9 @@ class XLSTMLayer(nn.Module):
         if state is None:
             rows = self.init_state(xb.shape[0], xb.device, xb.dtype)
         else:
-            self._check_state(state, (self.num_layers, xb.shape[0]) if batched else (self.num_layers,))
+            self._check_state(
+                state, (self.num_layers, xb.shape[0]) if batched else (self.num_layers,)
+            )
             rows = tuple(state) if batched else tuple(s.unsqueeze(1) for s in state)
         finals: list[XState] = []
         out = xb
@@ -283,4 +293,6 @@ def _repack(output: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequ
         output = output.index_select(1, like.sorted_indices)
         lengths = lengths[like.sorted_indices.cpu()]
     packed = pack_padded_sequence(output, lengths, enforce_sorted=True)
-    return PackedSequence(packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices)
+    return PackedSequence(
+        packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices
+    )
