@@ -66,6 +66,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import DataConfig, ExperimentConfig, Probability
 from rnnlab.data.text import BPTTBatches, Corpus, Vocabulary, load_corpus
+from rnnlab.data.text.wikitext import is_wikitext, locate_wikitext
 from rnnlab.errors import ConfigError, DataError, RunDirError
 from rnnlab.language.model import LanguageModel, detach_state
 from rnnlab.language.model import evaluate as evaluate_windows
@@ -81,7 +82,10 @@ class LanguageData(DataConfig):
 
     Attributes:
         corpus: a named corpus of ``rnnlab.data.datasets`` (``ptb``, ``ptb-char``,
-            ``tinyshakespeare``), found under ``root``, ``$RNNLAB_DATA`` or the cache.
+            ``tinyshakespeare``), found under ``root``, ``$RNNLAB_DATA`` or the cache; or
+            ``wikitext-2`` / ``wikitext-103``, a folder ``<root>/wikitext-2/`` with
+            ``wiki.train.tokens`` etc. that you download yourself
+            (:mod:`rnnlab.data.text.wikitext`).
         path: instead of ``corpus``, a directory with one file per split (``train.txt``,
             ``ptb.valid.txt``...) or one raw text file cut by ``split``.
         root: the data root to look for ``corpus`` in.
@@ -191,6 +195,8 @@ class LanguageTask(Task):
         data: LanguageData = self.data_config
         if data.level is not None:
             return data.level
+        if is_wikitext(data.corpus):
+            return "word"
         if data.corpus is not None:
             from rnnlab.data import datasets
 
@@ -202,14 +208,16 @@ class LanguageTask(Task):
     def load_corpus(self, vocab: Vocabulary | None = None) -> Corpus:
         """Read the configured corpus (with ``vocab``, or a vocabulary built from train)."""
         data: LanguageData = self.data_config
-        if data.corpus is not None:
+        if is_wikitext(data.corpus):
+            location = locate_wikitext(str(data.corpus), data.root)
+        elif data.corpus is not None:
             from rnnlab.data import datasets
 
             spec = datasets.get_spec(data.corpus)
             if "level" not in spec.options:
                 raise ConfigError(
                     f"data.corpus={data.corpus!r} is not a text corpus ({spec.task}); "
-                    "text corpora: ptb, ptb-char, tinyshakespeare"
+                    "text corpora: ptb, ptb-char, tinyshakespeare, wikitext-2, wikitext-103"
                 )
             location = datasets.locate(data.corpus, data.root)
         else:
