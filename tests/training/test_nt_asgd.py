@@ -101,9 +101,25 @@ def _opt_state(path: Path) -> dict[str, Any]:
     return load_checkpoint(path)["optimizer"]
 
 
-def test_nt_asgd_evaluates_averaged_weights_and_resumes_exactly(tmp_path: Path) -> None:
+# The AWD-LSTM form too: a stack built layer by layer (its flat state carried over the
+# resume), locked dropout between layers, a last layer of the embedding's width, AR/TAR.
+AWD = [
+    "model.num_layers=2",
+    "data.hidden_dropout=0.2",
+    "data.last_hidden_size=8",
+    "data.tie_weights=true",
+    "data.variational_dropout=true",
+    "data.ar_alpha=2.0",
+    "data.tar_beta=1.0",
+]
+
+
+@pytest.mark.parametrize("extra", [[], AWD], ids=["fused", "awd"])
+def test_nt_asgd_evaluates_averaged_weights_and_resumes_exactly(
+    tmp_path: Path, extra: list[str]
+) -> None:
     corpus = write_corpus(tmp_path / "corpus")
-    config = base_config(corpus, *NT)
+    config = base_config(corpus, *NT, *extra)
     ref = api.train(config, run_dir=tmp_path / "ref", quiet=None)
     assert ref.status == "completed"
     last = load_checkpoint(tmp_path / "ref" / "checkpoints" / "last.pt")
