@@ -183,3 +183,21 @@ def test_the_task_builds_the_layered_stack_and_refuses_proj_size(tmp_path: Path)
     assert model.recurrent.sizes == [16, 16, 8] and model.recurrent.locked
     with pytest.raises(ConfigError, match="proj_size"):
         make(corpus, "data.last_hidden_size=8", "model.proj_size=4")
+
+
+def test_varied_windows_scale_the_learning_rate_by_their_length(tmp_path: Path) -> None:
+    from rnnlab import api
+    from rnnlab.training import read_metrics
+
+    corpus = write_corpus(tmp_path / "corpus")
+    overrides = [
+        "data.vary_seq_len=true", "data.scale_lr_by_length=true", "train.optimizer=sgd",
+        "train.lr=0.5", "train.log_every_steps=1", "train.num_threads=1",
+    ]  # fmt: skip
+    task = make(corpus, *overrides)
+    plan = [length for _, length in task.build_data().train.plan(0)]  # type: ignore[attr-defined]
+    assert len(set(plan)) > 1, "the windows do not vary: the test checks nothing"
+    api.train(task.config, run_dir=tmp_path / "run", quiet=None)
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    rates = [r["lr"] for r in records if r.get("kind") == "train"]
+    assert rates == pytest.approx([0.5 * length / 5 for length in plan])

@@ -98,6 +98,10 @@ class LanguageData(DataConfig):
         eval_seq_len: window length for evaluation (default ``train.seq_len``).
         vary_seq_len: AWD-LSTM's randomly varied training window lengths around
             ``train.seq_len`` (a fixed number of windows per epoch).
+        scale_lr_by_length: the learning rate of each training window is multiplied by
+            ``L / train.seq_len`` (its length over the nominal one), so that a short window
+            moves the weights less, as AWD-LSTM does with ``vary_seq_len``; the scaling is
+            applied to the rate after clipping, not to the gradients.
         loss_reduction: ``mean`` minimizes the mean cross-entropy per target token;
             ``sum_over_time`` minimizes its sum over the ``L`` steps of a window, averaged over
             the streams (``L`` times the mean), the convention of Zaremba et al.'s code and
@@ -133,6 +137,7 @@ class LanguageData(DataConfig):
     test_batch_size: int | None = Field(default=None, gt=0)
     eval_seq_len: int | None = Field(default=None, gt=0)
     vary_seq_len: bool = False
+    scale_lr_by_length: bool = False
     loss_reduction: Literal["mean", "sum_over_time"] = "mean"
     tie_weights: bool = False
     input_dropout: Probability | None = None
@@ -321,6 +326,13 @@ class LanguageTask(Task):
         if source is not None and source.streams.device != device:
             source.streams = source.streams.to(device)
         return move_to(batch, device)
+
+    def lr_factor(self, batch: Any) -> float:
+        """The learning-rate factor of a training window: ``L / train.seq_len`` with
+        ``data.scale_lr_by_length``, else 1 (the trainer multiplies the scheduled rate)."""
+        if not self.data_config.scale_lr_by_length:
+            return 1.0
+        return float(batch[0].shape[0]) / float(self.config.train.seq_len or 1)
 
     def initial_state(self) -> Any:
         """``None``: every epoch starts from zero states."""

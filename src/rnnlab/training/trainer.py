@@ -365,7 +365,9 @@ class Trainer:
 
     def _train_step(self, batch: Any, state: Any, epoch: int, index: int) -> Any:
         batch = self.task.to_device(batch, self.device)
-        lr = self._current_lr = self._lr(epoch)
+        lr = self._lr(epoch)
+        batch_lr = getattr(self.task, "lr_factor", None)  # optional: a task's per-batch scale
+        lr = self._current_lr = lr * batch_lr(batch) if batch_lr is not None else lr
         outcome = self.stepper.forward_backward(batch, state, lr)
         checks = [not math.isfinite(outcome.loss), self.signals.received is not None]
         nonfinite, signalled, timed = distributed.any_true(
