@@ -5,7 +5,7 @@ Features are computed once per data build (:func:`compute_features`) and kept in
 loaders only, augments them. Augmentation is drawn per batch from ``(train.seed, epoch,
 batch, rank)``, so a resumed run sees the same batches, and never touches valid or test::
 
-    train batch: [noise at snr -> features again] -> SpecAugment -> pad
+    train batch: [speed perturbation, noise at snr -> features again] -> SpecAugment -> pad
       -> features (B, T_max, F), frames (B,), labels (B,)            speech-digits
       -> features (B, T_max, F), frames (B,), targets (B, S_max), target_lengths (B,)  speech-ctc
 """
@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.data.audio import FeatureExtractor, add_noise, spec_augment
+from rnnlab.data.audio import FeatureExtractor, add_noise, spec_augment, speed_perturb
 from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.speech.settings import AugmentSettings
 from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
 
-__all__ = ["Utterance", "UtteranceBatches", "compute_features"]
+__all__ = ["Utterance", "UtteranceBatches", "compute_features", "prepare_all"]
 
 
 @dataclass
@@ -34,7 +34,8 @@ class Utterance:
     Attributes:
         features: ``(T, F)`` features (computed once per data build).
         digits: the spoken digits (one for isolated words).
-        waveform: the samples, kept only when training adds noise.
+        waveform: the (prepared: trimmed, loudness-normalized) samples, kept only when
+            training augments waveforms (noise, speed).
         speaker: who spoke it.
     """
 
@@ -87,8 +88,8 @@ class UtteranceBatches(ShuffledBatches):
             drop_last=drop_last,
             collate=self._plain,
         )
-        if augment is not None and augment.noise_snr_db is not None and extractor is None:
-            raise ValueError("noise augmentation needs the feature extractor")
+        if augment is not None and augment.waveform and extractor is None:
+            raise ValueError("waveform augmentation (noise, speed) needs the feature extractor")
         self.utterances = list(utterances)
         self.augment = augment
         self.extractor = extractor
@@ -115,18 +116,9 @@ class UtteranceBatches(ShuffledBatches):
     ) -> tuple[Tensor, ...]:
         """Pad (and, with a generator and augmentation settings, augment) one batch."""
         aug = self.augment if generator is not None else None
-        if aug is not None and aug.noise_snr_db is not None:
-            waves = [u.waveform for u in items]
-            if any(w is None for w in waves):
-                raise ValueError("noise augmentation needs utterances with waveforms")
-            samples = torch.tensor([w.numel() for w in waves if w is not None])
-            padded = _pad([w for w in waves if w is not None])  # (B, N)
-            noisy = add_noise(
-                padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
-            )
-            assert self.extractor is not None  # checked in __init__
-            with torch.no_grad():
-                features, frames = self.extractor(noisy, samples)  # (B, T, F), (B,)
+        if aug is not None and aug.waveform:
+            assert generator is not None  # aug is set only with a generator
+            features, frames = self._augmented_features(items, aug, generator)
         else:
             features = _pad([u.features for u in items])  # (B, T, F)
             frames = torch.tensor([u.features.shape[0] for u in items], dtype=torch.long)
@@ -149,6 +141,29 @@ class UtteranceBatches(ShuffledBatches):
         target_lengths = torch.tensor([t.numel() for t in encoded], dtype=torch.long)
         return features, frames, _pad(encoded, BLANK).long(), target_lengths
 
+    def _augmented_features(
+        self, items: list[Utterance], aug: AugmentSettings, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """Features of the items' waveforms after speed perturbation and noise."""
+        waves: list[Tensor] = []
+        for u in items:
+            if u.waveform is None:
+                raise ValueError("waveform augmentation needs utterances with waveforms")
+            waves.append(u.waveform)
+        low, high = aug.speed
+        if (low, high) != (1.0, 1.0):
+            factors = low + (high - low) * torch.rand(len(waves), generator=generator)
+            waves = [speed_perturb(w, float(f)) for w, f in zip(waves, factors, strict=True)]
+        samples = torch.tensor([w.numel() for w in waves])
+        padded = _pad(waves)  # (B, N)
+        if aug.noise_snr_db is not None:
+            padded = add_noise(
+                padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
+            )
+        assert self.extractor is not None  # checked in __init__
+        with torch.no_grad():  # the waveforms are prepared already (trimmed, leveled)
+            return self.extractor(padded, samples, prepare=False)  # (B, T, F), (B,)
+
 
 def compute_features(
     extractor: FeatureExtractor, waves: Sequence[Tensor], batch: int = 64
@@ -157,7 +172,8 @@ def compute_features(
 
     Args:
         extractor: the run's feature pipeline.
-        waves: ``(N_i,)`` samples per utterance.
+        waves: ``(N_i,)`` samples per utterance, prepared already
+            (:meth:`~rnnlab.data.audio.FeatureExtractor.prepare`; see :func:`prepare_all`).
         batch: waveforms per padded call of the extractor.
     """
     out: list[Tensor | None] = [None] * len(waves)
@@ -166,7 +182,19 @@ def compute_features(
         for begin in range(0, len(order), batch):
             rows = order[begin : begin + batch]
             lengths = torch.tensor([waves[i].numel() for i in rows])
-            feats, frames = extractor(_pad([waves[i] for i in rows]), lengths)
+            feats, frames = extractor(_pad([waves[i] for i in rows]), lengths, prepare=False)
             for k, i in enumerate(rows):
                 out[i] = feats[k, : int(frames[k])].clone()
     return [f for f in out if f is not None]
+
+
+def prepare_all(extractor: FeatureExtractor, waves: Sequence[Tensor]) -> list[Tensor]:
+    """Each waveform trimmed and loudness-normalized as the extractor is configured.
+
+    Done once per data build, so the cached features, the waveforms kept for augmentation
+    and ``rnnlab recognize`` (whose extractor prepares each recording itself) all see the
+    same audio.
+    """
+    if not extractor.config.prepares:
+        return list(waves)
+    return [extractor.prepare(w) for w in waves]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from rnnlab.config import ExperimentConfig
 from rnnlab.errors import DataError, RunDirError
 from rnnlab.models import ClassificationHead
-from rnnlab.speech.batching import Utterance, UtteranceBatches, compute_features
+from rnnlab.speech.batching import Utterance, UtteranceBatches, compute_features, prepare_all
 from rnnlab.speech.confusion import plot_confusion_matrix, write_confusion_files
 from rnnlab.speech.recognize import load_recognizer
 from rnnlab.speech.settings import SpeechDigitsData
@@ -60,16 +60,14 @@ class SpeechDigitsTask(SpeechTask):
 
     def build_data(self) -> TaskData:
         parts, waves = self.recordings()
-        noisy = self.data_config.augment.noise_snr_db is not None
+        keep = self.data_config.augment.waveform
         splits: dict[str, list[Utterance]] = {}
         for name, recs in parts.items():
-            keep = noisy and name == "train"
-            feats = compute_features(self.extractor, [waves[r.path] for r in recs])
+            prepared = prepare_all(self.extractor, [waves[r.path] for r in recs])
+            feats = compute_features(self.extractor, prepared)
             splits[name] = [
-                Utterance(
-                    f, (r.digit,), waves[r.path] if keep and name == "train" else None, r.speaker
-                )
-                for r, f in zip(recs, feats, strict=True)
+                Utterance(f, (r.digit,), w if keep and name == "train" else None, r.speaker)
+                for r, f, w in zip(recs, feats, prepared, strict=True)
             ]
         batch = self.config.train.batch_size
         train = UtteranceBatches(
@@ -80,7 +78,11 @@ class SpeechDigitsTask(SpeechTask):
             extractor=self.extractor,
         )
         valid = UtteranceBatches(splits["valid"], batch, shuffle=False, drop_last=False)
-        test = UtteranceBatches(splits["test"], batch, shuffle=False, drop_last=False)
+        test = (
+            UtteranceBatches(splits["test"], batch, shuffle=False, drop_last=False)
+            if splits["test"]
+            else None  # own recordings with test_fraction = 0
+        )
         self._test_loader = test
         self._after_build()
         return TaskData(train=train, valid=valid, test=test, spec=self.spec())

@@ -11,9 +11,21 @@ share :class:`SpeechDataBase`; its ``[data.features]``, ``[data.augment]`` and
     max_seconds = 10.0              # longer recordings are errors (also in `recognize`)
     [data.features]                 # rnnlab.data.audio.FeatureConfig
     kind = "mfcc"                   # n_mfcc = 13, deltas = 2 -> 39 features per frame
+    trim_db = 40.0                  # trim leading/trailing silence; 0 = off
+    loudness_dbfs = -23.0           # RMS level of every recording; 0 = off
     [data.augment]
     freq_masks = 2                  # SpecAugment; 0 masks = off
     noise_snr_db = [10.0, 30.0]     # additive white noise; omit for none
+    speed = [0.9, 1.1]              # speed perturbation range; [1, 1] = off
+
+Your own labelled audio (``speech-digits`` with ``source = "folder"`` or ``"manifest"``,
+:mod:`rnnlab.speech.own_audio`)::
+
+    [data]
+    source = "folder"               # <path>/<label>/*.wav, or <path>/{train,valid,test}/<label>/
+    path = "my_commands"            # the folder (or the CSV/TSV manifest for "manifest")
+    valid_fraction = 0.1            # split when the data does not name one
+    test_fraction = 0.1
 
 A bad value is a one-line :class:`~rnnlab.errors.ConfigError` naming its key.
 """
@@ -51,6 +63,11 @@ class FeatureSettings(Section):
         pre_emphasis: coefficient in ``[0, 1)``; ``0`` for none (a number, not ``None``, so
             a run's saved ``config.toml`` reloads as it was trained: TOML has no null).
         normalize: per-utterance mean and variance normalization.
+        trim_db: trim leading and trailing audio more than this many dB below the loudest
+            10 ms frame, in training, evaluation and ``recognize`` alike; ``0`` for off.
+        trim_margin_ms: audio kept on each side of the speech when trimming.
+        loudness_dbfs: every recording is scaled to this RMS level (dBFS, negative);
+            ``0`` for off.
     """
 
     sample_rate: int = Field(default=FSDD_SAMPLE_RATE, gt=0)
@@ -62,6 +79,9 @@ class FeatureSettings(Section):
     deltas: int = Field(default=2, ge=0, le=2)
     pre_emphasis: float = Field(default=0.97, ge=0.0, lt=1.0)
     normalize: bool = True
+    trim_db: float = Field(default=0.0, ge=0.0)
+    trim_margin_ms: float = Field(default=30.0, ge=0.0)
+    loudness_dbfs: float = Field(default=0.0, ge=-80.0, le=0.0)
 
     @model_validator(mode="after")
     def _valid_pipeline(self) -> FeatureSettings:
@@ -83,6 +103,9 @@ class FeatureSettings(Section):
             deltas=self.deltas,
             pre_emphasis=self.pre_emphasis or None,
             normalize=self.normalize,
+            trim_db=self.trim_db or None,
+            trim_margin_ms=self.trim_margin_ms,
+            loudness_dbfs=self.loudness_dbfs or None,
         )
 
 
@@ -95,6 +118,8 @@ class AugmentSettings(Section):
         max_time_fraction: a time span covers at most this fraction of an utterance.
         noise_snr_db: ``[low, high]`` SNR in dB of white noise added to the waveform (drawn
             per utterance; features are then recomputed per batch); ``None`` for none.
+        speed: ``[low, high]`` speed factors drawn per utterance (tempo and pitch scale
+            together, :func:`~rnnlab.data.audio.speed_perturb`); ``[1, 1]`` for off.
     """
 
     freq_masks: int = Field(default=0, ge=0)
@@ -103,6 +128,20 @@ class AugmentSettings(Section):
     time_width: int = Field(default=10, ge=0)
     max_time_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
     noise_snr_db: tuple[float, float] | None = None
+    speed: tuple[float, float] = (1.0, 1.0)
+
+    @field_validator("speed")
+    @classmethod
+    def _speeds(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0.5 <= value[0] <= value[1] <= 2.0:
+            raise ValueError(f"must be [low, high] with 0.5 <= low <= high <= 2, got {list(value)}")
+        return value
+
+    @property
+    def waveform(self) -> bool:
+        """Whether augmentation changes the waveform (noise or speed), so features are
+        recomputed per batch."""
+        return self.noise_snr_db is not None or self.speed != (1.0, 1.0)
 
     @field_validator("noise_snr_db")
     @classmethod
@@ -171,7 +210,50 @@ class SpeechDataBase(DataConfig):
 
 
 class SpeechDigitsData(SpeechDataBase):
-    """``[data]`` of ``speech-digits`` (no fields beyond :class:`SpeechDataBase`)."""
+    """``[data]`` of ``speech-digits``: FSDD, tones, or your own labelled recordings.
+
+    Attributes:
+        source: also ``folder`` (labels from sub-folder names) or ``manifest`` (a CSV/TSV
+            with columns path, label and optionally speaker and split), see
+            :mod:`rnnlab.speech.own_audio`.
+        path: the folder or the manifest (relative paths from the working directory).
+        labels: the class names in order. Empty: the sorted labels found in the data; the
+            run's saved ``config.toml`` then names them, so ``rnnlab recognize`` and
+            :func:`rnnlab.load` print them.
+        valid_fraction, test_fraction: shares of the recordings (of the speakers, when the
+            data names speakers) held out when the data names no split.
+        split_seed: seed of that split.
+        path_column, label_column, speaker_column, split_column: the manifest's columns
+            (speaker and split are optional: absent columns are not used).
+        bad_files: a recording that cannot be used (empty, corrupt, not audio, silent,
+            missing): ``skip`` it (counted in ``class_balance.json`` and one warning) or
+            ``error`` (refuse the data set with one line naming the file).
+    """
+
+    source: Literal["fsdd", "tones", "folder", "manifest"] = "fsdd"  # type: ignore[assignment]
+    path: str = ""
+    labels: list[str] = Field(default_factory=list)
+    valid_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    split_seed: int = 0
+    path_column: str = "path"
+    label_column: str = "label"
+    speaker_column: str = "speaker"
+    split_column: str = "split"
+    bad_files: Literal["skip", "error"] = "skip"
+
+    @model_validator(mode="after")
+    def _own_audio(self) -> SpeechDigitsData:
+        if self.source in ("folder", "manifest") and not self.path:
+            raise ValueError(f'source = "{self.source}" needs data.path (the {self.source})')
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"valid_fraction + test_fraction = {self.valid_fraction + self.test_fraction:g}"
+                " leaves no training data; keep their sum below 1"
+            )
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels has duplicates: {self.labels}")
+        return self
 
 
 class SpeechCTCData(SpeechDataBase):

@@ -18,9 +18,10 @@ drawn per training batch, see :mod:`rnnlab.speech.batching`)::
       --SequenceModel (encoder, recurrent stack, task head)--> logits or log-probs
 
 The ``[data]`` sections are in :mod:`rnnlab.speech.settings`. The run directory gets
-``features.json`` (the feature settings, also in ``config.toml``) and ``vocabulary.json``
-(CTC) when the run directory is handed to the task (:meth:`SpeechTask.prepare_run_dir`,
-which also makes the test evaluation write the confusion matrix there), or from
+``features.json`` (the feature settings, also in ``config.toml``), ``vocabulary.json``
+(CTC) and ``class_balance.json`` (own recordings, :mod:`rnnlab.speech.own_audio`) when
+the run directory is handed to the task (:meth:`SpeechTask.prepare_run_dir`, which also
+makes the test evaluation write the confusion matrix there), or from
 :meth:`SpeechTask.write_run_files`. :func:`rnnlab.speech.recognize.load_recognizer` rebuilds
 a trained model from a run directory for ``rnnlab recognize``.
 """
@@ -41,8 +42,14 @@ from rnnlab.data.fsdd import DIGIT_WORDS
 from rnnlab.errors import ConfigError
 from rnnlab.io import atomic_write_text
 from rnnlab.models import build_sequence_model
+from rnnlab.speech.own_audio import BalanceReport, own_recordings
 from rnnlab.speech.recordings import Recordings, fsdd_recordings, tone_recordings
-from rnnlab.speech.settings import AugmentSettings, FeatureSettings, SpeechDataBase
+from rnnlab.speech.settings import (
+    AugmentSettings,
+    FeatureSettings,
+    SpeechDataBase,
+    SpeechDigitsData,
+)
 from rnnlab.tasks.base import DataSpec, Task
 
 __all__ = ["SpeechTask"]
@@ -58,6 +65,7 @@ class SpeechTask(Task):
 
     Data: ClassVar[type[DataConfig]] = SpeechDataBase
     run_dir: Path | None = None
+    balance: BalanceReport | None = None
 
     def __init__(self, config: ExperimentConfig) -> None:
         super().__init__(config)
@@ -74,6 +82,8 @@ class SpeechTask(Task):
     def words(self) -> tuple[str, ...]:
         """The words the task recognizes: the ten digits, or the tone corpus' words."""
         data: SpeechDataBase = self.data_config
+        if data.source in ("folder", "manifest"):
+            return tuple(getattr(data, "labels", ()))
         count = data.tones.words if data.source == "tones" else len(DIGIT_WORDS)
         return DIGIT_WORDS[:count]
 
@@ -98,6 +108,13 @@ class SpeechTask(Task):
         data: SpeechDataBase = self.data_config
         if data.source == "tones":
             return tone_recordings(data.tones, data.features.sample_rate)
+        if isinstance(data, SpeechDigitsData) and data.source in ("folder", "manifest"):
+            parts, waves, report = own_recordings(data, self.feature_config)
+            if not data.labels:  # saved in config.toml, so a reloaded run knows its classes
+                data.labels = list(report.labels)
+            self.balance = report
+            print(f"class balance of {data.path}:\n{report.table()}")
+            return parts, waves
         return fsdd_recordings(data)
 
     def prepare_run_dir(self, run_dir: str | os.PathLike[str], resume: bool = False) -> None:
@@ -114,7 +131,13 @@ class SpeechTask(Task):
         folder = Path(run_dir)
         settings = self.data_config.features.model_dump(mode="json")
         payload = {"features": settings, "words": list(self.words)}
-        return [atomic_write_text(folder / "features.json", json.dumps(payload, indent=2) + "\n")]
+        written = [
+            atomic_write_text(folder / "features.json", json.dumps(payload, indent=2) + "\n")
+        ]
+        if self.balance is not None:
+            text = json.dumps(self.balance.as_dict(), indent=2) + "\n"
+            written.append(atomic_write_text(folder / "class_balance.json", text))
+        return written
 
     def build_model(self, spec: DataSpec) -> nn.Module:
         return build_sequence_model(
@@ -131,4 +154,4 @@ class SpeechTask(Task):
 
     def _augmentation(self) -> AugmentSettings | None:
         aug: AugmentSettings = self.data_config.augment
-        return aug if (aug.masks or aug.noise_snr_db is not None) else None
+        return aug if (aug.masks or aug.waveform) else None

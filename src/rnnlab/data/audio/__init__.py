@@ -10,7 +10,7 @@ Example:
     ((51, 20), 51)
 """
 
-from rnnlab.data.audio.augment import add_noise, spec_augment
+from rnnlab.data.audio.augment import add_noise, spec_augment, speed_perturb
 from rnnlab.data.audio.features import (
     FeatureConfig,
     FeatureExtractor,
@@ -26,7 +26,13 @@ from rnnlab.data.audio.io import (
     resample,
     to_mono,
 )
-from rnnlab.data.audio.level import peak_dbfs
+from rnnlab.data.audio.level import (
+    normalize_loudness,
+    peak_dbfs,
+    rms_dbfs,
+    speech_bounds,
+    trim_silence,
+)
 from rnnlab.data.audio.mel import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
 
 __all__ = [
@@ -42,10 +48,15 @@ __all__ = [
     "load_audio",
     "mel_filterbank",
     "mel_to_hz",
+    "normalize_loudness",
     "normalize_utterance",
     "peak_dbfs",
     "pre_emphasis",
     "resample",
+    "rms_dbfs",
     "spec_augment",
+    "speech_bounds",
+    "speed_perturb",
     "to_mono",
+    "trim_silence",
 ]

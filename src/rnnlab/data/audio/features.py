@@ -13,6 +13,10 @@ GPU inside a training step as well as in a data loader. The pipeline of
       --deltas (regression over +-delta_width frames), appended--> (B, T, F * (1 + deltas))
       --per-utterance mean/variance normalization over valid frames--> features
 
+Before all that, optionally, each waveform is *prepared* (:meth:`FeatureExtractor.prepare`):
+its leading and trailing silence trimmed (``trim_db``) and its RMS level set to
+``loudness_dbfs`` (:mod:`rnnlab.data.audio.level`). Both are off by default.
+
 Frames: with ``center=True`` (the default) frame ``t`` is centered on sample ``t * hop`` and the
 signal is zero-padded by ``n_fft // 2`` on both sides, so an utterance of ``N`` samples has
 ``1 + N // hop`` frames. Padding of a batch is zero (and pre-emphasis is masked), so an
@@ -36,6 +40,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from rnnlab.data.audio.level import normalize_loudness, trim_silence
 from rnnlab.data.audio.mel import MelScale, dct_matrix, mel_filterbank
 
 __all__ = [
@@ -72,6 +77,11 @@ class FeatureConfig:
         deltas: 0 (none), 1 (append deltas) or 2 (append deltas and delta-deltas).
         delta_width: ``N`` of the regression formula (frames on each side).
         normalize: per-utterance mean and variance normalization of every feature.
+        trim_db: trim leading and trailing frames more than this many dB below the
+            recording's loudest frame (:func:`~rnnlab.data.audio.level.speech_bounds`);
+            ``None`` keeps the recording whole.
+        trim_margin_ms: kept on each side of the speech when trimming.
+        loudness_dbfs: scale every recording to this RMS level; ``None`` keeps its gain.
     """
 
     sample_rate: int = 16000
@@ -94,6 +104,9 @@ class FeatureConfig:
     deltas: int = 0
     delta_width: int = 2
     normalize: bool = True
+    trim_db: float | None = None
+    trim_margin_ms: float = 30.0
+    loudness_dbfs: float | None = None
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
@@ -141,6 +154,19 @@ class FeatureConfig:
             raise ValueError(f"deltas must be 0, 1 or 2, got {self.deltas}")
         if self.delta_width < 1:
             raise ValueError(f"delta_width must be >= 1, got {self.delta_width}")
+        if self.trim_db is not None and self.trim_db <= 0:
+            raise ValueError(f"trim_db must be > 0 dB (or None), got {self.trim_db}")
+        if self.trim_margin_ms < 0:
+            raise ValueError(f"trim_margin_ms must be >= 0, got {self.trim_margin_ms}")
+        if self.loudness_dbfs is not None and not -80.0 <= self.loudness_dbfs <= 0.0:
+            raise ValueError(
+                f"loudness_dbfs must be in [-80, 0] dBFS (or None), got {self.loudness_dbfs}"
+            )
+
+    @property
+    def prepares(self) -> bool:
+        """Whether :meth:`FeatureExtractor.prepare` changes a waveform (trim or loudness)."""
+        return self.trim_db is not None or self.loudness_dbfs is not None
 
     @property
     def win_length(self) -> int:
@@ -310,12 +336,46 @@ class FeatureExtractor(nn.Module):
             min=0
         )
 
-    def forward(self, waveform: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def prepare(self, samples: Tensor) -> Tensor:
+        """One waveform ``(N,)`` trimmed and loudness-normalized as configured.
+
+        The trimmed recording keeps at least one analysis window (so it still has a frame).
+        """
+        cfg = self.config
+        out = samples
+        if cfg.trim_db is not None:
+            out = trim_silence(
+                out,
+                cfg.sample_rate,
+                cfg.trim_db,
+                margin_ms=cfg.trim_margin_ms,
+                min_samples=cfg.win_length,
+            )
+        if cfg.loudness_dbfs is not None:
+            out = normalize_loudness(out, cfg.loudness_dbfs)
+        return out
+
+    def _prepare_batch(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        rows = [
+            self.prepare(x[b, : int(lengths[b]) if lengths is not None else x.shape[1]])
+            for b in range(x.shape[0])
+        ]
+        sizes = torch.tensor([r.numel() for r in rows], dtype=torch.long, device=x.device)
+        padded = x.new_zeros(len(rows), int(sizes.max()))
+        for b, r in enumerate(rows):
+            padded[b, : r.numel()] = r
+        return padded, sizes
+
+    def forward(
+        self, waveform: Tensor, lengths: Tensor | None = None, *, prepare: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """Compute the features.
 
         Args:
             waveform: ``(N,)`` for one utterance, or ``(B, N)`` zero-padded with ``lengths``.
             lengths: ``(B,)`` valid samples per row; all ``N`` when omitted.
+            prepare: trim and normalize each waveform first as configured
+                (:meth:`prepare`); ``False`` for waveforms prepared already.
 
         Returns:
             ``features`` of shape ``(T, F)`` or ``(B, T, F)`` and the valid frames per
@@ -326,6 +386,8 @@ class FeatureExtractor(nn.Module):
             raise ValueError(f"waveform must be (N,) or (B, N), got shape {tuple(waveform.shape)}")
         batched = waveform.dim() == 2
         x = (waveform if batched else waveform.unsqueeze(0)).to(torch.float32)  # (B, N)
+        if prepare and cfg.prepares:
+            x, lengths = self._prepare_batch(x, lengths)
         batch, num_samples = x.shape
         if lengths is None:
             lengths = torch.full((batch,), num_samples, dtype=torch.long, device=x.device)
