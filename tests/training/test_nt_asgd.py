@@ -37,6 +37,7 @@ def test_the_trigger_is_awd_lstms_non_monotone_rule() -> None:
     # Worse than the best of the checks before the last two: 4.5 > min(5, 4).
     assert [opt.observe(v) for v in (5.0, 4.0, 3.0, 3.5, 4.5)] == [False] * 4 + [True]
     assert opt.averaging and not opt.observe(9.0)  # switches once
+    assert not opt.observe(float("nan")) and opt.param_groups[0]["nt_history"][-1] == 9.0
     late = NTASGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, nonmono=2)
     assert not any(late.observe(v) for v in (5.0, 4.0, 4.9, 4.8))  # 4.8 < min(5)
     assert not observe_validation(torch.optim.SGD([w], lr=0.1), 1.0)  # other optimizers: no-op

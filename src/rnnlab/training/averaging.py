@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,7 +78,12 @@ class NTASGD(torch.optim.SGD):
             yield from group["params"]
 
     def observe(self, value: float) -> bool:
-        """Record a validation value (lower is better); whether averaging starts now."""
+        """Record a validation value (lower is better); whether averaging starts now.
+
+        A non-finite value is not recorded (it would poison the minimum).
+        """
+        if not math.isfinite(value):
+            return False
         head = self.param_groups[0]
         history: list[float] = head["nt_history"]
         n = int(head["nonmono"])
