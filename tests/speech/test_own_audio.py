@@ -71,9 +71,9 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_folder_run_learns_saves_labels_and_balance(folder_run: tuple[Path, Path]) -> None:
-    root, run = folder_run
+    _, run = folder_run
     saved = cfg.load(run / "config.toml")
-    assert list(saved.data.labels) == ["high", "low"]
+    assert isinstance(saved.data, SpeechDigitsData) and saved.data.labels == ["high", "low"]
     balance = json.loads((run / "class_balance.json").read_text())
     assert balance["split_by"] == "stratified" and balance["skipped"] == []
     assert balance["counts"] == {lb: {"train": 6, "valid": 2, "test": 2} for lb in LABELS}
@@ -184,7 +184,7 @@ def test_manifest_errors_are_one_line(tmp_path: Path) -> None:
 def test_label_outside_the_configured_labels_is_refused(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "audio", takes=3)
     data = {"source": "folder", "path": str(root), "labels": ["high"]}
-    with pytest.raises(DataError, match="label 'low' is not in data.labels"):
+    with pytest.raises(DataError, match=r"label 'low' is not in data\.labels"):
         api._task_for(config(data)).build_data()
 
 

@@ -1,0 +1,106 @@
+"""Robustness options of the speech wing: silence trimming and loudness normalization (in the
+feature extractor, so training and ``recognize`` agree), speed perturbation, and the
+waveform augmentation path of the training batches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.data.audio import (
+    FeatureConfig,
+    FeatureExtractor,
+    normalize_loudness,
+    rms_dbfs,
+    speech_bounds,
+    speed_perturb,
+    trim_silence,
+)
+from rnnlab.speech import AugmentSettings, FeatureSettings, Utterance, UtteranceBatches
+from rnnlab.speech.batching import compute_features, prepare_all
+
+
+def burst(
+    rate: int = 8000, before: int = 2400, size: int = 1600, after: int = 3200
+) -> torch.Tensor:
+    t = torch.arange(size, dtype=torch.float32) / rate
+    word = 0.4 * torch.sin(2 * math.pi * 440.0 * t)
+    return torch.cat([torch.zeros(before), word, torch.zeros(after)])
+
+
+def test_speech_bounds_find_the_word_with_margin_and_minimum() -> None:
+    x = burst()
+    assert speech_bounds(x, 8000, 40.0, margin_ms=0.0) == (2400, 4000)
+    assert speech_bounds(x, 8000, 40.0, margin_ms=30.0) == (2160, 4240)
+    start, end = speech_bounds(x, 8000, 40.0, margin_ms=0.0, min_samples=3000)
+    assert end - start == 3000 and start <= 2400 and end >= 4000
+    assert speech_bounds(torch.zeros(500), 8000, 40.0) == (0, 500)  # silence: kept whole
+    # faint hiss 60 dB below the word is trimmed at 40 dB, kept at 80 dB
+    hiss = x + 4e-4 * torch.randn(x.numel(), generator=torch.Generator().manual_seed(0))
+    assert trim_silence(hiss, 8000, 40.0, margin_ms=0.0).numel() == 1600
+    assert trim_silence(hiss, 8000, 80.0, margin_ms=0.0).numel() == x.numel()
+
+
+def test_loudness_normalization_sets_the_rms_level() -> None:
+    x = burst()
+    for target in (-30.0, -12.0):
+        assert rms_dbfs(normalize_loudness(x, target)) == pytest.approx(target, abs=1e-4)
+    silent = torch.zeros(100)
+    assert normalize_loudness(silent, -20.0) is silent
+
+
+def test_speed_perturbation_scales_duration_and_pitch() -> None:
+    rate, pitch = 8000, 500.0
+    t = torch.arange(rate, dtype=torch.float64) / rate
+    x = torch.sin(2 * math.pi * pitch * t).float()
+    for factor in (0.8, 1.25):
+        y = speed_perturb(x, factor)
+        assert y.numel() == pytest.approx(rate / factor, abs=2)
+        spectrum = np.abs(np.fft.rfft(y.double().numpy()))
+        peak_hz = float(np.argmax(spectrum)) * rate / y.numel()
+        assert peak_hz == pytest.approx(pitch * factor, rel=0.01)
+    assert speed_perturb(x, 1.0) is x
+    with pytest.raises(ValueError, match="speed factor"):
+        speed_perturb(x, 0.0)
+
+
+def test_extractor_prepares_alone_and_in_a_batch_alike() -> None:
+    config = FeatureSettings(trim_db=40.0, loudness_dbfs=-23.0, deltas=0).feature_config()
+    extractor = FeatureExtractor(config)
+    a, b = burst(), 0.05 * burst(before=800, after=400)
+    alone_a, frames_a = extractor(a)
+    trimmed = extractor.prepare(a)
+    assert trimmed.numel() == 1600 + 2 * 240 and rms_dbfs(trimmed) == pytest.approx(-23.0, abs=1e-3)
+    assert int(frames_a) == config.num_frames(trimmed.numel())
+    padded = torch.nn.utils.rnn.pad_sequence([a, b], batch_first=True)
+    feats, frames = extractor(padded, torch.tensor([a.numel(), b.numel()]))
+    assert int(frames[0]) == int(frames_a)
+    torch.testing.assert_close(feats[0, : int(frames_a)], alone_a, atol=1e-4, rtol=1e-4)
+    # prepared already: prepare=False leaves the waveform as given
+    again, _ = extractor(trimmed, prepare=False)
+    torch.testing.assert_close(again, alone_a, atol=1e-5, rtol=1e-5)
+    plain = FeatureExtractor(FeatureConfig(sample_rate=8000))
+    assert not plain.config.prepares and plain.prepare(a) is a
+
+
+def test_waveform_augmentation_changes_train_batches_reproducibly() -> None:
+    config = FeatureConfig(sample_rate=8000, n_mfcc=8, n_mels=16)
+    extractor = FeatureExtractor(config)
+    waves = prepare_all(extractor, [burst(before=100 * k) for k in range(1, 5)])
+    feats = compute_features(extractor, waves)
+    items = [Utterance(f, (k % 2,), w) for k, (f, w) in enumerate(zip(feats, waves, strict=True))]
+    aug = AugmentSettings(speed=(0.8, 1.25), noise_snr_db=(10.0, 20.0))
+    assert aug.waveform and not AugmentSettings().waveform
+    loader = UtteranceBatches(items, 4, seed=1, augment=aug, extractor=extractor)
+    first, second = next(iter(loader.batches())), next(iter(loader.batches()))
+    torch.testing.assert_close(first[0], second[0])  # same seed, epoch, batch: same draw
+    plain = [int(f.shape[0]) for f in feats]
+    order = loader.order()[:4].tolist()
+    assert sorted(first[1].tolist()) != sorted(plain[i] for i in order)  # speeds moved lengths
+    with pytest.raises(ValueError, match="needs the feature extractor"):
+        UtteranceBatches(items, 4, augment=aug)
+    with pytest.raises(ValueError, match=r"0\.5 <= low <= high <= 2"):
+        AugmentSettings(speed=(1.2, 1.1))
