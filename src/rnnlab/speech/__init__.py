@@ -6,6 +6,7 @@ One module per concept:
 ``settings``       the ``[data]`` sections (features, augmentation, the tone corpus)
 ``vocabulary``     :class:`CTCVocabulary`, the CTC token set (blank, words or characters)
 ``recordings``     FSDD recordings or generated tones, per split
+``own_audio``      your own labelled recordings: a folder or a manifest, split, class balance
 ``batching``       utterances in memory, padded and augmented batches
 ``task``           :class:`SpeechTask`, what both tasks share
 ``digits``         the ``speech-digits`` task and the confusion matrix of a finished run
@@ -38,6 +39,7 @@ from rnnlab.speech.metrics import (
     word_error_rate,
 )
 from rnnlab.speech.model import CTCHead, CTCModel, SpeechClassifier
+from rnnlab.speech.own_audio import BalanceReport
 from rnnlab.speech.recognize import Recognizer, load_recognizer, recognize, word_times
 from rnnlab.speech.recordings import tone_word
 from rnnlab.speech.screening import SILENCE_PEAK_DBFS
@@ -54,6 +56,7 @@ from rnnlab.speech.vocabulary import CTCVocabulary
 __all__ = [
     "SILENCE_PEAK_DBFS",
     "AugmentSettings",
+    "BalanceReport",
     "CTCHead",
     "CTCModel",
     "CTCVocabulary",
