@@ -26,7 +26,9 @@ def _run_both(layer: MLSTM, x: torch.Tensor | PackedSequence, call: dict) -> dic
         loss = (data * torch.randn_like(data)).sum() + sum(
             (s * torch.randn_like(s)).sum() for s in state
         )
-        grads = torch.autograd.grad(loss, [*inputs, *layer.parameters()])
+        grads = torch.autograd.grad(
+            loss, [*inputs, *layer.parameters()], allow_unused=True, materialize_grads=True
+        )
         found[form] = (data, state, grads)
     return found
 
@@ -145,9 +147,10 @@ def test_step_continues_a_parallel_forward() -> None:
         torch.testing.assert_close(y, out[t], rtol=1e-5, atol=1e-6)
     for a, b in zip(streamed, state, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(state[0][-1], out[-1])  # state[0] is h_n, the last output
     single, single_state = layer(x[:, 0])
     torch.testing.assert_close(single, out[:, 0], rtol=1e-5, atol=1e-6)
-    assert single_state[0].shape == (2, 2, 4, 4)
+    assert single_state[1].shape == (2, 2, 4, 4)
 
 
 def test_bad_input_is_one_clear_error() -> None:
@@ -159,8 +162,15 @@ def test_bad_input_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match=r"hx C must have shape \(1, 1, 2, 2, 2\)"):
         layer(
             torch.randn(2, 1, 3),
-            (torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2)),
+            (
+                torch.zeros(1, 1, 4),
+                torch.zeros(1, 1, 4, 4),
+                torch.zeros(1, 1, 2, 2),
+                torch.zeros(1, 1, 2),
+            ),
         )
+    with pytest.raises(ValueError, match="hx must be a tuple of 4 tensors"):
+        layer(torch.randn(2, 1, 3), (torch.zeros(1, 1, 2, 2, 2),))
     assert "parallel form" in layer.explain()
     layer.form = "recurrent"
     assert "recurrent form" in layer.explain()

@@ -18,7 +18,9 @@ default, for training) runs it in chunks of ``chunk_size`` steps (``None``: the 
 sequence as one ``T x T`` block), ``form="recurrent"`` runs the steps one by one (what
 ``step()`` does for streaming). Both give the same outputs, final state and gradients.
 
-The state is ``(C, n, m)``: ``C`` ``(L * D, B, num_heads, d, d)``, ``n``
+The state is ``(h, C, n, m)``: ``h`` ``(L * D, B, H)``, the last output (it does not enter
+the next step, mLSTM having no recurrent ``h``; it is there so that ``state[0]`` is
+``h_n`` as for every rnnlab layer), ``C`` ``(L * D, B, num_heads, d, d)``, ``n``
 ``(L * D, B, num_heads, d)``, ``m`` ``(L * D, B, num_heads)``; zeros when omitted.
 Parameters per layer and direction (suffix ``_l{k}``, ``_l{k}_reverse``): ``weight_ih``
 ``(4H + 2 num_heads, I)``, rows ``q, k, v, o`` (``H`` each) then ``i, f`` (``num_heads``
@@ -29,7 +31,7 @@ the other biases at 0.
 Example:
     >>> import torch
     >>> layer = MLSTM(3, 8, num_heads=2, batch_first=True)
-    >>> out, (c, n, m) = layer(torch.randn(2, 5, 3))
+    >>> out, (h, c, n, m) = layer(torch.randn(2, 5, 3))
     >>> tuple(out.shape), tuple(c.shape), tuple(m.shape)
     ((2, 5, 8), (1, 2, 2, 4, 4), (1, 2, 2))
     >>> y, state = layer.step(torch.randn(2, 3))  # one step, for streaming
@@ -90,8 +92,8 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 class MLSTMCell(nn.Module):
     """One recurrent mLSTM step (equations in the module docstring).
 
-    ``cell(x_t, state)`` with ``x_t`` ``(B, I)`` returns ``(h_t, (C, n, m))``, the state
-    without the layer's leading ``L * D`` dimension.
+    ``cell(x_t, state)`` with ``x_t`` ``(B, I)`` returns ``(h_t, (h_t, C, n, m))``, the
+    state without the layer's leading ``L * D`` dimension (``h`` does not enter the step).
     """
 
     def __init__(
@@ -124,12 +126,13 @@ class MLSTMCell(nn.Module):
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> XState:
-        """Zeros ``(C, n, m)``: ``(B, NH, d, d)``, ``(B, NH, d)``, ``(B, NH)``."""
+        """Zeros ``(h, C, n, m)``: ``(B, H)``, ``(B, NH, d, d)``, ``(B, NH, d)``, ``(B, NH)``."""
         like = self.weight_ih
         size = self.hidden_size // self.num_heads
         factory: dict[str, Any] = {"device": device or like.device, "dtype": dtype or like.dtype}
         heads = self.num_heads
         return (
+            torch.zeros(batch, self.hidden_size, **factory),
             torch.zeros(batch, heads, size, size, **factory),
             torch.zeros(batch, heads, size, **factory),
             torch.zeros(batch, heads, **factory),
@@ -142,9 +145,9 @@ class MLSTMCell(nn.Module):
         q, k, v, o, i_pre, log_f = project(
             x, self.weight_ih, self.bias, self.num_heads, self.forget_gate == "exp"
         )
-        c, n, m = state
-        h, new = recurrent_step(q, k, v, i_pre, log_f, (c, n, m))
-        return (o * h).flatten(-2), new
+        h, new = recurrent_step(q, k, v, i_pre, log_f, (state[1], state[2], state[3]))
+        out = (o * h).flatten(-2)
+        return out, (out, *new)
 
 
 class MLSTM(XLSTMLayer):
@@ -160,7 +163,7 @@ class MLSTM(XLSTMLayer):
         chunk_size: steps per chunk of the parallel form (``None``: one ``T x T`` block).
     """
 
-    state_names = ("C", "n", "m")
+    state_names = ("h", "C", "n", "m")
 
     def __init__(
         self,
@@ -217,7 +220,7 @@ class MLSTM(XLSTMLayer):
 
     def state_shapes(self) -> tuple[tuple[int, ...], ...]:
         heads, size = self.num_heads, self.head_size
-        return ((heads, size, size), (heads, size), (heads,))
+        return ((self.hidden_size,), (heads, size, size), (heads, size), (heads,))
 
     def _project(self, layer: int, reverse: bool, x: Tensor) -> tuple[Tensor, ...]:
         suffix = f"_l{layer}" + ("_reverse" if reverse else "")
@@ -236,7 +239,7 @@ class MLSTM(XLSTMLayer):
         # (T, B, NH, ...) -> (B, NH, T, ...): heads and batch outside, time inside
         q, k, v, o, i_pre, log_f = (part.movedim(0, 2) for part in self._project(layer, reverse, x))
         o = o.movedim(2, 0)  # back to (T, B, NH, d)
-        mstate: MState = (state[0], state[1], state[2])
+        mstate: MState = (state[1], state[2], state[3])
         keep = None if valid is None else valid.transpose(0, 1)  # (B, T)
         if self.form == "recurrent":
             h, final = recurrent_sequence(q, k, v, i_pre, log_f, mstate, keep)
@@ -246,14 +249,17 @@ class MLSTM(XLSTMLayer):
                 i_pre = torch.where(keep.unsqueeze(1), i_pre, float("-inf"))
             h, final = parallel_sequence(q, k, v, i_pre, log_f, mstate, self.chunk_size)
         out = (o * h.permute(2, 0, 1, 3)).flatten(-2)  # (T, B, H)
-        if valid is not None:
-            out = torch.where(valid.unsqueeze(-1), out, 0.0)
-        return out, final
+        if valid is None:
+            return out, (out[-1], *final)
+        out = torch.where(valid.unsqueeze(-1), out, 0.0)
+        last = (valid.sum(0) - 1).view(1, -1, 1).expand(1, *out.shape[1:])  # (1, B, H)
+        return out, (out.gather(0, last)[0], *final)
 
     def _cell_step(self, layer: int, x: Tensor, state: XState) -> tuple[Tensor, XState]:
         q, k, v, o, i_pre, log_f = self._project(layer, False, x)
-        h, final = recurrent_step(q, k, v, i_pre, log_f, (state[0], state[1], state[2]))
-        return (o * h).flatten(-2), final
+        h, final = recurrent_step(q, k, v, i_pre, log_f, (state[1], state[2], state[3]))
+        out = (o * h).flatten(-2)
+        return out, (out, *final)
 
     def explain(self, batch: int | None = None) -> str:
         """Which form runs and why, in words."""
