@@ -164,6 +164,10 @@ def test_manifest_with_speakers_and_bad_files_skipped(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"empty\.wav.*empty") as err:
         api._task_for(strict).build_data()
     assert "\n" not in str(err.value)
+    # most rows missing: a wrong base folder, refused whatever bad_files says
+    manifest.write_text("\n".join(rows[:1] + [f"x/{r}" for r in rows[1:]]) + "\n")
+    with pytest.raises(DataError, match=r"24 of 24 recordings are unusable"):
+        api._task_for(config(data)).build_data()
 
 
 def test_manifest_errors_are_one_line(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ Bad recordings (empty, truncated, not audio, shorter than one feature window, si
 -60 dBFS peak, or missing from disk): with ``bad_files = "skip"`` (the default: one bad
 take in a thousand should not stop a run) each is left out, counted in the report and
 named in one warning; with ``"error"`` the first refuses the data set with one line naming
-the file. A data set left with no training or validation recording is always refused.
+the file. A data set where more than half the recordings are unusable (a wrong ``path``
+or manifest base, most likely), or left with no training or validation recording, is
+always refused.
 The report (:class:`BalanceReport`: counts per label and split, skipped files) is printed
 at the data build and written as ``class_balance.json`` into the run directory.
 """
@@ -277,6 +279,12 @@ def own_recordings(
             continue
         waves[item.path] = audio.samples
         good.append(item)
+    if len(report.skipped) * 2 > len(items):  # more bad than good: a wrong path, not bad takes
+        first, why = report.skipped[0]
+        raise DataError(
+            f"{first}: {why}; {len(report.skipped)} of {len(items)} recordings are unusable, "
+            "so data.path or the manifest's paths are likely wrong"
+        )
     if report.skipped:
         warnings.warn(
             f"{len(report.skipped)} of {len(items)} recordings skipped as unusable (first: "
