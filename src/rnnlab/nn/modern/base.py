@@ -196,9 +196,7 @@ class ModernLayer(nn.Module):
         checked = None if lengths is None else validation.check_lengths(lengths, batch, steps)
         return self._run(input, hx, checked)
 
-    def _run(
-        self, x: Tensor, hx: Tensor | None, lengths: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def _run(self, x: Tensor, hx: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         """Every layer and direction over a batched input, in the input's own layout."""
         batch = x.shape[0 if self.batch_first else 1]
         if hx is None:
@@ -211,7 +209,10 @@ class ModernLayer(nn.Module):
                 pre = self._projection(layer_input, suffix)  # (.., .., K H)
                 pre_tb = pre.transpose(0, 1) if self.batch_first else pre  # (T, B, K H) view
                 out, h_n = self.scan_direction(
-                    pre_tb, hx[layer * self.directions + direction], lengths, direction == 1,
+                    pre_tb,
+                    hx[layer * self.directions + direction],
+                    lengths,
+                    direction == 1,
                     suffix,
                 )
                 outputs.append(out.transpose(0, 1) if self.batch_first else out)
@@ -284,4 +285,6 @@ def _repack(
         output = output.index_select(batch_dim, like.sorted_indices)
         lengths = lengths[like.sorted_indices.cpu()]
     packed = pack_padded_sequence(output, lengths, batch_first, enforce_sorted=True)
-    return PackedSequence(packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices)
+    return PackedSequence(
+        packed.data, packed.batch_sizes, like.sorted_indices, like.unsorted_indices
+    )

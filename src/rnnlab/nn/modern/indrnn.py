@@ -77,8 +77,15 @@ class IndRNN(ModernLayer):
         self.activation = activation
         self.recurrent_max = None if recurrent_max is None else float(recurrent_max)
         super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device, dtype,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
         )
 
     def _register_recurrent(self, suffix: str, factory: dict[str, Any]) -> None:

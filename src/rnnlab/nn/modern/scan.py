@@ -55,6 +55,14 @@ def native_ops() -> Any | None:
     return native.extension(LIBRARY, SOURCE)[0]
 
 
+def _ops() -> Any:
+    """The native ops, where :func:`use_native` said they run."""
+    ops = native_ops()
+    if ops is None:
+        raise RuntimeError(f"rnnlab native scan {native_status()}")
+    return ops
+
+
 def native_status() -> str:
     """One line: whether the native scans are available, and why not if they are not."""
     ops, reason = native.extension(LIBRARY, SOURCE)
@@ -124,8 +132,17 @@ def _empty_output(steps: int, batch: int, size: int, like: Tensor, batch_first: 
 
 
 def _unit_last(x: Tensor) -> Tensor:
-    """``x`` with a contiguous last dimension (a gradient may arrive expanded, stride 0)."""
-    return x if x.stride(-1) == 1 else x.contiguous()
+    """``x`` with a contiguous last dimension (a gradient may arrive expanded, stride 0).
+
+    A gradient expanded from one value (the backward of ``out.sum()``) becomes one
+    materialized row expanded over time and batch (strides ``(0, 0, 1)``, which the
+    native kernels read as they are), not a full ``(T, B, N)`` copy.
+    """
+    if x.stride(-1) == 1:
+        return x
+    if x.dim() == 3 and x.stride(0) == 0 and x.stride(1) == 0:
+        return x[:1, :1].contiguous().expand_as(x)
+    return x.contiguous()
 
 
 def _order(steps: int, reverse: bool) -> range:
@@ -154,7 +171,12 @@ def _previous(out: Tensor, h0: Tensor, t: int, reverse: bool, valid: Tensor | No
 
 
 def _python_backward(
-    d_out: Tensor, d_hn: Tensor, a: Tensor, out: Tensor, h0: Tensor, valid: Tensor | None,
+    d_out: Tensor,
+    d_hn: Tensor,
+    a: Tensor,
+    out: Tensor,
+    h0: Tensor,
+    valid: Tensor | None,
     reverse: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
     d_a, d_b = torch.zeros_like(a), torch.zeros_like(a)
@@ -178,7 +200,7 @@ class LinearScan(torch.autograd.Function):
     """``out, h_n`` of ``h_t = a_t h_{t-1} + b_t``; ``a, b`` ``(T, B, N)``, ``h0`` ``(B, N)``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, a: Tensor, b: Tensor, h0: Tensor, lengths: Tensor | None, reverse: bool
     ) -> tuple[Tensor, Tensor]:
         steps, batch, size = a.shape
@@ -186,7 +208,7 @@ class LinearScan(torch.autograd.Function):
         h0 = h0.contiguous()
         ctx.native = use_native(a, b, h0)
         if ctx.native:
-            h_n = native_ops().linear_scan(_unit_last(a), _unit_last(b), h0, lengths, reverse, out)
+            h_n = _ops().linear_scan(_unit_last(a), _unit_last(b), h0, lengths, reverse, out)
         else:
             h_n = _python_forward(a, b, h0, _valid(lengths, steps, a), reverse, out)
         ctx.save_for_backward(a, out, h0)
@@ -194,13 +216,20 @@ class LinearScan(torch.autograd.Function):
         return out, h_n
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:
         a, out, h0 = ctx.saved_tensors
         if ctx.native:
             d_a, d_b = torch.empty_like(out), torch.empty_like(out)
-            d_h0 = native_ops().linear_scan_backward(
-                _unit_last(d_out), d_hn.contiguous(), _unit_last(a), out, h0, ctx.lengths,
-                ctx.reverse, d_a, d_b,
+            d_h0 = _ops().linear_scan_backward(
+                _unit_last(d_out),
+                d_hn.contiguous(),
+                _unit_last(a),
+                out,
+                h0,
+                ctx.lengths,
+                ctx.reverse,
+                d_a,
+                d_b,
             )
         else:
             valid = _valid(ctx.lengths, a.shape[0], a)
@@ -216,25 +245,37 @@ class GatedScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, kind: str, pre: Tensor, h0: Tensor, lengths: Tensor | None, reverse: bool,
+    def forward(
+        ctx: Any,
+        kind: str,
+        pre: Tensor,
+        h0: Tensor,
+        lengths: Tensor | None,
+        reverse: bool,
         batch_first: bool,
     ) -> tuple[Tensor, Tensor]:
         steps, batch = pre.shape[0], pre.shape[1]
         pre, h0 = _unit_last(pre), h0.contiguous()
         out = _empty_output(steps, batch, h0.shape[1], pre, batch_first)
-        h_n = native_ops().gated_scan(KINDS[kind], pre, h0, lengths, reverse, out)
+        h_n = _ops().gated_scan(KINDS[kind], pre, h0, lengths, reverse, out)
         ctx.save_for_backward(pre, out, h0)
         ctx.kind, ctx.lengths, ctx.reverse = kind, lengths, reverse
         return out, h_n
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:
         pre, out, h0 = ctx.saved_tensors
         d_pre = torch.empty_like(pre)  # same strides as pre: the projection's own layout
-        d_h0 = native_ops().gated_scan_backward(
-            KINDS[ctx.kind], _unit_last(d_out), d_hn.contiguous(), pre, out, h0, ctx.lengths,
-            ctx.reverse, d_pre,
+        d_h0 = _ops().gated_scan_backward(
+            KINDS[ctx.kind],
+            _unit_last(d_out),
+            d_hn.contiguous(),
+            pre,
+            out,
+            h0,
+            ctx.lengths,
+            ctx.reverse,
+            d_pre,
         )
         return None, d_pre, d_h0, None, None, None
 
@@ -243,27 +284,40 @@ class IndRNNScan(torch.autograd.Function):
     """IndRNN over time, ``h_t = act(p_t + u h_{t-1})``, fused (native); saves only ``h``."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, pre: Tensor, u: Tensor, h0: Tensor, lengths: Tensor | None, reverse: bool,
-        relu: bool, batch_first: bool,
+    def forward(
+        ctx: Any,
+        pre: Tensor,
+        u: Tensor,
+        h0: Tensor,
+        lengths: Tensor | None,
+        reverse: bool,
+        relu: bool,
+        batch_first: bool,
     ) -> tuple[Tensor, Tensor]:
         steps, batch = pre.shape[0], pre.shape[1]
         pre, u, h0 = _unit_last(pre), u.contiguous(), h0.contiguous()
         out = _empty_output(steps, batch, h0.shape[1], pre, batch_first)
-        h_n = native_ops().indrnn_scan(pre, u, h0, lengths, reverse, relu, out)
+        h_n = _ops().indrnn_scan(pre, u, h0, lengths, reverse, relu, out)
         ctx.save_for_backward(u, out, h0)
         ctx.lengths, ctx.reverse, ctx.relu = lengths, reverse, relu
         ctx.pre_like = (pre.shape, pre.stride())
         return out, h_n
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, d_out: Tensor, d_hn: Tensor) -> tuple[Tensor | None, ...]:
         u, out, h0 = ctx.saved_tensors
         shape, stride = ctx.pre_like
         d_pre = torch.empty_strided(shape, stride, dtype=out.dtype, device=out.device)
-        d_h0, d_u = native_ops().indrnn_scan_backward(
-            _unit_last(d_out), d_hn.contiguous(), u, out, h0, ctx.lengths, ctx.reverse,
-            ctx.relu, d_pre,
+        d_h0, d_u = _ops().indrnn_scan_backward(
+            _unit_last(d_out),
+            d_hn.contiguous(),
+            u,
+            out,
+            h0,
+            ctx.lengths,
+            ctx.reverse,
+            ctx.relu,
+            d_pre,
         )
         return d_pre, d_u, d_h0, None, None, None, None
 
