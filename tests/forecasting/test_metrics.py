@@ -63,3 +63,14 @@ def test_forecast_metrics_leave_out_mase_where_the_series_repeats_exactly() -> N
     assert forecast_metrics(np.ones((4, 3, 1)), np.zeros((4, 3, 1)), insample=varying)[
         "mase"
     ] == pytest.approx(1.0)
+
+
+def test_compact_metrics_keep_the_headline_under_short_names() -> None:
+    from rnnlab.forecasting.metrics import compact_metrics
+
+    full = {"mse": 0.4, "mae": 0.5, "mse_original": 50.0, "smape": 14.0, "mase": 0.9,
+            "loss": 0.4, "baseline_naive_mse": 1.9, "baseline_linear_mse": 0.38,
+            "baseline_linear_mase": 0.6, "baseline_seasonal_naive_mse": 0.07}  # fmt: skip
+    short = compact_metrics(full)
+    assert short == {"mse": 0.4, "mae": 0.5, "mase": 0.9, "linear_mse": 0.38, "snaive_mse": 0.07}
+    assert compact_metrics({"loss": 1.0}) == {}

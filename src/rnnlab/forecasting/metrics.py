@@ -191,3 +191,27 @@ def forecast_metrics(
     if lower is not None and upper is not None:
         result["coverage"] = coverage(lower, upper, t)
     return result
+
+
+# What a console line shows of a forecasting evaluation; metrics.jsonl keeps every key.
+COMPACT_KEYS = (
+    "mse",
+    "mae",
+    "mase",
+    "coverage",
+    "baseline_linear_mse",
+    "baseline_seasonal_naive_mse",
+)
+_SHORT = {"baseline_linear_mse": "linear_mse", "baseline_seasonal_naive_mse": "snaive_mse"}
+
+
+def compact_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The few metrics worth a console line: the model's MSE / MAE / MASE (and coverage),
+    and the MSE of the linear and seasonal-naive baselines for comparison, under short names.
+
+    Example::
+
+        >>> compact_metrics({"mse": 0.4, "mae": 0.5, "smape": 9.0, "baseline_linear_mse": 0.38})
+        {'mse': 0.4, 'mae': 0.5, 'linear_mse': 0.38}
+    """
+    return {_SHORT.get(key, key): metrics[key] for key in COMPACT_KEYS if key in metrics}

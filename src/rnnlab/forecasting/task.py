@@ -92,6 +92,7 @@ from rnnlab.forecasting.baselines import (
     is_sub_yearly,
     seasonal_period,
 )
+from rnnlab.forecasting.metrics import compact_metrics
 from rnnlab.forecasting.model import ChannelIndependent, RNNForecaster, forecast_loss
 from rnnlab.forecasting.run_files import SCALER_FILE
 from rnnlab.forecasting.segment_model import SegmentForecaster
@@ -421,6 +422,11 @@ class ForecastingTask(Task):
             metrics["loss"] = metrics["mse"]
         metrics.update(self.baseline_metrics(loader.part, loader.stride))
         return metrics
+
+    def console_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The compact subset of ``metrics`` for console lines
+        (:func:`~rnnlab.forecasting.metrics.compact_metrics`); ``metrics.jsonl`` keeps all."""
+        return compact_metrics(metrics)
 
     # ----------------------------------------------------------------------- run files
 
