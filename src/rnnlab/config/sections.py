@@ -95,7 +95,15 @@ class ModelConfig(Section):
             )
         return cell
 
-    @field_validator("forget_bias", "nonlinearity", "proj_size")
+    @field_validator(
+        "layer_norm",
+        "recurrent_dropout",
+        "zoneout",
+        "weight_drop",
+        "forget_bias",
+        "nonlinearity",
+        "proj_size",
+    )
     @classmethod
     def _cell_has_option(cls, value: Any, info: ValidationInfo) -> Any:
         cell = info.data.get("cell")

@@ -24,11 +24,15 @@ from torch import nn
 
 from rnnlab.config import ModelConfig
 from rnnlab.nn import GRU, LSTM, RNN
+from rnnlab.nn.modern import IndRNN, MinGRU, MinLSTM
 from rnnlab.registry import CELLS, cell_options
 
 CELLS.add("rnn", RNN)
 CELLS.add("lstm", LSTM)
 CELLS.add("gru", GRU)
+CELLS.add("mingru", MinGRU)
+CELLS.add("minlstm", MinLSTM)
+CELLS.add("indrnn", IndRNN)
 
 LAYER_FIELDS = (
     "num_layers",
