@@ -14,6 +14,7 @@ one sentence on whether its settings matter. Written into ``plots/``::
 from __future__ import annotations
 
 import html
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,8 +142,11 @@ def _plot(claim: Claim, arms: Sequence[ArmStats], path: Path) -> Path:
                 label="train batches")  # fmt: skip
     ax.set_xticks(xs, [a.name for a in arms], rotation=20, ha="right")
     ax.set_ylabel(f"{metric_name(claim.metric)}")
-    ax.set_title(f"{claim.domain}: {claim.title or claim.name}")
-    ax.grid(True, alpha=0.3)
+    ax.set_title(claim.title or f"{claim.domain}: {claim.name}")
+    finite = [a.mean for a in arms if math.isfinite(a.mean) and a.mean > 0]
+    if finite and max(finite) > 10 * min(finite):
+        ax.set_yscale("log")  # one arm far off (a tanh RNN, a diverged run)
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return save_figure(fig, path)
 
@@ -189,7 +193,7 @@ def _plot_sweep(claim: Claim, groups: dict[str, list[RunRecord]], path: Path) ->
         if len(keys) > 1:
             ax.legend(fontsize="small")
     axes[0].set_ylabel(f"{claim.split} {metric_name(claim.metric)}")
-    fig.suptitle(f"{claim.domain}: {claim.title or claim.name}")
+    fig.suptitle(claim.title or f"{claim.domain}: {claim.name}")
     return save_figure(fig, path)
 
 
