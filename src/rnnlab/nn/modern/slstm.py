@@ -268,7 +268,8 @@ class SLSTM(XLSTMLayer):
             f"sLSTM ({self.num_heads} head(s) of {self.head_size}, {self.forget_gate} forget "
             "gate): one input matmul over all steps, then a per-step loop (one baddbmm over "
             "the heads per step) with a hand-written backward, one autograd node per "
-            "direction and layer (rnnlab.nn.modern.slstm_bptt); step() runs the plain "
+            "direction and layer, both loops compiled by TorchScript where it can "
+            "(rnnlab.nn.modern.slstm_bptt); step() runs the plain "
             "autograd step of SLSTMCell"
         )
 
