@@ -27,6 +27,7 @@ Run::
     RNNLAB_DATA=path/to/data python benchmarks/ett_table.py                      # all 16
     RNNLAB_DATA=path/to/data python benchmarks/ett_table.py --cells etth1-96,ettm2-192
     python benchmarks/ett_table.py --import etth1-336=runs/etth1-336 --wall 612   # a run done
+    python benchmarks/ett_table.py --import etth1-336=RUN --wall 1800 --evaluate  # interrupted
     python benchmarks/ett_table.py --show                                          # table only
 """
 
@@ -141,9 +142,26 @@ def test_record(run_dir: Path) -> dict[str, float]:
     return found
 
 
-def result_from_run(cell: str, run_dir: Path, wall_s: float, note: str = "") -> CellResult:
-    """A :class:`CellResult` read from a finished run directory."""
-    record = test_record(run_dir)
+def evaluate_best(run_dir: Path) -> dict[str, float]:
+    """A test record for an interrupted run: its best-validation checkpoint on the test split
+    (``rnnlab evaluate RUN --split test``), with ``epoch`` the epochs it completed."""
+    import rnnlab.api as api
+
+    record: dict[str, float] = dict(api.evaluate(run_dir, "test", "best"))
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    record["epoch"] = sum(json.loads(line).get("kind") == "epoch" for line in lines)
+    return record
+
+
+def result_from_run(
+    cell: str,
+    run_dir: Path,
+    wall_s: float,
+    note: str = "",
+    record: dict[str, float] | None = None,
+) -> CellResult:
+    """A :class:`CellResult` read from a finished run directory (or from ``record``)."""
+    record = test_record(run_dir) if record is None else record
     return CellResult(
         cell=cell,
         recipe=recipe_for(cell),
@@ -267,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--import", dest="imports", action="append", default=[],
                         metavar="CELL=RUN_DIR", help="record a run trained elsewhere")  # fmt: skip
     parser.add_argument("--wall", type=float, default=None, help="wall seconds for --import")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="--import: test an interrupted run's best checkpoint")  # fmt: skip
     parser.add_argument("--show", action="store_true", help="only print the table")
     args = parser.parse_args(argv)
     csv_path, md_path = args.out.with_suffix(".csv"), args.out.with_suffix(".md")
@@ -276,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cell = "-".join(map(str, parse_cell(cell)))
         if args.wall is None:
             raise SystemExit("--import needs --wall SECONDS (the run's measured wall time)")
-        result = result_from_run(cell, Path(run_dir), args.wall, args.note)
+        record = evaluate_best(Path(run_dir)) if args.evaluate else None
+        result = result_from_run(cell, Path(run_dir), args.wall, args.note, record)
         append_result(csv_path, result)
         done[cell] = result
     if not args.show and not args.imports:
