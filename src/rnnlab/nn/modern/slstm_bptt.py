@@ -62,23 +62,21 @@ def _forward_loop(
         g = torch.baddbmm(pre[t], h, weight, out=gates[t])  # (NH, B, 4d)
         i_pre, f_pre = g[..., :size], g[..., size : 2 * size]
         a = (f_pre if exp_forget else F.logsigmoid(f_pre)) + m
-        m_new = torch.maximum(a, i_pre)
+        # each new state is written where it is kept, not copied there afterwards
+        m_new = torch.maximum(a, i_pre, out=ms[t + 1])
         i_gate = torch.exp(i_pre - m_new)
         f_gate = torch.exp(a - m_new)
-        c_new = torch.addcmul(f_gate * c, i_gate, torch.tanh(g[..., 2 * size : 3 * size]))
-        n_new = torch.addcmul(i_gate, f_gate, n)
-        h_new = torch.sigmoid(g[..., 3 * size :]) * c_new / n_new
-        if valid is not None:
+        z = torch.tanh(g[..., 2 * size : 3 * size])
+        c_new = torch.addcmul(f_gate * c, i_gate, z, out=cs[t + 1])
+        n_new = torch.addcmul(i_gate, f_gate, n, out=ns[t + 1])
+        h_new = torch.div(torch.sigmoid(g[..., 3 * size :]) * c_new, n_new, out=hs[t + 1])
+        if valid is not None:  # a padded step keeps the state (in place: same element)
             keep = valid[t]  # (1, B, 1)
-            h_new = torch.where(keep, h_new, h)
-            c_new = torch.where(keep, c_new, c)
-            n_new = torch.where(keep, n_new, n)
-            m_new = torch.where(keep, m_new, m)
+            h_new = torch.where(keep, h_new, h, out=h_new)
+            c_new = torch.where(keep, c_new, c, out=c_new)
+            n_new = torch.where(keep, n_new, n, out=n_new)
+            m_new = torch.where(keep, m_new, m, out=m_new)
         h, c, n, m = h_new, c_new, n_new, m_new
-        hs[t + 1] = h
-        cs[t + 1] = c
-        ns[t + 1] = n
-        ms[t + 1] = m
     return hs, cs, ns, ms, gates
 
 
@@ -106,10 +104,14 @@ def _backward_loop(
     i_gate = torch.exp(i_pre - m)
     f_gate = torch.exp(a - m)
     to_a = (a >= i_pre).to(gates.dtype)  # the stabilizer's branch
+    to_i = 1 - to_a
     o_over_n = o / n
     h_over_n = o_over_n * c / n  # h / n
     k_o = c / n * o * (1 - o)
     k_z = i_gate * (1 - z * z)
+    f_c = f_gate * c_prev  # d f'-branch: df~' f' = (dc c_prev + dn n_prev) f'
+    f_n = f_gate * n_prev
+    i_z = i_gate * z  # d i'-branch: di' i' = (dc z + dn) i'
     d_log_f = torch.ones_like(f_pre) if exp_forget else torch.sigmoid(-f_pre)
     if valid is not None:
         grad_out = torch.where(valid, grad_out, 0.0)
@@ -123,13 +125,11 @@ def _backward_loop(
         dn_t = torch.addcmul(dn, dh_t, h_over_n[t], value=-1.0)
         torch.mul(dh_t, k_o[t], out=g[..., 3 * size :])
         torch.mul(dc_t, k_z[t], out=g[..., 2 * size : 3 * size])
-        df = torch.addcmul(dc_t * c_prev[t], dn_t, n_prev[t])
-        di = torch.addcmul(dn_t, dc_t, z[t])
-        df = df * f_gate[t]
-        di = di * i_gate[t]
+        df = torch.addcmul(dc_t * f_c[t], dn_t, f_n[t])
+        di = torch.addcmul(dn_t * i_gate[t], dc_t, i_z[t])
         dm_t = dm - di - df
         da = torch.addcmul(df, dm_t, to_a[t])
-        torch.add(di, dm_t - dm_t * to_a[t], out=g[..., :size])
+        torch.addcmul(di, dm_t, to_i[t], out=g[..., :size])
         torch.mul(da, d_log_f[t], out=g[..., size : 2 * size])
         if valid is not None:
             keep = valid[t]
