@@ -21,7 +21,6 @@ shapes (``state_shapes``), one direction of one layer over a whole sequence
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, cast
 
 import torch
@@ -129,11 +128,6 @@ class XLSTMLayer(nn.Module):
 
     def _layer_input_size(self, layer: int) -> int:
         return self.input_size if layer == 0 else self.hidden_size * self.num_directions
-
-    def _uniform(self, tensor: Tensor) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        with torch.no_grad():
-            tensor.uniform_(-bound, bound)
 
     def init_state(
         self, batch: int, device: torch.device | None = None, dtype: torch.dtype | None = None
