@@ -54,6 +54,29 @@ def format_result(result: dict[str, Any]) -> str:
     return f"{name}: {result['transcript'] or '(nothing recognized)'}"
 
 
+def detail_lines(result: dict[str, Any]) -> list[str]:
+    """Indented word times and confidences, and the latency, of a sentence result.
+
+    Example:
+        >>> detail_lines({"transcript": "hi", "decoding": "greedy",
+        ...               "words": [{"word": "hi", "start": 0.1, "end": 0.4, "confidence": 0.9}]})
+        ['  hi 0.10-0.40s (confidence 0.900)']
+    """
+    if "decoding" not in result:  # digits and connected digits keep their one line
+        return []
+    lines = [
+        f"  {w['word']} {w['start']:.2f}-{w['end']:.2f}s (confidence {w['confidence']:.3f})"
+        for w in result.get("words", ())
+    ]
+    latency = result.get("latency")
+    if latency:
+        lines.append(
+            f"  latency per {latency['chunk_ms']:g} ms chunk: median {latency['median_ms']:.2f} ms,"
+            f" p95 {latency['p95_ms']:.2f} ms ({latency['chunks']} chunks)"
+        )
+    return lines
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``recognize`` command to ``app``."""
 
@@ -72,6 +95,26 @@ def register(app: typer.Typer) -> None:
             Optional[float],  # noqa: UP045 (typer reads the annotation)
             typer.Option(help="Longest recording accepted (default: the run's data.max_seconds)."),
         ] = None,
+        lm: Annotated[
+            bool,
+            typer.Option("--lm", help="Sentence runs: beam search with the run's word LM."),
+        ] = False,
+        stream: Annotated[
+            Optional[float],  # noqa: UP045
+            typer.Option(
+                "--stream",
+                help="Sentence runs: recognize chunk by chunk, chunks of this many ms "
+                "(a unidirectional model); prints the per-chunk latency.",
+            ),
+        ] = None,
+        alpha: Annotated[
+            Optional[float],  # noqa: UP045
+            typer.Option(help="LM weight (default: the value tuned on valid)."),
+        ] = None,
+        beta: Annotated[
+            Optional[float],  # noqa: UP045
+            typer.Option(help="Word insertion bonus (default: the value tuned on valid)."),
+        ] = None,
     ) -> None:
         """Print each file's transcript (CTC runs) or digit and confidence (digit runs).
 
@@ -80,11 +123,15 @@ def register(app: typer.Typer) -> None:
             rnnlab recognize runs/fsdd-gru 7_theo_3.wav
 
             rnnlab recognize runs/fsdd-ctc a.wav b.wav --beam 8 --json
+
+            rnnlab recognize runs/sentences a.flac --lm --json
+
+            rnnlab recognize runs/sentences-uni a.flac --stream 160
         """
         from rnnlab.errors import UserError
         from rnnlab.speech.recognize import recognize
 
-        failed = 0
+        failed: list[str] = []
 
         def body() -> None:
             nonlocal failed
@@ -96,18 +143,29 @@ def register(app: typer.Typer) -> None:
                 beam_width=beam,
                 checkpoint=checkpoint,  # type: ignore[arg-type]
                 max_seconds=max_seconds,
+                lm=lm,
+                stream_ms=stream,
+                alpha=alpha,
+                beta=beta,
             )
             for result in results:
                 for notice in result.get("notices", ()):
                     err.print(f"notice: {notice}", markup=False, soft_wrap=True)
                 if "error" in result:
-                    failed += 1
+                    failed.append(str(result["file"]))
                     err.print(f"error: {result['error']}", markup=False, soft_wrap=True)
                 elif not as_json:
                     out.print(format_result(result), markup=False, soft_wrap=True)
+                    for line in detail_lines(result):
+                        out.print(line, markup=False, soft_wrap=True)
             if as_json:
                 out.print(json.dumps(results, indent=2), markup=False, soft_wrap=True)
 
         guard(body)
         if failed:
+            err.print(
+                f"error: {len(failed)} of {len(files)} files failed: {', '.join(failed)}",
+                markup=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(2)

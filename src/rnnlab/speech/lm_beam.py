@@ -149,8 +149,10 @@ class LMDecoder:
                     cell[1] = _logadd(cell[1], p_new)
             ranked = sorted(nxt.items(), key=lambda kv: -(_logadd(*kv[1]) + lm_of[kv[0]][0]))
             beams = dict(ranked[: self.beam_width])
-        return max((self._final(prefix, cell, lm_of) for prefix, cell in beams.items()),
-                   key=lambda h: h.score)
+        return max(
+            (self._final(prefix, cell, lm_of) for prefix, cell in beams.items()),
+            key=lambda h: h.score,
+        )
 
     def _final(
         self,

@@ -37,6 +37,7 @@ from rnnlab.registry import TASKS
 from rnnlab.speech.ctc import TokenSpan, ctc_align, ctc_beam_search, ctc_greedy_decode
 from rnnlab.speech.ctc_task import SpeechCTCTask
 from rnnlab.speech.screening import SILENCE_PEAK_DBFS, check_length, silence_notice
+from rnnlab.speech.sentences import SpeechSentencesTask
 from rnnlab.speech.task import SpeechTask
 from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
 from rnnlab.tasks.base import model_device
@@ -75,12 +76,26 @@ class Recognizer:
         return cfg.hop_length / cfg.sample_rate
 
     @torch.no_grad()
-    def recognize_file(self, path: str | os.PathLike[str], beam_width: int = 1) -> dict[str, Any]:
+    def recognize_file(
+        self,
+        path: str | os.PathLike[str],
+        beam_width: int = 1,
+        *,
+        lm: bool = False,
+        stream_ms: float | None = None,
+        alpha: float | None = None,
+        beta: float | None = None,
+    ) -> dict[str, Any]:
         """Recognize one recording.
 
         Args:
             path: a WAV or FLAC file (converted to the run's rate and to mono, with notices).
             beam_width: CTC beam (1: greedy decoding); ignored by ``speech-digits``.
+            lm, stream_ms, alpha, beta: ``speech-sentences`` only: decode with the run's
+                word LM (beam search; ``beam_width`` 1 means the run's tuned width, and
+                ``alpha``/``beta`` default to the values tuned on valid), and recognize
+                chunk by chunk (``stream_ms`` per chunk, a unidirectional model; the result
+                gains ``latency``). See :mod:`rnnlab.speech.sentences_recognize`.
 
         Returns:
             For ``speech-digits``: ``{"file", "seconds", "peak_dbfs", "speech", "digit",
@@ -112,6 +127,11 @@ class Recognizer:
             result.update(self._no_speech())
             result["notices"] = [*audio.notices, no_speech]
             return result
+        if isinstance(self.task, SpeechSentencesTask):
+            result["speech"] = True
+            result.update(self._sentence(audio.samples, beam_width, lm, stream_ms, alpha, beta))
+            result["notices"] = list(audio.notices)
+            return result
         features, frames = self.extractor(audio.samples)  # (T, F), ()
         device = model_device(self.model)
         x = features.unsqueeze(0).to(device)  # (1, T, F)
@@ -129,8 +149,45 @@ class Recognizer:
         result["notices"] = list(audio.notices)
         return result
 
+    def _sentence(
+        self,
+        samples: Tensor,
+        beam_width: int,
+        lm: bool,
+        stream_ms: float | None,
+        alpha: float | None,
+        beta: float | None,
+    ) -> dict[str, Any]:
+        from rnnlab.speech.sentences_recognize import transcribe, transcribe_stream
+
+        assert isinstance(self.task, SpeechSentencesTask)
+        beam = beam_width if beam_width > 1 else None
+        if stream_ms is not None:
+            return transcribe_stream(
+                self.task,
+                self.model,
+                samples,
+                stream_ms,
+                lm=lm,
+                beam_width=beam,
+                alpha=alpha,
+                beta=beta,
+            )
+        return transcribe(
+            self.task,
+            self.model,
+            self.extractor,
+            samples,
+            lm=lm,
+            beam_width=beam,
+            alpha=alpha,
+            beta=beta,
+        )
+
     def _no_speech(self) -> dict[str, Any]:
         """The answer for a silent recording: no digit, or an empty transcript."""
+        if isinstance(self.task, SpeechSentencesTask):
+            return {"speech": False, "transcript": "", "log_prob": None, "words": []}
         if isinstance(self.task, SpeechCTCTask):
             return {"speech": False, "transcript": "", "digits": [], "log_prob": None, "words": []}
         return {"speech": False, "digit": None, "word": None, "confidence": None}
@@ -218,6 +275,8 @@ def load_recognizer(
             f"{run.path} is a run of task {cfg.task.name!r}, not a speech task "
             "(speech-digits, speech-ctc)"
         )
+    if isinstance(task, SpeechSentencesTask):
+        task.load_run_files(run.path)  # units, LM and tuned decoding weights
     model = task.build_model(task.spec())
     run.load_model(model, checkpoint)
     model.to(torch.device(device)).eval()
@@ -234,6 +293,10 @@ def recognize(
     beam_width: int = 1,
     checkpoint: Literal["best", "last"] = "best",
     max_seconds: float | None = None,
+    lm: bool = False,
+    stream_ms: float | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
 ) -> list[dict[str, Any]]:
     """Recognize recordings with a trained speech run; a bad file does not stop the batch.
 
@@ -243,6 +306,8 @@ def recognize(
         beam_width: CTC prefix beam width (1: greedy); ignored for ``speech-digits``.
         checkpoint: ``best`` or ``last``.
         max_seconds: the longest recording accepted (default the run's ``data.max_seconds``).
+        lm, stream_ms, alpha, beta: ``speech-sentences`` runs only (see
+            :meth:`Recognizer.recognize_file`).
 
     Returns:
         One dict per file, in order: :meth:`Recognizer.recognize_file`'s result (for a
@@ -255,11 +320,27 @@ def recognize(
     """
     if beam_width < 1:
         raise ConfigError(f"beam width must be >= 1, got {beam_width}")
+    if stream_ms is not None and stream_ms <= 0:
+        raise ConfigError(f"--stream chunk size must be > 0 ms, got {stream_ms}")
     recognizer = load_recognizer(run_dir, checkpoint, max_seconds=max_seconds)
+    task = recognizer.task
+    if not isinstance(task, SpeechSentencesTask) and (lm or stream_ms is not None):
+        raise ConfigError(f"--lm and --stream need a speech-sentences run, not {task.name!r}")
+    if isinstance(task, SpeechSentencesTask):
+        if lm and task.lm is None:
+            raise ConfigError(f"{recognizer.run_dir} has no lm.arpa (trained without an LM)")
+        if stream_ms is not None:
+            from rnnlab.speech.streaming import StreamingRecognizer
+
+            StreamingRecognizer(recognizer.model, task.feature_config, 1, task.units)  # checks
     results: list[dict[str, Any]] = []
     for file in files:
         try:
-            results.append(recognizer.recognize_file(file, beam_width))
+            results.append(
+                recognizer.recognize_file(
+                    file, beam_width, lm=lm, stream_ms=stream_ms, alpha=alpha, beta=beta
+                )
+            )
         except AudioError as err:
             results.append({"file": str(file), "error": str(err)})
     return results

@@ -169,8 +169,9 @@ class SpeechSentencesTask(SpeechTask):
     def spec(self) -> DataSpec:
         data: SpeechSentencesData = self.data_config
         classes = data.vocab_size + 1 if data.unit == "wordpiece" else self.units.num_classes
-        return DataSpec(num_features=self.feature_config.num_features * data.stack,
-                        num_classes=classes)
+        return DataSpec(
+            num_features=self.feature_config.num_features * data.stack, num_classes=classes
+        )
 
     def _head(self, in_features: int, spec: DataSpec) -> nn.Module:
         return CTCHead(in_features, spec.num_classes or 2, self.config.model.dropout)
@@ -219,7 +220,9 @@ class SpeechSentencesTask(SpeechTask):
             for item, _ in items:
                 try:
                     audio = load_audio(
-                        item.path, data.features.sample_rate, max_seconds=data.max_seconds,
+                        item.path,
+                        data.features.sample_rate,
+                        max_seconds=data.max_seconds,
                         warn=False,
                     )
                 except AudioError as err:
@@ -252,8 +255,12 @@ class SpeechSentencesTask(SpeechTask):
                 rows.append((f, targets))
             train = name == "train"
             loaders[name] = SentenceBatches(
-                rows, self.config.train.batch_size, data.stack, shuffle=train,
-                seed=self.config.train.seed, augment=self._augmentation() if train else None,
+                rows,
+                self.config.train.batch_size,
+                data.stack,
+                shuffle=train,
+                seed=self.config.train.seed,
+                augment=self._augmentation() if train else None,
             )
         self._valid_loader, self._test_loader = loaders["valid"], loaders["test"]
         self._after_build()
@@ -297,8 +304,9 @@ class SpeechSentencesTask(SpeechTask):
             )
             total += float((losses / target_lengths.clamp(min=1)).sum())
             cpu = log_probs.float().cpu()
-            for row, (n, length) in enumerate(zip(steps.tolist(), target_lengths.tolist(),
-                                                  strict=True)):
+            for row, (n, length) in enumerate(
+                zip(steps.tolist(), target_lengths.tolist(), strict=True)
+            ):
                 refs.append(self.units.decode(targets[row, :length].cpu().tolist()))
                 outputs.append(cpu[row, :n])
         return total, refs, outputs
@@ -308,8 +316,9 @@ class SpeechSentencesTask(SpeechTask):
         total, refs, outputs = self._outputs(model, loader)
         if not refs:
             raise DataError(f"task {self.name!r}: nothing to evaluate (empty split)")
-        greedy = [self.units.decode(h.tokens) for h in
-                  (decode_batch(o.unsqueeze(0))[0] for o in outputs)]
+        greedy = [
+            self.units.decode(h.tokens) for h in (decode_batch(o.unsqueeze(0))[0] for o in outputs)
+        ]
         metrics = {
             "loss": total / len(refs),
             "wer": word_error_rate(refs, greedy),
@@ -319,8 +328,9 @@ class SpeechSentencesTask(SpeechTask):
             metrics.update(self._lm_metrics(model, refs, outputs))
         return metrics
 
-    def _lm_metrics(self, model: nn.Module, refs: list[str], outputs: list[Tensor]
-                    ) -> dict[str, float]:
+    def _lm_metrics(
+        self, model: nn.Module, refs: list[str], outputs: list[Tensor]
+    ) -> dict[str, float]:
         from rnnlab.speech.lm_beam import LMDecoder, tune_lm_weights
 
         lm = self.data_config.lm
@@ -328,8 +338,14 @@ class SpeechSentencesTask(SpeechTask):
         if lm.tune and self._valid_loader is not None:
             _, valid_refs, valid_out = self._outputs(model, self._valid_loader)
             alpha, beta = tune_lm_weights(
-                valid_out, valid_refs, self.units, self.lm, lm.alphas, lm.betas,
-                beam_width=lm.beam_width, prune=lm.prune,
+                valid_out,
+                valid_refs,
+                self.units,
+                self.lm,
+                lm.alphas,
+                lm.betas,
+                beam_width=lm.beam_width,
+                prune=lm.prune,
             )
         decoder = LMDecoder(self.units, self.lm, alpha, beta, lm.beam_width, lm.prune)
         hyps = [decoder.decode(o).text for o in outputs]

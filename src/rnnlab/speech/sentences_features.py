@@ -19,6 +19,8 @@ normalization and deltas look at the future, so streaming needs
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
@@ -80,9 +82,7 @@ class StreamingFeatures:
     def __init__(self, config: FeatureConfig) -> None:
         check_streamable(config)
         self.config = config
-        framing = FeatureConfig(
-            **{**_fields(config), "center": False, "pre_emphasis": None, "normalize": False}
-        )
+        framing = replace(config, center=False, pre_emphasis=None, normalize=False)
         self._frames = FeatureExtractor(framing)
         self.reset()
 
@@ -108,7 +108,7 @@ class StreamingFeatures:
     def finish(self) -> Tensor:
         """The last frames (the stream padded with ``n_fft/2`` zeros, as offline)."""
         self._buffer = torch.cat([self._buffer, torch.zeros(self.config.fft_size // 2)])
-        total = self.config.num_frames(self._received)
+        total = self.config.num_frames(self._received) if self._received else 0
         return self._take(limit=total - self._emitted)
 
     def _take(self, limit: int | None = None) -> Tensor:
@@ -125,9 +125,3 @@ class StreamingFeatures:
         self._buffer = self._buffer[ready * hop :]
         self._emitted += ready
         return frames
-
-
-def _fields(config: FeatureConfig) -> dict[str, object]:
-    from dataclasses import fields
-
-    return {f.name: getattr(config, f.name) for f in fields(config)}

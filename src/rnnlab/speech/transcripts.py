@@ -63,9 +63,7 @@ def _audio_of(folder: Path, key: str, transcript: Path, line: int) -> Path:
         candidate = folder / f"{key}{suffix}"
         if candidate.is_file():
             return candidate
-    raise DataError(
-        f"{transcript}, line {line}: no audio file {key}.flac or {key}.wav in {folder}"
-    )
+    raise DataError(f"{transcript}, line {line}: no audio file {key}.flac or {key}.wav in {folder}")
 
 
 def read_librispeech(root: str | os.PathLike[str]) -> list[Transcribed]:
@@ -116,8 +114,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Transcribed]:
     text_column = next((c for c in TEXT_COLUMNS if c in fields), None)
     if "path" not in fields or text_column is None:
         raise DataError(
-            f"{manifest}: a manifest needs a header with 'path' and 'text' columns, "
-            f"got {fields}"
+            f"{manifest}: a manifest needs a header with 'path' and 'text' columns, got {fields}"
         )
     return _rows(manifest, rows, text_column, "speaker", manifest.parent)
 

@@ -3,10 +3,11 @@ r"""Text normalization and the CTC units of sentence recognition: characters or 
 **Normalization** (:func:`normalize_text`), the same for training transcripts, language-model
 text and references: Unicode NFKD with accents dropped (``é`` -> ``e``), lower case, curly
 apostrophes -> ``'``, hyphens, dashes, slashes and underscores -> space, other punctuation
-and symbols (Unicode categories P and S: ``.,;:!?"()``, quotes...) removed, runs of spaces collapsed. What is left must be letters
-``a-z``, the apostrophe and the space; anything else (a digit, another script) is an error
-naming the file and the character (:func:`check_text`), never silently dropped: a digit
-stands for spoken words the transcript should spell out.
+and symbols (Unicode categories P and S: ``.,;:!?"()``, quotes...) removed, runs of spaces
+collapsed. What is left must be letters ``a-z``, the apostrophe and the space; anything else
+(a digit, another script) is an error naming the file and the character
+(:func:`check_text`), never silently dropped: a digit stands for spoken words the transcript
+should spell out.
 
 **Units** (:class:`TextUnits`), class 0 being the CTC blank:
 
@@ -25,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections import Counter
@@ -55,9 +57,7 @@ def normalize_text(text: str) -> str:
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     plain = plain.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     plain = _SPACE_LIKE.sub(" ", plain)
-    plain = "".join(
-        c for c in plain if c == "'" or unicodedata.category(c)[0] not in ("P", "S")
-    )
+    plain = "".join(c for c in plain if c == "'" or unicodedata.category(c)[0] not in ("P", "S"))
     return " ".join(plain.split())
 
 
@@ -113,7 +113,7 @@ class TextUnits:
         while len(pieces) < vocab_size:
             pairs: Counter[tuple[str, str]] = Counter()
             for word, parts in spelled.items():
-                for pair in zip(parts, parts[1:], strict=False):
+                for pair in itertools.pairwise(parts):
                     pairs[pair] += words[word]
             if not pairs:
                 break
