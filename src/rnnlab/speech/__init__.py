@@ -17,6 +17,12 @@ One module per concept:
 ``confusion``      confusion-matrix plot and files
 ``screening``      too short or silent recordings, before recognition (-60 dBFS peak)
 ``recognize``      :func:`recognize` and :func:`load_recognizer` (``rnnlab recognize``)
+``transcripts``    transcribed audio: LibriSpeech layout, Common Voice TSV, manifest
+``units``          text normalization, :class:`TextUnits` (characters or word pieces)
+``lm``             :class:`NGramLM`, Kneser-Ney n-gram word LM, ARPA in and out
+``lm_beam``        :class:`LMDecoder`, CTC prefix beam search with the word LM
+``sentences*``     the ``speech-sentences`` task, its ``[data]``, features, transcribing
+``streaming``      :class:`StreamingRecognizer`, chunk-by-chunk recognition
 =================  ==========================================================================
 """
 
@@ -32,6 +38,8 @@ from rnnlab.speech.ctc import (
 )
 from rnnlab.speech.ctc_task import SpeechCTCTask
 from rnnlab.speech.digits import SpeechDigitsTask, write_confusion_matrix
+from rnnlab.speech.lm import NGramLM
+from rnnlab.speech.lm_beam import LMDecoder
 from rnnlab.speech.metrics import (
     ErrorCounts,
     character_error_rate,
@@ -43,6 +51,8 @@ from rnnlab.speech.own_audio import BalanceReport
 from rnnlab.speech.recognize import Recognizer, load_recognizer, recognize, word_times
 from rnnlab.speech.recordings import tone_word
 from rnnlab.speech.screening import SILENCE_PEAK_DBFS
+from rnnlab.speech.sentences import SpeechSentencesTask
+from rnnlab.speech.sentences_settings import SpeechSentencesData
 from rnnlab.speech.settings import (
     AugmentSettings,
     FeatureSettings,
@@ -50,7 +60,10 @@ from rnnlab.speech.settings import (
     SpeechDigitsData,
     ToneSettings,
 )
+from rnnlab.speech.streaming import StreamingRecognizer
 from rnnlab.speech.task import SpeechTask
+from rnnlab.speech.transcripts import read_transcripts
+from rnnlab.speech.units import TextUnits
 from rnnlab.speech.vocabulary import CTCVocabulary
 
 __all__ = [
@@ -63,13 +76,19 @@ __all__ = [
     "ErrorCounts",
     "FeatureSettings",
     "Hypothesis",
+    "LMDecoder",
+    "NGramLM",
     "Recognizer",
     "SpeechCTCData",
     "SpeechCTCTask",
     "SpeechClassifier",
     "SpeechDigitsData",
     "SpeechDigitsTask",
+    "SpeechSentencesData",
+    "SpeechSentencesTask",
     "SpeechTask",
+    "StreamingRecognizer",
+    "TextUnits",
     "TokenSpan",
     "ToneSettings",
     "Utterance",
@@ -82,6 +101,7 @@ __all__ = [
     "error_counts",
     "load_recognizer",
     "plot_confusion_matrix",
+    "read_transcripts",
     "recognize",
     "tone_word",
     "word_error_rate",
