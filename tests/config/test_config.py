@@ -114,7 +114,9 @@ def test_bad_value_names_path_value_and_rule() -> None:
     message = error_of(BASE, "train.lr=-1")
     assert message == "train.lr: Input should be greater than 0 (got -1)"
     message = error_of(BASE, "train.optimizer=adagrad")
-    assert message.startswith("train.optimizer: Input should be 'sgd', 'adam' or 'adamw'")
+    assert message.startswith(
+        "train.optimizer: Input should be 'sgd', 'adam', 'adamw' or 'nt-asgd' (got 'adagrad')"
+    )
     assert "'adagrad'" in message
     assert error_of(BASE, "model.dropout=1.5").startswith(
         "model.dropout: Input should be less than 1"

@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         guard(body)
         if failed:
             err.print(
-                f"error: {len(failed)} of {len(files)} files failed: {', '.join(failed)}",
+                f"notice: {len(failed)} of {len(files)} files failed: {', '.join(failed)}",
                 markup=False,
                 soft_wrap=True,
             )
