@@ -24,7 +24,7 @@ from torch import nn
 
 from rnnlab.config import ModelConfig
 from rnnlab.nn import GRU, LSTM, RNN
-from rnnlab.nn.modern import IndRNN, MinGRU, MinLSTM
+from rnnlab.nn.modern import MLSTM, SLSTM, IndRNN, MinGRU, MinLSTM
 from rnnlab.registry import CELLS, cell_options
 
 CELLS.add("rnn", RNN)
@@ -33,6 +33,8 @@ CELLS.add("gru", GRU)
 CELLS.add("mingru", MinGRU)
 CELLS.add("minlstm", MinLSTM)
 CELLS.add("indrnn", IndRNN)
+CELLS.add("slstm", SLSTM)
+CELLS.add("mlstm", MLSTM)
 
 LAYER_FIELDS = (
     "num_layers",

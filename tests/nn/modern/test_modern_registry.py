@@ -8,19 +8,27 @@ import torch
 from rnnlab import config as cfg
 from rnnlab.errors import ConfigError
 from rnnlab.models.stack import build_recurrent
-from rnnlab.nn.modern import IndRNN, MinGRU, MinLSTM
+from rnnlab.nn.modern import MLSTM, SLSTM, IndRNN, MinGRU, MinLSTM
 from rnnlab.registry import CELLS
 
 
 @pytest.mark.parametrize(
-    ("name", "cls"), [("mingru", MinGRU), ("minlstm", MinLSTM), ("indrnn", IndRNN)]
+    ("name", "cls"),
+    [
+        ("mingru", MinGRU),
+        ("minlstm", MinLSTM),
+        ("indrnn", IndRNN),
+        ("slstm", SLSTM),
+        ("mlstm", MLSTM),
+    ],
 )
 def test_registered_and_built_from_a_config(name: str, cls: type) -> None:
     assert CELLS.get(name) is cls
     model = cfg.ModelConfig(cell=name, hidden_size=6, num_layers=2, bidirectional=True, dropout=0.1)
     layer = build_recurrent(model, input_size=3)
     assert isinstance(layer, cls) and layer.batch_first and layer.num_layers == 2
-    out, h_n = layer(torch.randn(2, 5, 3), lengths=[5, 2])
+    out, state = layer(torch.randn(2, 5, 3), lengths=[5, 2])
+    h_n = state[0] if isinstance(state, tuple) else state  # xLSTM states are (h, ...)
     assert tuple(out.shape) == (2, 5, 12) and tuple(h_n.shape) == (4, 2, 6)
 
 

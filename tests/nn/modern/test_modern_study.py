@@ -6,7 +6,7 @@ from rnnlab import config as cfg
 from rnnlab.analysis.comparison.expansion import expand
 from rnnlab.analysis.comparison.study_spec import load_study, study_names
 
-CELLS = {"rnn", "lstm", "gru", "mingru", "minlstm", "indrnn"}
+CELLS = {"rnn", "lstm", "gru", "mingru", "minlstm", "indrnn", "slstm", "mlstm"}
 
 
 def test_modern_study_expands_to_valid_runs() -> None:
