@@ -124,7 +124,8 @@ def train(
             soft_wrap=True,
         )
         if result.test:
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in result.test.items())
+            test = result.test_shown or result.test
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in test.items())
             out.print(f"test ({result.test_checkpoint}): {shown}", markup=False, soft_wrap=True)
 
     guard(body)

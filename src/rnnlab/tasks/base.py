@@ -185,6 +185,11 @@ class Task(ABC):
             :meth:`to_device` (to :func:`model_device`).
         """
 
+    def console_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The metrics worth a console line (all of them unless a task has many); the run's
+        ``metrics.jsonl`` always keeps every metric."""
+        return metrics
+
     def to_device(self, batch: Any, device: torch.device) -> Any:
         """Move every tensor in a batch (tuples, lists, dicts of tensors) to ``device``."""
         return move_to(batch, device)

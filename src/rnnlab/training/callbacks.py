@@ -147,7 +147,8 @@ class PlainLog(Callback):
 
     def on_evaluate(self, trainer: TrainerView, split: str, metrics: dict[str, float]) -> None:
         epoch = trainer.epoch + 1 if split == "valid" else trainer.epoch
-        self.console.print(eval_line(split, epoch, trainer.step, metrics), markup=False)
+        shown = trainer.console_metrics(metrics)
+        self.console.print(eval_line(split, epoch, trainer.step, shown), markup=False)
 
     def on_fit_end(self, trainer: TrainerView, status: str) -> None:
         self.console.print(f"{status}: {trainer.run_dir}", markup=False)

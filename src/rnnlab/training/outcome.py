@@ -34,6 +34,7 @@ class FitResult:
         test: test metrics of ``best.pt``, or of the last weights when the run has no best
             checkpoint (empty when the task has no test split).
         test_checkpoint: ``"best.pt"`` or ``"last.pt"``: what ``test`` was measured with.
+        test_shown: the task's short selection of ``test`` for a console line.
     """
 
     run_dir: Path
@@ -44,6 +45,7 @@ class FitResult:
     valid: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
     test_checkpoint: str = "best.pt"
+    test_shown: dict[str, float] = field(default_factory=dict)
 
 
 UNBOUNDED = sys.maxsize

@@ -50,3 +50,7 @@ class TrainerView(Protocol):
     def metric(self, metrics: dict[str, float], name: str, setting: str) -> float:
         """``metrics[name]``, or a clear error naming the setting that asked for it."""
         ...
+
+    def console_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The task's short selection of ``metrics`` for console lines."""
+        ...

@@ -262,6 +262,10 @@ class Trainer:
             )
         return float(metrics[name])
 
+    def console_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The task's short selection of ``metrics`` for console lines."""
+        return self.task.console_metrics(metrics)
+
     # ------------------------------------------------------------------------------- fit
 
     def fit(self) -> FitResult:
@@ -305,7 +309,8 @@ class Trainer:
         self._log_end(status, self.epoch, self.stop_reason, best=self.best, **self.budget.summary())
         self._emit("on_fit_end", status)
         result = (self.run_dir, status, self.step, self.epoch, self.best, self.last_valid, test)
-        return FitResult(*result, test_checkpoint=tested_with)
+        shown = self.task.console_metrics(test)
+        return FitResult(*result, test_checkpoint=tested_with, test_shown=shown)
 
     def _run_epoch(self) -> None:
         epoch = self.epoch
