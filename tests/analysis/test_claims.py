@@ -44,6 +44,13 @@ def test_a_clear_effect_the_claimed_way_holds_and_the_sentence_has_the_numbers()
     assert text.endswith("; holds")
 
 
+def test_a_gap_equal_as_printed_is_left_not_widened() -> None:
+    ref = arm("no dropout", [508.0, 510.0, 512.0], train=[575.0, 577.0, 579.0])
+    var = arm("dropout 0.5", [560.0, 565.0, 570.0], train=[632.0, 632.2, 632.4])
+    text = claim_sentence("PTB", "valid perplexity", ref, var, "lower")
+    assert "leaves the train-valid gap at -67" in text and "widens" not in text
+
+
 def test_a_clear_effect_the_other_way_does_not_hold() -> None:
     ref = arm("no dropout", [120.0, 121.0, 122.0])
     var = arm("dropout 0.5", [140.0, 142.0, 144.0])

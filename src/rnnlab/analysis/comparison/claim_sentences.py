@@ -190,11 +190,12 @@ def claim_sentence(
             f"{number(ref.std + arm.std, ref.mean)}"
         )
         if ref.gap is not None and arm.gap is not None:
-            change = "narrows" if abs(arm.gap) < abs(ref.gap) else "widens"
-            text += (
-                f", and {change} the train-valid gap from {number(ref.gap, ref.mean)} to "
-                f"{number(arm.gap, ref.mean)}"
-            )
+            before, after = number(ref.gap, ref.mean), number(arm.gap, ref.mean)
+            if before == after:  # equal as printed: "widens from -67 to -67" would mislead
+                text += f", and leaves the train-valid gap at {before}"
+            else:
+                change = "narrows" if abs(arm.gap) < abs(ref.gap) else "widens"
+                text += f", and {change} the train-valid gap from {before} to {after}"
     return f"{text}{_cost(ref, arm)}; {_why(ref, arm, expect, said)}"
 
 
