@@ -30,11 +30,43 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from rnnlab.nn import native
+
+SOURCE = Path(__file__).parent.parent / "csrc" / "slstm.cpp"
+LIBRARY = "rnnlab_slstm"
+
+
+def native_ops() -> Any | None:
+    """The native sLSTM loops (``torch.ops.rnnlab_slstm``), or ``None`` where not buildable."""
+    return native.extension(LIBRARY, SOURCE)[0]
+
+
+def native_status() -> str:
+    """One line: whether the native sLSTM loops are available, and why not if they are not."""
+    ops, reason = native.extension(LIBRARY, SOURCE)
+    return "available" if ops is not None else f"unavailable: {reason}"
+
+
+def use_native(*tensors: Tensor) -> bool:
+    """Whether the native loops run on these tensors: CPU, one float32/float64 dtype, built.
+
+    Inside :func:`rnnlab.nn.native.python_loops` the TorchScript / Python loops run instead.
+    """
+    if native.python_forced() or not tensors:
+        return False
+    first = tensors[0]
+    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
+        return False
+    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
+        return False
+    return native_ops() is not None
 
 
 def _forward_loop(
@@ -181,8 +213,16 @@ class SLSTMDirection(torch.autograd.Function):
         """``pre`` ``(T, NH, B, 4d)``, ``weight`` ``(NH, d, 4d)``, states ``(NH, B, d)``,
         ``valid`` ``(T, 1, B, 1)`` bool or ``None`` -> outputs ``(T, NH, B, d)`` and the
         final ``h, c, n, m``."""
-        forward_loop = compiled_loops()[0]
-        hs, cs, ns, ms, gates = forward_loop(pre, weight, (h0, c0, n0, m0), valid, exp_forget)
+        ctx.native = use_native(pre, weight, h0, c0, n0, m0)
+        if ctx.native:
+            hs, cs, ns, ms, gates = native_ops().slstm_forward(
+                pre, weight, h0, c0, n0, m0, valid, exp_forget
+            )
+        else:
+            forward_loop = compiled_loops()[0]
+            hs, cs, ns, ms, gates = forward_loop(
+                pre, weight, (h0, c0, n0, m0), valid, exp_forget
+            )
         out = hs[1:].clone() if valid is None else torch.where(valid, hs[1:], 0.0)
         ctx.save_for_backward(gates, weight, hs, cs, ns, ms, valid)
         ctx.exp_forget = exp_forget
@@ -198,9 +238,14 @@ class SLSTMDirection(torch.autograd.Function):
         if grad_out is None:
             grad_out = torch.zeros_like(hs[1:])
         finals = [torch.zeros_like(hs[0]) if g is None else g for g in grad_final]
-        grads, initial = compiled_loops()[1](
-            gates, weight, hs, cs, ns, ms, grad_out, finals, valid, ctx.exp_forget
-        )
+        if ctx.native:
+            grads, *initial = native_ops().slstm_backward(
+                gates, weight, hs, cs, ns, ms, grad_out, *finals, valid, ctx.exp_forget
+            )
+        else:
+            grads, initial = compiled_loops()[1](
+                gates, weight, hs, cs, ns, ms, grad_out, finals, valid, ctx.exp_forget
+            )
         heads, size = weight.shape[0], weight.shape[1]
         # dR = sum over steps and batch of h_prev^T d(pre): one bmm over the heads
         h_prev = hs[:-1].permute(1, 3, 0, 2).reshape(heads, size, -1)  # (NH, d, T*B)
