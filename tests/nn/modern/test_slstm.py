@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnlab.nn import native
+from rnnlab.nn.modern import slstm_bptt
 from rnnlab.nn.modern.slstm import SLSTM, SLSTMCell, slstm_step
+
+needs_native = pytest.mark.skipif(
+    slstm_bptt.native_ops() is None, reason=f"native sLSTM {slstm_bptt.native_status()}"
+)
 
 
 def _reference(layer: SLSTM, x: torch.Tensor, hx: tuple[torch.Tensor, ...]) -> tuple:
@@ -136,3 +142,71 @@ def test_bad_input_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match="bidirectional"):
         SLSTM(3, 4, bidirectional=True).step(torch.randn(1, 3))
     assert "hand-written backward" in layer.explain()
+
+
+def _run_and_grads(
+    layer: SLSTM,
+    x: torch.Tensor,
+    hx: tuple[torch.Tensor, ...],
+    lengths: list[int] | None,
+    python: bool,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    with native.python_loops() if python else torch.enable_grad():
+        out, state = layer(x, hx, lengths=lengths)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+        loss = (out * weights).sum() + sum((s * (k + 1)).sum() for k, s in enumerate(state))
+        grads = torch.autograd.grad(loss, [x, *hx, *layer.parameters()])
+    return out, state, grads
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("options", "batch", "lengths"),
+    [
+        ({"num_heads": 4}, 2, None),  # hand-loop matmul (few batch rows)
+        ({"num_heads": 2, "forget_gate": "exp"}, 6, [5, 9, 3, 9, 1, 7]),  # ATen bmm path
+        ({"num_layers": 2, "bidirectional": True, "num_heads": 2}, 3, [9, 4, 6]),
+        ({"num_heads": 1, "bias": False, "batch_first": False}, 5, None),
+        ({"num_layers": 2, "bidirectional": True, "forget_gate": "exp"}, 1, None),
+    ],
+)
+def test_native_matches_torchscript_loops(
+    options: dict, batch: int, lengths: list[int] | None
+) -> None:
+    torch.manual_seed(0)
+    layer = SLSTM(5, 8, **options)
+    rows = layer.num_layers * (2 if layer.bidirectional else 1)
+    x = torch.randn(9, batch, 5, requires_grad=True)
+    h, c, n, m = (torch.randn(rows, batch, 8) for _ in range(4))
+    hx = tuple(s.requires_grad_() for s in (h, c, n.abs() + 0.5, m))
+    ours = _run_and_grads(layer, x, hx, lengths, python=False)
+    theirs = _run_and_grads(layer, x, hx, lengths, python=True)
+    torch.testing.assert_close(ours[0], theirs[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours[1], theirs[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours[2], theirs[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert "native" in layer.explain()
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("options", "batch"),
+    [
+        ({"forget_gate": "sigmoid", "num_heads": 2}, 2),
+        ({"forget_gate": "exp", "bidirectional": True, "num_heads": 2}, 6),
+    ],
+)
+def test_gradcheck_native(options: dict, batch: int) -> None:
+    torch.manual_seed(0)
+    layer = SLSTM(2, 4, **options).double()
+    assert slstm_bptt.use_native(torch.zeros(1, dtype=torch.double))
+    x = torch.randn(4, batch, 2, dtype=torch.double, requires_grad=True)
+    hx = [s.requires_grad_() for s in _random_state(layer, batch, torch.double)]
+    lengths = [4, 2, 3, 1, 4, 2][:batch]
+
+    def run(x: torch.Tensor, *hx: torch.Tensor) -> list[torch.Tensor]:
+        out, state = layer(x, tuple(hx), lengths=lengths)
+        return [out, *state]
+
+    assert torch.autograd.gradcheck(run, (x, *hx), fast_mode=True)

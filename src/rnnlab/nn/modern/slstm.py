@@ -26,8 +26,9 @@ units ``j d ... (j + 1) d - 1``) and ``bias`` ``(4H)``. Weights start uniform in
 gate) and the others at 0.
 
 Training runs a hand-written backward (``rnnlab.nn.modern.slstm_bptt``): one autograd node
-per direction and layer; :class:`SLSTMCell` is the same step in plain autograd, the
-reference it is tested against.
+per direction and layer, its forward and backward time loops native C++
+(``csrc/slstm.cpp``, built on first use) on CPU float32/float64 and TorchScript elsewhere;
+:class:`SLSTMCell` is the same step in plain autograd, the reference it is tested against.
 
 Example:
     >>> import torch
@@ -46,7 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.nn import validation
+from rnnlab.nn import native, validation
+from rnnlab.nn.modern import slstm_bptt
 from rnnlab.nn.modern.slstm_bptt import SLSTMDirection
 from rnnlab.nn.modern.xlstm_parts import XLSTMLayer, XState, forget_bias_init
 
@@ -264,14 +266,36 @@ class SLSTM(XLSTMLayer):
 
     def explain(self, batch: int | None = None) -> str:
         """Which implementation runs and why, in words."""
-        return (
+        head = (
             f"sLSTM ({self.num_heads} head(s) of {self.head_size}, {self.forget_gate} forget "
-            "gate): one input matmul over all steps, then a per-step loop (one baddbmm over "
-            "the heads per step) with a hand-written backward, one autograd node per "
-            "direction and layer, both loops compiled by TorchScript where it can "
-            "(rnnlab.nn.modern.slstm_bptt); step() runs the plain "
-            "autograd step of SLSTMCell"
+            "gate): one input matmul over all steps, then a per-step loop with a "
+            "hand-written backward, one autograd node per direction and layer "
+            "(rnnlab.nn.modern.slstm_bptt); "
         )
+        params = list(self.parameters())
+        like = params[0] if params else torch.zeros(1)
+        status = slstm_bptt.native_status()
+        if native.python_forced():
+            why = "inside rnnlab.nn.native.python_loops()"
+        elif status != "available":
+            why = f"the native loops are {status}"
+        elif not slstm_bptt.use_native(like):
+            why = f"the native loops need CPU float32/float64, not {like.device} {like.dtype}"
+        else:
+            why = ""
+        if why:
+            loops = (
+                "both loops compiled by TorchScript where it can (one baddbmm over the heads "
+                f"and some twenty element-wise ops per step), as {why}"
+            )
+        else:
+            loops = (
+                "both loops native C++ (csrc/slstm.cpp) on CPU float32/float64: per step one "
+                "block-diagonal recurrent matmul (a hand loop for up to 4 batch rows, else one "
+                "bmm over the heads) and one fused pass over all gate arithmetic; other "
+                "devices and dtypes run the TorchScript loops"
+            )
+        return head + loops + "; step() runs the plain autograd step of SLSTMCell"
 
     def extra_repr(self) -> str:
         text = super().extra_repr()

@@ -48,6 +48,14 @@ def native_ops() -> Any | None:
     return native.extension(LIBRARY, SOURCE)[0]
 
 
+def _ops() -> Any:
+    """The native ops, where :func:`use_native` said they run."""
+    ops = native_ops()
+    if ops is None:
+        raise RuntimeError(f"rnnlab native sLSTM {native_status()}")
+    return ops
+
+
 def native_status() -> str:
     """One line: whether the native sLSTM loops are available, and why not if they are not."""
     ops, reason = native.extension(LIBRARY, SOURCE)
@@ -215,14 +223,12 @@ class SLSTMDirection(torch.autograd.Function):
         final ``h, c, n, m``."""
         ctx.native = use_native(pre, weight, h0, c0, n0, m0)
         if ctx.native:
-            hs, cs, ns, ms, gates = native_ops().slstm_forward(
+            hs, cs, ns, ms, gates = _ops().slstm_forward(
                 pre, weight, h0, c0, n0, m0, valid, exp_forget
             )
         else:
             forward_loop = compiled_loops()[0]
-            hs, cs, ns, ms, gates = forward_loop(
-                pre, weight, (h0, c0, n0, m0), valid, exp_forget
-            )
+            hs, cs, ns, ms, gates = forward_loop(pre, weight, (h0, c0, n0, m0), valid, exp_forget)
         out = hs[1:].clone() if valid is None else torch.where(valid, hs[1:], 0.0)
         ctx.save_for_backward(gates, weight, hs, cs, ns, ms, valid)
         ctx.exp_forget = exp_forget
@@ -239,7 +245,7 @@ class SLSTMDirection(torch.autograd.Function):
             grad_out = torch.zeros_like(hs[1:])
         finals = [torch.zeros_like(hs[0]) if g is None else g for g in grad_final]
         if ctx.native:
-            grads, *initial = native_ops().slstm_backward(
+            grads, *initial = _ops().slstm_backward(
                 gates, weight, hs, cs, ns, ms, grad_out, *finals, valid, ctx.exp_forget
             )
         else:
