@@ -140,9 +140,10 @@ inline void row_times_weight_t(const T* g, const T* w, T* out, int64_t d) {
   }
 }
 
-template <typename T>
+// The forget gate's kind is a template argument: no branch in the fused loops (they vectorize).
+template <typename T, bool exp_forget>
 void forward_impl(const Tensor& pre, const Tensor& weight, const Tensor& valid_t, bool masked,
-                  bool exp_forget, Tensor& hs, Tensor& cs, Tensor& ns, Tensor& ms,
+                  Tensor& hs, Tensor& cs, Tensor& ns, Tensor& ms,
                   Tensor& gates) {
   const int64_t steps = pre.size(0), heads = pre.size(1), batch = pre.size(2);
   const int64_t d = hs.size(3), g4 = 4 * d;
@@ -191,7 +192,13 @@ void forward_impl(const Tensor& pre, const Tensor& weight, const Tensor& valid_t
 #pragma omp simd
         for (int64_t u = 0; u < d; ++u) {
           const T i_pre = g[u], f_pre = g[d + u];
-          const T a = (exp_forget ? f_pre : log_sigmoid_of<T>(f_pre)) + m_prev[u];
+          T log_f;
+          if constexpr (exp_forget) {
+            log_f = f_pre;
+          } else {
+            log_f = log_sigmoid_of<T>(f_pre);
+          }
+          const T a = log_f + m_prev[u];
           const T m = a > i_pre ? a : i_pre;
           const T ig = exp_of<T>(i_pre - m);
           const T fg = exp_of<T>(a - m);
@@ -231,15 +238,19 @@ std::vector<Tensor> slstm_forward(const Tensor& pre_in, const Tensor& weight_in,
   const bool masked = valid.has_value() && valid->defined();
   Tensor valid_t = masked ? valid->reshape({steps, batch}).to(at::kBool).contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "slstm_forward", [&] {
-    forward_impl<scalar_t>(pre, weight, valid_t, masked, exp_forget, hs, cs, ns, ms, gates);
+    if (exp_forget) {
+      forward_impl<scalar_t, true>(pre, weight, valid_t, masked, hs, cs, ns, ms, gates);
+    } else {
+      forward_impl<scalar_t, false>(pre, weight, valid_t, masked, hs, cs, ns, ms, gates);
+    }
   });
   return {hs, cs, ns, ms, gates};
 }
 
-template <typename T>
+template <typename T, bool exp_forget>
 void backward_impl(const Tensor& gates, const Tensor& weight, const Tensor& hs,
                    const Tensor& cs, const Tensor& ns, const Tensor& ms, const Tensor& gout,
-                   const Tensor& valid_t, bool masked, bool exp_forget, Tensor& grads,
+                   const Tensor& valid_t, bool masked, Tensor& grads,
                    Tensor& dh, Tensor& dc, Tensor& dn, Tensor& dm) {
   const int64_t steps = gates.size(0), heads = gates.size(1), batch = gates.size(2);
   const int64_t d = hs.size(3), g4 = 4 * d;
@@ -288,7 +299,13 @@ void backward_impl(const Tensor& gates, const Tensor& weight, const Tensor& hs,
           const T i_pre = g[u], f_pre = g[d + u];
           const T z = tanh_of<T>(g[2 * d + u]);
           const T o = sigmoid_of<T>(g[3 * d + u]);
-          const T a = (exp_forget ? f_pre : log_sigmoid_of<T>(f_pre)) + m_prev[u];
+          T log_f;
+          if constexpr (exp_forget) {
+            log_f = f_pre;
+          } else {
+            log_f = log_sigmoid_of<T>(f_pre);
+          }
+          const T a = log_f + m_prev[u];
           const T m = mr[u];
           const T ig = exp_of<T>(i_pre - m);
           const T fg = exp_of<T>(a - m);
@@ -304,7 +321,11 @@ void backward_impl(const Tensor& gates, const Tensor& weight, const Tensor& hs,
           const bool to_a = a >= i_pre;
           const T da = to_a ? df + dm_t : df;
           r[u] = to_a ? di : di + dm_t;
-          r[d + u] = exp_forget ? da : da * sigmoid_of<T>(-f_pre);
+          if constexpr (exp_forget) {
+            r[d + u] = da;
+          } else {
+            r[d + u] = da * sigmoid_of<T>(-f_pre);
+          }
           dcr[u] = dc_t * fg;
           dnr[u] = dn_t * fg;
           dmr[u] = da;
@@ -343,8 +364,13 @@ std::vector<Tensor> slstm_backward(const Tensor& gates_in, const Tensor& weight_
   const bool masked = valid.has_value() && valid->defined();
   Tensor valid_t = masked ? valid->reshape({steps, batch}).to(at::kBool).contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "slstm_backward", [&] {
-    backward_impl<scalar_t>(gates, weight, hs, cs, ns, ms, gout, valid_t, masked, exp_forget,
-                            grads, dh, dc, dn, dm);
+    if (exp_forget) {
+      backward_impl<scalar_t, true>(gates, weight, hs, cs, ns, ms, gout, valid_t, masked, grads,
+                                    dh, dc, dn, dm);
+    } else {
+      backward_impl<scalar_t, false>(gates, weight, hs, cs, ns, ms, gout, valid_t, masked, grads,
+                                     dh, dc, dn, dm);
+    }
   });
   return {grads, dh, dc, dn, dm};
 }
