@@ -291,7 +291,7 @@ class SLSTM(XLSTMLayer):
         else:
             loops = (
                 "both loops native C++ (csrc/slstm.cpp) on CPU float32/float64: per step one "
-                "block-diagonal recurrent matmul (a hand loop for up to 4 batch rows, else one "
+                "block-diagonal recurrent matmul (a hand loop for a single batch row, else one "
                 "bmm over the heads) and one fused pass over all gate arithmetic; other "
                 "devices and dtypes run the TorchScript loops"
             )
