@@ -5,7 +5,8 @@ size = hidden size. Rows per ``(T, B)``, the implementations interleaved call by
 (``timing.median_times``), medians in milliseconds:
 
 - ``lstm``: ``torch.nn.LSTM`` (torch's fused CPU kernel), the baseline;
-- ``slstm``: ``rnnlab.nn.modern.slstm.SLSTM`` (hand-written BPTT);
+- ``slstm``: ``rnnlab.nn.modern.slstm.SLSTM`` (hand-written BPTT; its time loops native C++
+  on CPU, ``RNNLAB_NATIVE=0`` runs the TorchScript loops instead);
 - ``mlstm-par``: ``MLSTM`` in its chunked parallel form (``--chunk`` steps a chunk);
 - ``mlstm-rec``: the same layer, ``form="recurrent"`` (one step at a time).
 
@@ -14,7 +15,8 @@ bytes autograd keeps for backward (``suite.saved_bytes``: distinct saved storage
 out the input and the parameters).
 
 Run: ``OMP_NUM_THREADS=2 python benchmarks/xlstm_speed.py [--quick] [--long]`` (``--quick``:
-T = 128, 512; default T = 128, 512, 1024; ``--long`` adds 4096).
+T = 128, 512; default T = 128, 512, 1024; ``--long`` adds 4096; ``--only slstm`` runs
+LSTM and sLSTM alone).
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def main() -> None:
         default=4096,
         help="leave out mlstm-rec for longer T (its per-step loop is slow)",
     )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["lstm", "slstm", "mlstm-par", "mlstm-rec"],
+        help="run only these implementations (lstm always runs: the baseline)",
+    )
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     steps = args.steps or ([128, 512] if args.quick else [128, 512, 1024])
@@ -83,23 +91,30 @@ def main() -> None:
             modules = build(args.hidden, args.heads, args.chunk)
             if length > args.skip_recurrent_above:
                 del modules["mlstm-rec"]
+            if args.only:
+                keep = {"lstm", *args.only}
+                modules = {name: m for name, m in modules.items() if name in keep}
             x = torch.randn(length, batch, args.hidden)
             runs = {name: train_step(module, x) for name, module in modules.items()}
             times = median_times(runs, args.repeats, warmup=1)
             memory = {name: saved_bytes(module, x) / 2**20 for name, module in modules.items()}
             ms = {name: 1000 * value for name, value in times.items()}
             rec = ms.get("mlstm-rec")
+            par = ms.get("mlstm-par")
+            slstm = ms.get("slstm")
             row = {"T": length, "B": batch, "ms": ms, "saved_mb": memory}
             rows.append(row)
 
             def cell(value: float | None, fmt: str = "{:.1f}") -> str:
                 return "-" if value is None else fmt.format(value)
 
+            lstm = ms["lstm"]
             print(
-                f"| {length} | {batch} | {ms['lstm']:.1f} | {ms['slstm']:.1f} | "
-                f"{ms['mlstm-par']:.1f} | {cell(rec)} | {ms['slstm'] / ms['lstm']:.2f}x | "
-                f"{ms['mlstm-par'] / ms['lstm']:.2f}x | "
-                f"{cell(None if rec is None else ms['mlstm-par'] / rec, '{:.2f}x')} | "
+                f"| {length} | {batch} | {lstm:.1f} | {cell(slstm)} | "
+                f"{cell(par)} | {cell(rec)} | "
+                f"{cell(None if slstm is None else slstm / lstm, '{:.2f}x')} | "
+                f"{cell(None if par is None else par / lstm, '{:.2f}x')} | "
+                f"{cell(None if rec is None or par is None else par / rec, '{:.2f}x')} | "
                 + " / ".join(f"{memory[n]:.1f}" for n in modules)
                 + " |",
                 flush=True,
