@@ -2,9 +2,12 @@
 //
 // The recurrences of rnnlab.nn.modern (minGRU, minLSTM, IndRNN) mix nothing across hidden
 // units: every element (b, j) of the (B, H) state runs its own recurrence over time. The
-// work is therefore split between threads by (batch row, column block) tasks, each running
-// its whole time loop alone with no barrier between steps; inside a task the columns are a
-// contiguous vector (`#pragma omp simd`). Gates are computed inside the loop from the
+// work is therefore split between threads by (batch row, column block) tasks with no
+// barrier between steps; a thread runs its consecutive rows of one block as a group, time
+// loop outermost and rows inside, so each step reads a time-major tensor in memory order.
+// Inside a row the columns are a contiguous vector (`#pragma omp simd` over `__restrict__`
+// pointers, the cells branch-free functions of plain values; float loops checked with
+// -fopt-info-vec, the double ones call std::exp and stay scalar). Gates are computed inside the loop from the
 // pre-activations of the layer's one input projection, so forward reads the projection
 // once and writes the output once, and backward reads projection, output and output
 // gradient once and writes the projection's gradient once: no intermediate (T, B, H)
@@ -88,43 +91,61 @@ inline T sigmoid_of(T x) {
   return x >= T(0) ? s : e * s;
 }
 
+// a where take_a, b elsewhere, through the bits. Both operands are computed
+// unconditionally: with a plain `?:` whose one side is used nowhere else, GCC moves that
+// side's computation into a branch, and a loop with a branch is not vectorized.
+template <typename T>
+inline T blend(bool take_a, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  static_assert(sizeof(U) == sizeof(T));
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof a);
+  std::memcpy(&ub, &b, sizeof b);
+  const U mask = U(0) - static_cast<U>(take_a);
+  const U r = (ua & mask) | (ub & ~mask);
+  T out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
 // ----------------------------------------------------------------------------- cells
 //
-// Each cell reads its K input blocks at one step (`x[k][j]`), maps h_{t-1} to h_t, and in
-// backward maps c_t (dL/dh_t) to c_{t-1}, writing the gradient of its blocks (`dx[k][j]`).
+// Each cell maps one element: forward, its K inputs at one step (x0, x1, x2; the unused ones
+// are zero) and h_{t-1} to h_t; backward, c_t (dL/dh_t) to c_{t-1}, writing the gradient of
+// its inputs (d0, d1, d2) and of its recurrent weight (du, IndRNN). Plain values in and out,
+// no pointers and no branches the compiler cannot turn into selects: the loops calling them
+// are vectorized over the columns. `kU`: the cell reads the recurrent weight u; `kReadsX`:
+// backward reads the inputs.
 
 template <typename T>
 struct Linear {
   static constexpr int K = 2;  // a, b
-  static inline T forward(const T* const* x, int64_t j, T hp, const T*) {
-    return x[0][j] * hp + x[1][j];
-  }
-  static inline T backward(const T* const* x, int64_t j, T hp, T, T c, T* const* dx,
-                           const T*, T*) {
-    dx[0][j] = c * hp;
-    dx[1][j] = c;
-    return c * x[0][j];
+  static constexpr bool kU = false, kReadsX = true;
+  static inline T forward(T a, T b, T, T hp, T) { return a * hp + b; }
+  static inline T backward(T a, T, T, T hp, T, T c, T, T& d0, T& d1, T&, T&) {
+    d0 = c * hp;
+    d1 = c;
+    return c * a;
   }
 };
 
 template <typename T>
 struct MinGRU {
   static constexpr int K = 2;  // p_z, p_h
-  static inline T forward(const T* const* x, int64_t j, T hp, const T*) {
-    const T z = sigmoid_of<T>(x[0][j]);
-    const T ph = x[1][j];
-    const T cand = ph >= T(0) ? ph + T(0.5) : sigmoid_of<T>(ph);
+  static constexpr bool kU = false, kReadsX = true;
+  static inline T forward(T pz, T ph, T, T hp, T) {
+    const T z = sigmoid_of<T>(pz);
+    const T cand = blend<T>(ph >= T(0), ph + T(0.5), sigmoid_of<T>(ph));
     return hp + z * (cand - hp);
   }
-  static inline T backward(const T* const* x, int64_t j, T hp, T, T c, T* const* dx,
-                           const T*, T*) {
-    const T z = sigmoid_of<T>(x[0][j]);
-    const T ph = x[1][j];
+  static inline T backward(T pz, T ph, T, T hp, T, T c, T, T& d0, T& d1, T&, T&) {
+    const T z = sigmoid_of<T>(pz);
     const T s = sigmoid_of<T>(ph);
+    const T pos = ph >= T(0) ? T(1) : T(0);
     const T cand = ph >= T(0) ? ph + T(0.5) : s;
-    const T dcand = ph >= T(0) ? T(1) : s * (T(1) - s);
-    dx[0][j] = c * (cand - hp) * z * (T(1) - z);
-    dx[1][j] = c * z * dcand;
+    const T dcand = pos + (T(1) - pos) * (s * (T(1) - s));
+    d0 = c * (cand - hp) * z * (T(1) - z);
+    d1 = c * z * dcand;
     return c * (T(1) - z);
   }
 };
@@ -147,25 +168,24 @@ struct MinLSTMGates {
 template <typename T>
 struct MinLSTM {
   static constexpr int K = 3;  // p_f, p_i, p_h
-  static inline T forward(const T* const* x, int64_t j, T hp, const T*) {
-    const T fp = MinLSTMGates<T>::of(x[0][j], x[1][j]).fp;
-    const T ph = x[2][j];
-    const T cand = ph >= T(0) ? ph + T(0.5) : sigmoid_of<T>(ph);
+  static constexpr bool kU = false, kReadsX = true;
+  static inline T forward(T pf, T pi, T ph, T hp, T) {
+    const T fp = MinLSTMGates<T>::of(pf, pi).fp;
+    const T cand = blend<T>(ph >= T(0), ph + T(0.5), sigmoid_of<T>(ph));
     return fp * hp + (T(1) - fp) * cand;
   }
-  static inline T backward(const T* const* x, int64_t j, T hp, T, T c, T* const* dx,
-                           const T*, T*) {
-    const MinLSTMGates<T> g = MinLSTMGates<T>::of(x[0][j], x[1][j]);
-    const T ph = x[2][j];
+  static inline T backward(T pf, T pi, T ph, T hp, T, T c, T, T& d0, T& d1, T& d2, T&) {
+    const MinLSTMGates<T> g = MinLSTMGates<T>::of(pf, pi);
     const T s = sigmoid_of<T>(ph);
+    const T pos = ph >= T(0) ? T(1) : T(0);
     const T cand = ph >= T(0) ? ph + T(0.5) : s;
-    const T dcand = ph >= T(0) ? T(1) : s * (T(1) - s);
+    const T dcand = pos + (T(1) - pos) * (s * (T(1) - s));
     // f' = sigmoid(log f - log i): d f' = f'(1 - f') (d log f - d log i),
     // d log f / d p_f = 1 - f, d log i / d p_i = 1 - i.
     const T dd = c * (hp - cand) * g.fp * (T(1) - g.fp);
-    dx[0][j] = dd * g.one_minus_f;
-    dx[1][j] = -dd * g.one_minus_i;
-    dx[2][j] = c * (T(1) - g.fp) * dcand;
+    d0 = dd * g.one_minus_f;
+    d1 = -dd * g.one_minus_i;
+    d2 = c * (T(1) - g.fp) * dcand;
     return c * g.fp;
   }
 };
@@ -173,8 +193,9 @@ struct MinLSTM {
 template <typename T, bool Relu>
 struct IndRNN {
   static constexpr int K = 1;  // p = W x + b
-  static inline T forward(const T* const* x, int64_t j, T hp, const T* u) {
-    const T a = x[0][j] + u[j] * hp;
+  static constexpr bool kU = true, kReadsX = false;
+  static inline T forward(T p, T, T, T hp, T u) {
+    const T a = p + u * hp;
     if constexpr (Relu) {
       return a > T(0) ? a : T(0);
     } else {
@@ -184,17 +205,16 @@ struct IndRNN {
     }
   }
   // act' from the output itself: relu' = [h > 0], tanh' = 1 - h^2.
-  static inline T backward(const T* const*, int64_t j, T hp, T h, T c, T* const* dx,
-                           const T* u, T* du) {
+  static inline T backward(T, T, T, T hp, T h, T c, T u, T& d0, T&, T&, T& du) {
     T d;
     if constexpr (Relu) {
       d = h > T(0) ? c : T(0);
     } else {
       d = c * (T(1) - h * h);
     }
-    dx[0][j] = d;
-    du[j] += d * hp;
-    return d * u[j];
+    d0 = d;
+    du = d * hp;
+    return d * u;
   }
 };
 
@@ -215,7 +235,7 @@ View<T> view_of(const Tensor& x, int64_t column_offset = 0) {
   return {x.data_ptr<T>() + column_offset, x.stride(0), x.stride(1)};
 }
 
-// Tasks: (batch row, column block). Whole rows where the batch alone gives every thread
+// Tasks: (column block, batch row). Whole rows where the batch alone gives every thread
 // several tasks; narrower blocks (at least 64 columns, a multiple of 16) at small batches.
 inline int64_t column_block(int64_t batch, int64_t n) {
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
@@ -227,14 +247,23 @@ inline int64_t column_block(int64_t batch, int64_t n) {
   return std::max<int64_t>(std::min<int64_t>(std::max<int64_t>(block, 64), n), 1);
 }
 
+// Tasks are numbered block-major (task = block * batch + row), and each thread's share of
+// them is run as groups: the consecutive rows [b_lo, b_hi) of one column block [lo, hi).
+// A group runs its time loop outermost and its rows inside it, so each step reads the
+// rows of a time-major (T, B, N) tensor in memory order, and the group's state stays in
+// cache from one step to the next.
 template <typename Fn>
-void for_tasks(int64_t batch, int64_t n, const Fn& fn) {
+void for_groups(int64_t batch, int64_t n, const Fn& fn) {
+  if (batch <= 0 || n <= 0) return;
   const int64_t block = column_block(batch, n);
   const int64_t blocks = (n + block - 1) / block;
   at::parallel_for(0, batch * blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t b = task / blocks, lo = (task % blocks) * block;
-      fn(b, lo, std::min(n, lo + block));
+    int64_t task = begin;
+    while (task < end) {
+      const int64_t lo = (task / batch) * block, b_lo = task % batch;
+      const int64_t b_hi = std::min<int64_t>(batch, b_lo + (end - task));
+      fn(b_lo, b_hi, lo, std::min(n, lo + block));
+      task += b_hi - b_lo;
     }
   });
 }
@@ -254,23 +283,42 @@ template <typename T, typename Cell>
 void scan_forward(const std::vector<View<T>>& x, View<T> out, const T* h0, T* hn,
                   const T* u, const int64_t* lengths, int64_t steps, int64_t batch, int64_t n,
                   bool reverse) {
-  for_tasks(batch, n, [&](int64_t b, int64_t lo, int64_t hi) {
-    const int64_t len = length_of(lengths, b, steps);
-    std::vector<T> state(h0 + b * n + lo, h0 + b * n + hi);
-    T* h = state.data() - lo;  // indexed by column
-    const T* xs[Cell::K];
-    for (int64_t s = 0; s < len; ++s) {
-      const int64_t t = reverse ? len - 1 - s : s;
-      for (int k = 0; k < Cell::K; ++k) xs[k] = x[k].at(t, b);
-      T* y = out.at(t, b);
+  constexpr int K = Cell::K;
+  for_groups(batch, n, [&](int64_t b_lo, int64_t b_hi, int64_t lo, int64_t hi) {
+    const int64_t width = hi - lo, rows = b_hi - b_lo;
+    std::vector<T> state(static_cast<size_t>(rows * width));
+    std::vector<int64_t> lens(static_cast<size_t>(rows));
+    int64_t longest = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      lens[r] = length_of(lengths, b_lo + r, steps);
+      longest = std::max(longest, lens[r]);
+      std::copy(h0 + (b_lo + r) * n + lo, h0 + (b_lo + r) * n + hi, state.data() + r * width);
+    }
+    const T* __restrict__ uu = Cell::kU ? u + lo : nullptr;
+    for (int64_t s = 0; s < longest; ++s) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t len = lens[r];
+        if (s >= len) continue;
+        const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
+        const T* __restrict__ p0 = x[0].at(t, b) + lo;
+        const T* __restrict__ p1 = x[K > 1 ? 1 : 0].at(t, b) + lo;
+        const T* __restrict__ p2 = x[K > 2 ? 2 : 0].at(t, b) + lo;
+        T* __restrict__ h = state.data() + r * width;
+        T* __restrict__ y = out.at(t, b) + lo;
 RNNLAB_SIMD
-      for (int64_t j = lo; j < hi; ++j) {
-        h[j] = Cell::forward(xs, j, h[j], u);
-        y[j] = h[j];
+        for (int64_t w = 0; w < width; ++w) {
+          const T v = Cell::forward(p0[w], K > 1 ? p1[w] : T(0), K > 2 ? p2[w] : T(0), h[w],
+                                    Cell::kU ? uu[w] : T(0));
+          h[w] = v;
+          y[w] = v;
+        }
       }
     }
-    for (int64_t t = len; t < steps; ++t) std::fill(out.at(t, b) + lo, out.at(t, b) + hi, T(0));
-    std::copy(h + lo, h + hi, hn + b * n + lo);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t b = b_lo + r;
+      for (int64_t t = lens[r]; t < steps; ++t) std::fill(out.at(t, b) + lo, out.at(t, b) + hi, T(0));
+      std::copy(state.data() + r * width, state.data() + (r + 1) * width, hn + b * n + lo);
+    }
   });
 }
 
@@ -282,34 +330,59 @@ void scan_backward(const std::vector<View<T>>& x, View<T> out, View<T> d_out, co
                    const T* h0, const std::vector<View<T>>& dx, T* d_h0, const T* u,
                    T* du_plane, const int64_t* lengths, int64_t steps, int64_t batch, int64_t n,
                    bool reverse) {
-  for_tasks(batch, n, [&](int64_t b, int64_t lo, int64_t hi) {
-    const int64_t len = length_of(lengths, b, steps);
-    std::vector<T> carry(d_hn + b * n + lo, d_hn + b * n + hi);
-    T* c = carry.data() - lo;
-    T* du = du_plane == nullptr ? nullptr : du_plane + b * n;
-    const T* xs[Cell::K];
-    T* dxs[Cell::K];
-    for (int64_t t = len; t < steps; ++t) {
-      for (int k = 0; k < Cell::K; ++k) std::fill(dx[k].at(t, b) + lo, dx[k].at(t, b) + hi, T(0));
-    }
-    for (int64_t s = len - 1; s >= 0; --s) {
-      const int64_t t = reverse ? len - 1 - s : s;
-      const int64_t t_prev = reverse ? t + 1 : t - 1;  // the step before, in processing order
-      const T* hp = s == 0 ? h0 + b * n : out.at(t_prev, b);
-      const T* h = out.at(t, b);
-      const T* g = d_out.p == nullptr ? nullptr : d_out.at(t, b);
-      for (int k = 0; k < Cell::K; ++k) {
-        xs[k] = x[k].at(t, b);
-        dxs[k] = dx[k].at(t, b);
+  constexpr int K = Cell::K;
+  for_groups(batch, n, [&](int64_t b_lo, int64_t b_hi, int64_t lo, int64_t hi) {
+    const int64_t width = hi - lo, rows = b_hi - b_lo;
+    std::vector<T> carry(static_cast<size_t>(rows * width));
+    std::vector<T> zeros(static_cast<size_t>(width), T(0));  // the output gradient, if none
+    std::vector<int64_t> lens(static_cast<size_t>(rows));
+    int64_t longest = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t b = b_lo + r;
+      lens[r] = length_of(lengths, b, steps);
+      longest = std::max(longest, lens[r]);
+      std::copy(d_hn + b * n + lo, d_hn + b * n + hi, carry.data() + r * width);
+      for (int64_t t = lens[r]; t < steps; ++t) {
+        for (int k = 0; k < K; ++k) std::fill(dx[k].at(t, b) + lo, dx[k].at(t, b) + hi, T(0));
       }
-      if (g != nullptr) {
-RNNLAB_SIMD
-        for (int64_t j = lo; j < hi; ++j) c[j] += g[j];
-      }
-RNNLAB_SIMD
-      for (int64_t j = lo; j < hi; ++j) c[j] = Cell::backward(xs, j, hp[j], h[j], c[j], dxs, u, du);
     }
-    std::copy(c + lo, c + hi, d_h0 + b * n + lo);
+    const T* __restrict__ uu = Cell::kU ? u + lo : nullptr;
+    for (int64_t s = longest - 1; s >= 0; --s) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t len = lens[r];
+        if (s >= len) continue;
+        const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
+        const int64_t t_prev = reverse ? t + 1 : t - 1;  // the step before, in processing order
+        const T* __restrict__ hp = (s == 0 ? h0 + b * n : out.at(t_prev, b)) + lo;
+        const T* __restrict__ h = out.at(t, b) + lo;
+        const T* __restrict__ g = d_out.p == nullptr ? zeros.data() : d_out.at(t, b) + lo;
+        const T* __restrict__ p0 = Cell::kReadsX ? x[0].at(t, b) + lo : nullptr;
+        const T* __restrict__ p1 = Cell::kReadsX ? x[K > 1 ? 1 : 0].at(t, b) + lo : nullptr;
+        const T* __restrict__ p2 = Cell::kReadsX ? x[K > 2 ? 2 : 0].at(t, b) + lo : nullptr;
+        T* __restrict__ q0 = dx[0].at(t, b) + lo;
+        T* __restrict__ q1 = dx[K > 1 ? 1 : 0].at(t, b) + lo;
+        T* __restrict__ q2 = dx[K > 2 ? 2 : 0].at(t, b) + lo;
+        T* __restrict__ du = Cell::kU ? du_plane + b * n + lo : nullptr;
+        T* __restrict__ c = carry.data() + r * width;
+RNNLAB_SIMD
+        for (int64_t w = 0; w < width; ++w) {
+          T d0 = T(0), d1 = T(0), d2 = T(0), dw = T(0);
+          const T x0 = Cell::kReadsX ? p0[w] : T(0);
+          const T x1 = Cell::kReadsX && K > 1 ? p1[w] : T(0);
+          const T x2 = Cell::kReadsX && K > 2 ? p2[w] : T(0);
+          c[w] = Cell::backward(x0, x1, x2, hp[w], h[w], c[w] + g[w], Cell::kU ? uu[w] : T(0),
+                                d0, d1, d2, dw);
+          q0[w] = d0;
+          if constexpr (K > 1) q1[w] = d1;
+          if constexpr (K > 2) q2[w] = d2;
+          if constexpr (Cell::kU) du[w] += dw;
+        }
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy(carry.data() + r * width, carry.data() + (r + 1) * width,
+                d_h0 + (b_lo + r) * n + lo);
+    }
   });
 }
 
