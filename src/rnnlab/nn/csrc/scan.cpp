@@ -4,7 +4,8 @@
 // units: every element (b, j) of the (B, H) state runs its own recurrence over time. The
 // work is therefore split between threads by (batch row, column block) tasks with no
 // barrier between steps; a thread runs its consecutive rows of one block as a group, time
-// loop outermost and rows inside, so each step reads a time-major tensor in memory order.
+// loop outermost and rows inside, so each step reads a time-major tensor in memory order
+// (batch-major memory, batch_first: row after row).
 // Inside a row the columns are a contiguous vector (`#pragma omp simd` over `__restrict__`
 // pointers, the cells branch-free functions of plain values; float loops checked with
 // -fopt-info-vec, the double ones call std::exp and stay scalar). Gates are computed inside the loop from the
@@ -251,7 +252,7 @@ inline int64_t column_block(int64_t batch, int64_t n) {
 // them is run as groups: the consecutive rows [b_lo, b_hi) of one column block [lo, hi).
 // A group runs its time loop outermost and its rows inside it, so each step reads the
 // rows of a time-major (T, B, N) tensor in memory order, and the group's state stays in
-// cache from one step to the next.
+// cache from one step to the next (batch-major memory: one row after the other).
 template <typename Fn>
 void for_groups(int64_t batch, int64_t n, const Fn& fn) {
   if (batch <= 0 || n <= 0) return;
@@ -288,29 +289,34 @@ void scan_forward(const std::vector<View<T>>& x, View<T> out, const T* h0, T* hn
     const int64_t width = hi - lo, rows = b_hi - b_lo;
     std::vector<T> state(static_cast<size_t>(rows * width));
     std::vector<int64_t> lens(static_cast<size_t>(rows));
-    int64_t longest = 0;
     for (int64_t r = 0; r < rows; ++r) {
       lens[r] = length_of(lengths, b_lo + r, steps);
-      longest = std::max(longest, lens[r]);
       std::copy(h0 + (b_lo + r) * n + lo, h0 + (b_lo + r) * n + hi, state.data() + r * width);
     }
     const T* __restrict__ uu = Cell::kU ? u + lo : nullptr;
-    for (int64_t s = 0; s < longest; ++s) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t len = lens[r];
-        if (s >= len) continue;
-        const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
-        const T* __restrict__ p0 = x[0].at(t, b) + lo;
-        const T* __restrict__ p1 = x[K > 1 ? 1 : 0].at(t, b) + lo;
-        const T* __restrict__ p2 = x[K > 2 ? 2 : 0].at(t, b) + lo;
-        T* __restrict__ h = state.data() + r * width;
-        T* __restrict__ y = out.at(t, b) + lo;
+    // Time-major memory (batch stride below the time stride): all rows at each step, in
+    // memory order; batch-major (batch_first): one row at a time through all its steps.
+    const int64_t chunk = x[0].sb <= x[0].st ? rows : 1;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t r1 = std::min(rows, r0 + chunk);
+      const int64_t longest = *std::max_element(lens.begin() + r0, lens.begin() + r1);
+      for (int64_t s = 0; s < longest; ++s) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t len = lens[r];
+          if (s >= len) continue;
+          const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
+          const T* __restrict__ p0 = x[0].at(t, b) + lo;
+          const T* __restrict__ p1 = x[K > 1 ? 1 : 0].at(t, b) + lo;
+          const T* __restrict__ p2 = x[K > 2 ? 2 : 0].at(t, b) + lo;
+          T* __restrict__ h = state.data() + r * width;
+          T* __restrict__ y = out.at(t, b) + lo;
 RNNLAB_SIMD
-        for (int64_t w = 0; w < width; ++w) {
-          const T v = Cell::forward(p0[w], K > 1 ? p1[w] : T(0), K > 2 ? p2[w] : T(0), h[w],
-                                    Cell::kU ? uu[w] : T(0));
-          h[w] = v;
-          y[w] = v;
+          for (int64_t w = 0; w < width; ++w) {
+            const T v = Cell::forward(p0[w], K > 1 ? p1[w] : T(0), K > 2 ? p2[w] : T(0), h[w],
+                                      Cell::kU ? uu[w] : T(0));
+            h[w] = v;
+            y[w] = v;
+          }
         }
       }
     }
@@ -336,46 +342,51 @@ void scan_backward(const std::vector<View<T>>& x, View<T> out, View<T> d_out, co
     std::vector<T> carry(static_cast<size_t>(rows * width));
     std::vector<T> zeros(static_cast<size_t>(width), T(0));  // the output gradient, if none
     std::vector<int64_t> lens(static_cast<size_t>(rows));
-    int64_t longest = 0;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = b_lo + r;
       lens[r] = length_of(lengths, b, steps);
-      longest = std::max(longest, lens[r]);
       std::copy(d_hn + b * n + lo, d_hn + b * n + hi, carry.data() + r * width);
       for (int64_t t = lens[r]; t < steps; ++t) {
         for (int k = 0; k < K; ++k) std::fill(dx[k].at(t, b) + lo, dx[k].at(t, b) + hi, T(0));
       }
     }
     const T* __restrict__ uu = Cell::kU ? u + lo : nullptr;
-    for (int64_t s = longest - 1; s >= 0; --s) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t len = lens[r];
-        if (s >= len) continue;
-        const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
-        const int64_t t_prev = reverse ? t + 1 : t - 1;  // the step before, in processing order
-        const T* __restrict__ hp = (s == 0 ? h0 + b * n : out.at(t_prev, b)) + lo;
-        const T* __restrict__ h = out.at(t, b) + lo;
-        const T* __restrict__ g = d_out.p == nullptr ? zeros.data() : d_out.at(t, b) + lo;
-        const T* __restrict__ p0 = Cell::kReadsX ? x[0].at(t, b) + lo : nullptr;
-        const T* __restrict__ p1 = Cell::kReadsX ? x[K > 1 ? 1 : 0].at(t, b) + lo : nullptr;
-        const T* __restrict__ p2 = Cell::kReadsX ? x[K > 2 ? 2 : 0].at(t, b) + lo : nullptr;
-        T* __restrict__ q0 = dx[0].at(t, b) + lo;
-        T* __restrict__ q1 = dx[K > 1 ? 1 : 0].at(t, b) + lo;
-        T* __restrict__ q2 = dx[K > 2 ? 2 : 0].at(t, b) + lo;
-        T* __restrict__ du = Cell::kU ? du_plane + b * n + lo : nullptr;
-        T* __restrict__ c = carry.data() + r * width;
+    // Time-major memory (batch stride below the time stride): all rows at each step, in
+    // memory order; batch-major (batch_first): one row at a time through all its steps.
+    const int64_t chunk = dx[0].sb <= dx[0].st ? rows : 1;
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t r1 = std::min(rows, r0 + chunk);
+      const int64_t longest = *std::max_element(lens.begin() + r0, lens.begin() + r1);
+      for (int64_t s = longest - 1; s >= 0; --s) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t len = lens[r];
+          if (s >= len) continue;
+          const int64_t b = b_lo + r, t = reverse ? len - 1 - s : s;
+          const int64_t t_prev = reverse ? t + 1 : t - 1;  // the step before, in processing order
+          const T* __restrict__ hp = (s == 0 ? h0 + b * n : out.at(t_prev, b)) + lo;
+          const T* __restrict__ h = out.at(t, b) + lo;
+          const T* __restrict__ g = d_out.p == nullptr ? zeros.data() : d_out.at(t, b) + lo;
+          const T* __restrict__ p0 = Cell::kReadsX ? x[0].at(t, b) + lo : nullptr;
+          const T* __restrict__ p1 = Cell::kReadsX ? x[K > 1 ? 1 : 0].at(t, b) + lo : nullptr;
+          const T* __restrict__ p2 = Cell::kReadsX ? x[K > 2 ? 2 : 0].at(t, b) + lo : nullptr;
+          T* __restrict__ q0 = dx[0].at(t, b) + lo;
+          T* __restrict__ q1 = dx[K > 1 ? 1 : 0].at(t, b) + lo;
+          T* __restrict__ q2 = dx[K > 2 ? 2 : 0].at(t, b) + lo;
+          T* __restrict__ du = Cell::kU ? du_plane + b * n + lo : nullptr;
+          T* __restrict__ c = carry.data() + r * width;
 RNNLAB_SIMD
-        for (int64_t w = 0; w < width; ++w) {
-          T d0 = T(0), d1 = T(0), d2 = T(0), dw = T(0);
-          const T x0 = Cell::kReadsX ? p0[w] : T(0);
-          const T x1 = Cell::kReadsX && K > 1 ? p1[w] : T(0);
-          const T x2 = Cell::kReadsX && K > 2 ? p2[w] : T(0);
-          c[w] = Cell::backward(x0, x1, x2, hp[w], h[w], c[w] + g[w], Cell::kU ? uu[w] : T(0),
-                                d0, d1, d2, dw);
-          q0[w] = d0;
-          if constexpr (K > 1) q1[w] = d1;
-          if constexpr (K > 2) q2[w] = d2;
-          if constexpr (Cell::kU) du[w] += dw;
+          for (int64_t w = 0; w < width; ++w) {
+            T d0 = T(0), d1 = T(0), d2 = T(0), dw = T(0);
+            const T x0 = Cell::kReadsX ? p0[w] : T(0);
+            const T x1 = Cell::kReadsX && K > 1 ? p1[w] : T(0);
+            const T x2 = Cell::kReadsX && K > 2 ? p2[w] : T(0);
+            c[w] = Cell::backward(x0, x1, x2, hp[w], h[w], c[w] + g[w], Cell::kU ? uu[w] : T(0),
+                                  d0, d1, d2, dw);
+            q0[w] = d0;
+            if constexpr (K > 1) q1[w] = d1;
+            if constexpr (K > 2) q2[w] = d2;
+            if constexpr (Cell::kU) du[w] += dw;
+          }
         }
       }
     }
