@@ -26,8 +26,11 @@ def test_trace_output_equals_layer_in_eval_mode(
     cls: type[nn.Module], options: dict[str, Any]
 ) -> None:
     torch.manual_seed(0)
-    layer = cls(4, 6, num_layers=2, bidirectional=True, batch_first=True, **options).eval()
-    x = torch.randn(3, 9, 4)
+    # float64: the trace's op order differs from the fused kernels', and in float32 layer
+    # norm's rounding alone reaches 2e-6; in float64 any real difference stands out.
+    layer = cls(4, 6, num_layers=2, bidirectional=True, batch_first=True, **options)
+    layer = layer.double().eval()
+    x = torch.randn(3, 9, 4, dtype=torch.float64)
     lengths = [9, 4, 1]
     expected, _ = layer(x, lengths=lengths)
     traced = trace(layer, x, lengths=lengths)
