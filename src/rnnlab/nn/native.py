@@ -204,17 +204,21 @@ def python_forced() -> bool:
     return _python_only.get()
 
 
-def usable(*tensors: torch.Tensor | None) -> bool:
-    """Whether the native loops can run on these tensors: CPU, one float32/float64 dtype, built."""
+def tensors_fit(*tensors: torch.Tensor | None) -> bool:
+    """Whether a native CPU kernel may take these tensors (``None`` ignored): all on the CPU,
+    one float32/float64 dtype, and not inside :func:`python_loops`."""
     present = [t for t in tensors if t is not None]
     if not present or _python_only.get():
         return False
     first = present[0]
     if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
         return False
-    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in present):
-        return False
-    return _load() is not None
+    return all(t.device.type == "cpu" and t.dtype == first.dtype for t in present)
+
+
+def usable(*tensors: torch.Tensor | None) -> bool:
+    """Whether the native loops can run on these tensors: CPU, one float32/float64 dtype, built."""
+    return tensors_fit(*tensors) and _load() is not None
 
 
 def status() -> str:

@@ -73,14 +73,7 @@ def native_status() -> str:
 
 def use_native(*tensors: Tensor) -> bool:
     """Whether the native scans run on these tensors: CPU, one float32/float64 dtype, built."""
-    if native.python_forced() or not tensors:
-        return False
-    first = tensors[0]
-    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
-        return False
-    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
-        return False
-    return native_ops() is not None
+    return native.tensors_fit(*tensors) and native_ops() is not None
 
 
 # ----------------------------------------------------------------------------- gates

@@ -67,14 +67,7 @@ def use_native(*tensors: Tensor) -> bool:
 
     Inside :func:`rnnlab.nn.native.python_loops` the TorchScript / Python loops run instead.
     """
-    if native.python_forced() or not tensors:
-        return False
-    first = tensors[0]
-    if first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64):
-        return False
-    if any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
-        return False
-    return native_ops() is not None
+    return native.tensors_fit(*tensors) and native_ops() is not None
 
 
 def _forward_loop(
