@@ -3,7 +3,8 @@
 Tests use one torch thread (and pass ``OMP_NUM_THREADS=1`` to the subprocesses they start):
 their tensors are tiny, and on a 2-core machine two OpenMP threads per process, with
 subprocess tests running beside the main process, spin against each other and run up to
-10x slower than one thread.
+10x slower than one thread. The suite itself runs in one worker per core (pytest-xdist,
+``-n auto`` in pyproject.toml), each worker with one thread.
 """
 
 from __future__ import annotations
