@@ -228,8 +228,24 @@ def test_recognize_cli_bad_files_exit_2(run: Path, corpus: Path, tmp_path: Path)
         assert f"error: {tmp_path / name}" in result.output
 
 
+def test_speed_and_noise_augment_train_batches_reproducibly(corpus: Path) -> None:
+    augment = {"speed": [0.8, 0.85], "noise_snr_db": [20.0, 30.0]}
+    plain = api._task_for(config(corpus)).build_data()
+    noisy = api._task_for(config(corpus, augment=augment)).build_data()
+    again = api._task_for(config(corpus, augment=augment)).build_data()
+    first, second, base = (next(iter(d.train.batches())) for d in (noisy, again, plain))
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)  # same seed, epoch and batch: the same augmentation
+    # slower by 0.8-0.85: every utterance gets 1/0.85-1/0.8 times its frames
+    ratio = first[1].double() / base[1].double()
+    assert bool(((ratio > 1.1) & (ratio < 1.3)).all()), ratio
+    assert torch.equal(first[2], base[2])  # the targets are untouched
+    valid = (next(iter(d.valid.batches())) for d in (noisy, plain))
+    assert all(torch.equal(a, b) for a, b in zip(*valid, strict=True))
+
+
 def test_bad_settings_are_one_line_errors(corpus: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="noise_snr_db"):
-        config(corpus, augment={"noise_snr_db": [10.0, 20.0]})
+    with pytest.raises(ConfigError, match="speed"):
+        config(corpus, augment={"speed": [0.3, 1.0]})
     with pytest.raises(DataError, match="does not exist"):
         api.train(config(tmp_path / "nowhere"), run_dir=tmp_path / "r", quiet=None)

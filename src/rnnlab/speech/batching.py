@@ -24,7 +24,7 @@ from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.speech.settings import AugmentSettings
 from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
 
-__all__ = ["Utterance", "UtteranceBatches", "compute_features", "prepare_all"]
+__all__ = ["Utterance", "UtteranceBatches", "augmented_features", "compute_features", "prepare_all"]
 
 
 @dataclass
@@ -118,7 +118,11 @@ class UtteranceBatches(ShuffledBatches):
         aug = self.augment if generator is not None else None
         if aug is not None and aug.waveform:
             assert generator is not None  # aug is set only with a generator
-            features, frames = self._augmented_features(items, aug, generator)
+            if any(u.waveform is None for u in items):
+                raise ValueError("waveform augmentation needs utterances with waveforms")
+            assert self.extractor is not None  # checked in __init__
+            waves = [u.waveform for u in items if u.waveform is not None]
+            features, frames = augmented_features(waves, aug, generator, self.extractor)
         else:
             features = _pad([u.features for u in items])  # (B, T, F)
             frames = torch.tensor([u.features.shape[0] for u in items], dtype=torch.long)
@@ -141,28 +145,29 @@ class UtteranceBatches(ShuffledBatches):
         target_lengths = torch.tensor([t.numel() for t in encoded], dtype=torch.long)
         return features, frames, _pad(encoded, BLANK).long(), target_lengths
 
-    def _augmented_features(
-        self, items: list[Utterance], aug: AugmentSettings, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor]:
-        """Features of the items' waveforms after speed perturbation and noise."""
-        waves: list[Tensor] = []
-        for u in items:
-            if u.waveform is None:
-                raise ValueError("waveform augmentation needs utterances with waveforms")
-            waves.append(u.waveform)
-        low, high = aug.speed
-        if (low, high) != (1.0, 1.0):
-            factors = low + (high - low) * torch.rand(len(waves), generator=generator)
-            waves = [speed_perturb(w, float(f)) for w, f in zip(waves, factors, strict=True)]
-        samples = torch.tensor([w.numel() for w in waves])
-        padded = _pad(waves)  # (B, N)
-        if aug.noise_snr_db is not None:
-            padded = add_noise(
-                padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
-            )
-        assert self.extractor is not None  # checked in __init__
-        with torch.no_grad():  # the waveforms are prepared already (trimmed, leveled)
-            return self.extractor(padded, samples, prepare=False)  # (B, T, F), (B,)
+
+def augmented_features(
+    waves: Sequence[Tensor],
+    aug: AugmentSettings,
+    generator: torch.Generator,
+    extractor: FeatureExtractor,
+) -> tuple[Tensor, Tensor]:
+    """Padded features ``(B, T, F)`` and frame counts ``(B,)`` of prepared waveforms after
+    speed perturbation (one factor per waveform) and additive noise, drawn from ``generator``.
+    """
+    low, high = aug.speed
+    if (low, high) != (1.0, 1.0):
+        factors = low + (high - low) * torch.rand(len(waves), generator=generator)
+        waves = [speed_perturb(w, float(f)) for w, f in zip(waves, factors, strict=True)]
+    samples = torch.tensor([w.numel() for w in waves])
+    padded = _pad(waves)  # (B, N)
+    if aug.noise_snr_db is not None:
+        padded = add_noise(
+            padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
+        )
+    with torch.no_grad():  # the waveforms are prepared already (trimmed, leveled)
+        features, frames = extractor(padded, samples, prepare=False)
+    return features, frames
 
 
 def compute_features(

@@ -28,10 +28,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnlab.data.audio import AudioError, load_audio, spec_augment
+from rnnlab.data.audio import AudioError, FeatureExtractor, load_audio, spec_augment
 from rnnlab.data.loaders import ShuffledBatches
 from rnnlab.errors import DataError
 from rnnlab.io import atomic_write_text
+from rnnlab.speech.batching import augmented_features
 from rnnlab.speech.ctc import decode_batch
 from rnnlab.speech.ctc_task import SpeechCTCTask
 from rnnlab.speech.metrics import character_error_rate, word_error_rate
@@ -72,7 +73,9 @@ class SentenceBatches(ShuffledBatches):
     """Padded batches ``(features (B, T/k, kF), steps (B,), targets (B, S), lengths (B,))``.
 
     Augmentation (training only) draws from a generator seeded by ``(seed, epoch, batch)``,
-    so a resumed epoch repeats its batches; it is applied before stacking.
+    so a resumed epoch repeats its batches; it is applied before stacking. Speed perturbation
+    and noise change the waveform, so they need ``waveforms`` (the prepared samples of each
+    item) and the ``extractor`` that recomputes the features per batch.
     """
 
     def __init__(
@@ -84,11 +87,21 @@ class SentenceBatches(ShuffledBatches):
         shuffle: bool = True,
         seed: int = 0,
         augment: AugmentSettings | None = None,
+        waveforms: list[Tensor] | None = None,
+        extractor: FeatureExtractor | None = None,
     ) -> None:
         super().__init__(
             items, batch_size, shuffle=shuffle, seed=seed, drop_last=shuffle, collate=self._plain
         )
+        usable = waveforms is not None and extractor is not None and len(waveforms) == len(items)
+        if augment is not None and augment.waveform and not usable:
+            raise ValueError(
+                "waveform augmentation (speed, noise) needs every item's waveform "
+                "and the feature extractor"
+            )
         self.items = items
+        self.waveforms = waveforms
+        self.extractor = extractor
         self.stack = stack
         self.augment = augment
 
@@ -106,16 +119,27 @@ class SentenceBatches(ShuffledBatches):
             if self.augment is not None:
                 key = (self.seed * 1_000_003 + self.epoch) * 100_003 + index
                 generator = torch.Generator().manual_seed(key % 2**62)
-            yield self.collate_batch([self.items[int(i)] for i in rows], generator)
+            picked = [int(i) for i in rows]
+            waves = None
+            if generator is not None and self.waveforms is not None:
+                waves = [self.waveforms[i] for i in picked]
+            yield self.collate_batch([self.items[i] for i in picked], generator, waves)
 
     def collate_batch(
-        self, rows: list[tuple[Tensor, list[int]]], generator: torch.Generator | None
+        self,
+        rows: list[tuple[Tensor, list[int]]],
+        generator: torch.Generator | None,
+        waves: list[Tensor] | None = None,
     ) -> tuple[Tensor, ...]:
-        """Pad, augment (with a generator) and stack one batch."""
+        """Pad, augment (with a generator; speed and noise from ``waves``) and stack."""
         pad = nn.utils.rnn.pad_sequence
-        features = pad([f for f, _ in rows], batch_first=True)  # (B, T, F)
-        frames = torch.tensor([f.shape[0] for f, _ in rows], dtype=torch.long)
         aug = self.augment
+        if generator is not None and aug is not None and aug.waveform:
+            assert waves is not None and self.extractor is not None  # checked in __init__
+            features, frames = augmented_features(waves, aug, generator, self.extractor)
+        else:
+            features = pad([f for f, _ in rows], batch_first=True)  # (B, T, F)
+            frames = torch.tensor([f.shape[0] for f, _ in rows], dtype=torch.long)
         if generator is not None and aug is not None and aug.masks:
             features = spec_augment(
                 features,
@@ -213,9 +237,12 @@ class SpeechSentencesTask(SpeechTask):
             items = items[: data.max_utterances]
         return [(item, check_text(item.text, f"{item.path}")) for item in items]
 
-    def _features(self, items: list[tuple[Transcribed, str]]) -> list[Tensor]:
+    def _features(
+        self, items: list[tuple[Transcribed, str]], keep_waveforms: bool = False
+    ) -> tuple[list[Tensor], list[Tensor] | None]:
+        """Each item's features, and (``keep_waveforms``) its prepared samples."""
         data: SpeechSentencesData = self.data_config
-        out = []
+        out, waves = [], []
         with torch.no_grad():
             for item, _ in items:
                 try:
@@ -227,9 +254,12 @@ class SpeechSentencesTask(SpeechTask):
                     )
                 except AudioError as err:
                     raise DataError(str(err)) from None
-                features, _ = self.extractor(audio.samples)
+                samples = self.extractor.prepare(audio.samples)
+                features, _ = self.extractor(samples, prepare=False)
                 out.append(features)
-        return out
+                if keep_waveforms:
+                    waves.append(samples)
+        return out, (waves if keep_waveforms else None)
 
     def build_data(self) -> TaskData:
         data: SpeechSentencesData = self.data_config
@@ -241,8 +271,11 @@ class SpeechSentencesTask(SpeechTask):
         units = self.units
         self.lm = self._language_model(folder)
         loaders: dict[str, SentenceBatches] = {}
+        augment = self._augmentation()
         for name, items in splits.items():
-            feats = self._features(items)
+            train = name == "train"
+            waveform = train and augment is not None and augment.waveform
+            feats, waves = self._features(items, keep_waveforms=waveform)
             rows = []
             for (item, text), f in zip(items, feats, strict=True):
                 targets = units.encode(text)
@@ -253,14 +286,15 @@ class SpeechSentencesTask(SpeechTask):
                         f"(lower data.stack={data.stack} or data.features.hop_ms)"
                     )
                 rows.append((f, targets))
-            train = name == "train"
             loaders[name] = SentenceBatches(
                 rows,
                 self.config.train.batch_size,
                 data.stack,
                 shuffle=train,
                 seed=self.config.train.seed,
-                augment=self._augmentation() if train else None,
+                augment=augment if train else None,
+                waveforms=waves,
+                extractor=self.extractor,
             )
         self._valid_loader, self._test_loader = loaders["valid"], loaders["test"]
         self._after_build()
@@ -346,8 +380,11 @@ class SpeechSentencesTask(SpeechTask):
                 lm.betas,
                 beam_width=lm.beam_width,
                 prune=lm.prune,
+                lexicon=lm.lexicon,
             )
-        decoder = LMDecoder(self.units, self.lm, alpha, beta, lm.beam_width, lm.prune)
+        decoder = LMDecoder(
+            self.units, self.lm, alpha, beta, lm.beam_width, lm.prune, lexicon=lm.lexicon
+        )
         hyps = [decoder.decode(o).text for o in outputs]
         self.decoding = {"alpha": alpha, "beta": beta, "beam_width": lm.beam_width}
         if self.run_dir is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from rnnlab.config import DataConfig, Section
 from rnnlab.speech.settings import AugmentSettings, FeatureSettings
@@ -48,6 +48,9 @@ class LMSettings(Section):
             test evaluation; else use ``alpha`` and ``beta`` as given.
         beam_width: prefixes kept per frame; prune: skip units more than this many nats
             below a frame's best unit.
+        lexicon: spell only the LM's words (a misspelt word is otherwise an ``<unk>``,
+            which an LM trained on text with unknown words rates as a common word);
+            ``false`` for open-vocabulary transcripts.
     """
 
     text: str | None = None
@@ -62,6 +65,7 @@ class LMSettings(Section):
     betas: list[float] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 3.0])
     beam_width: int = Field(default=16, ge=1)
     prune: float = Field(default=10.0, gt=0.0)
+    lexicon: bool = True
 
 
 def _sentence_features() -> FeatureSettings:
@@ -83,7 +87,7 @@ class SpeechSentencesData(DataConfig):
         max_seconds: longer recordings are errors.
         max_utterances: use at most this many utterances per split (smoke runs); 0 all.
         features, augment: see :class:`~rnnlab.speech.settings.FeatureSettings`,
-            :class:`~rnnlab.speech.settings.AugmentSettings` (SpecAugment only here).
+            :class:`~rnnlab.speech.settings.AugmentSettings` (SpecAugment, speed, noise).
         lm: see :class:`LMSettings`.
         beam_on_valid: also LM-beam-search at every validation (slow); else test only.
     """
@@ -103,11 +107,3 @@ class SpeechSentencesData(DataConfig):
     augment: AugmentSettings = Field(default_factory=AugmentSettings)
     lm: LMSettings = Field(default_factory=LMSettings)
     beam_on_valid: bool = False
-
-    @model_validator(mode="after")
-    def _no_noise(self) -> SpeechSentencesData:
-        if self.augment.noise_snr_db is not None:
-            raise ValueError(
-                "augment.noise_snr_db is not supported by speech-sentences (SpecAugment only)"
-            )
-        return self
