@@ -121,6 +121,28 @@ def test_beam_with_lm_beats_greedy_on_an_ambiguous_case() -> None:
     assert alpha == 0.8
 
 
+def test_lexicon_spells_only_lm_words() -> None:
+    units = TextUnits.characters()
+    lm = NGramLM.train(["the cat sat"] * 3 + ["a cat sat on the mat", "the dog sat"], 3)
+    frames = [{c: 0.9} for c in "the cat sa"] + [{"d": 0.5, "t": 0.4}]
+    frames = [f for pair in zip(frames, [{}] * len(frames), strict=True) for f in pair]
+    lp = spell(units, frames)
+    # no LM weight: the acoustics alone pick "sad"; the lexicon has no such word
+    assert LMDecoder(units, lm, 0.0, 0.0).decode(lp).text == "the cat sad"
+    assert LMDecoder(units, lm, 0.0, 0.0, lexicon=True).decode(lp).text == "the cat sat"
+    # a misspelt word inside the sentence ("dag" for "dog") is corrected too
+    frames = [{c: 0.9} for c in "the d"] + [{"a": 0.6, "o": 0.3}] + [{c: 0.9} for c in "g sat"]
+    frames = [f for pair in zip(frames, [{}] * len(frames), strict=True) for f in pair]
+    lp = spell(units, frames)
+    assert LMDecoder(units, lm, 0.0, 0.0).decode(lp).text == "the dag sat"
+    hyp = LMDecoder(units, lm, 0.0, 0.0, lexicon=True).decode(lp)
+    assert hyp.text == "the dog sat" and units.decode(hyp.tokens) == "the dog sat"
+    # audio that spells "ca", no word: the best hypothesis made of words keeps the word "a"
+    lp = spell(units, [{"c": 0.9}, {}, {"a": 0.9}])
+    assert LMDecoder(units, lm, 0.5, 1.0).decode(lp).text == "ca"
+    assert LMDecoder(units, lm, 0.5, 1.0, lexicon=True).decode(lp).text == "a"
+
+
 def test_beam_without_lm_weight_matches_greedy_on_peaky_outputs() -> None:
     units = TextUnits.characters()
     lm = NGramLM.train(TEXT, 2)
@@ -139,5 +161,6 @@ def test_word_pieces_decode_words_with_the_lm() -> None:
     lp[:, 0] = 0.0
     for i, token in enumerate(tokens):
         lp[2 * i, token] = 1.0
-    hyp = LMDecoder(units, lm, 0.5, 1.0).decode(lp.log_softmax(-1))
-    assert hyp.text == "the cat sat" and hyp.tokens == tuple(tokens)
+    for lexicon in (False, True):
+        hyp = LMDecoder(units, lm, 0.5, 1.0, lexicon=lexicon).decode(lp.log_softmax(-1))
+        assert hyp.text == "the cat sat" and hyp.tokens == tuple(tokens)

@@ -105,6 +105,7 @@ def _decode(
             beta if beta is not None else float(tuned.get("beta", settings.beta)),
             beam_width or int(tuned.get("beam_width", settings.beam_width)),
             settings.prune,
+            lexicon=settings.lexicon,
         )
         hyp = decoder.decode(log_probs)
         tokens, score = hyp.tokens, hyp.acoustic
