@@ -104,3 +104,74 @@ def test_waveform_augmentation_changes_train_batches_reproducibly() -> None:
         UtteranceBatches(items, 4, augment=aug)
     with pytest.raises(ValueError, match=r"0\.5 <= low <= high <= 2"):
         AugmentSettings(speed=(1.2, 1.1))
+
+
+def test_vtlp_warp_is_monotone_onto_the_band_and_identity_at_one() -> None:
+    from rnnlab.data.audio import mel_filterbank, vtlp_frequency
+
+    hz = torch.linspace(0.0, 4000.0, 401, dtype=torch.float64)
+    for alpha in (0.8, 0.9, 1.1, 1.25):
+        warped = vtlp_frequency(hz, alpha, 4000.0)
+        assert float(warped[0]) == 0.0 and float(warped[-1]) == pytest.approx(4000.0)
+        assert bool((warped.diff() > 0).all())  # increasing: no two bins swap places
+        low = hz < 0.8 * 4000.0 * min(alpha, 1.0) / alpha
+        torch.testing.assert_close(warped[low], alpha * hz[low])
+    torch.testing.assert_close(vtlp_frequency(hz, 1.0, 4000.0), hz)
+    torch.testing.assert_close(
+        mel_filterbank(129, 20, 8000, warp=1.0), mel_filterbank(129, 20, 8000)
+    )
+    with pytest.raises(ValueError, match="warp factor"):
+        vtlp_frequency(hz, 0.0, 4000.0)
+
+
+def test_vtlp_moves_a_tone_to_the_filter_of_the_warped_frequency() -> None:
+    # A 1 kHz tone read through warp alpha lands in the mel filter of alpha * 1 kHz, which is
+    # what a speaker whose formants sit alpha times higher would give.
+    rate = 8000
+    t = torch.arange(rate, dtype=torch.float64) / rate
+    tone = torch.sin(2 * math.pi * 1000.0 * t).float()
+    config = FeatureConfig(sample_rate=rate, kind="logmel", n_mels=40, normalize=False)
+    extractor = FeatureExtractor(config)
+    centers = mel_to_hz_centers(config)
+    for alpha in (0.85, 1.2):
+        feats, _ = extractor(tone[None, :], warp=torch.tensor([alpha]))
+        loudest = int(feats[0].mean(dim=0).argmax())
+        nearest = int((centers - 1000.0 * alpha).abs().argmin())
+        assert abs(loudest - nearest) <= 1
+    # warp 1 is the plain extractor, and a batch warps each utterance by its own factor
+    plain, _ = extractor(tone[None, :])
+    same, _ = extractor(tone[None, :], warp=torch.ones(1))
+    torch.testing.assert_close(same, plain)
+    both, _ = extractor(torch.stack([tone, tone]), warp=torch.tensor([1.0, 1.2]))
+    torch.testing.assert_close(both[0], plain[0])
+    assert not torch.allclose(both[1], plain[0])
+    with pytest.raises(ValueError, match="warp must be 2 factors"):
+        extractor(torch.stack([tone, tone]), warp=torch.ones(3))
+
+
+def mel_to_hz_centers(config: FeatureConfig) -> torch.Tensor:
+    """Center frequency of each mel filter of ``config`` (the peak of its triangle)."""
+    from rnnlab.data.audio import hz_to_mel, mel_to_hz
+
+    top = hz_to_mel(torch.tensor(config.sample_rate / 2, dtype=torch.float64))
+    edges = mel_to_hz(torch.linspace(0.0, float(top), config.n_mels + 2, dtype=torch.float64))
+    return edges[1:-1]
+
+
+def test_vtlp_augment_changes_features_not_lengths_reproducibly() -> None:
+    config = FeatureConfig(sample_rate=8000, n_mfcc=8, n_mels=16)
+    extractor = FeatureExtractor(config)
+    waves = prepare_all(extractor, [burst(before=100 * k) for k in range(1, 5)])
+    feats = compute_features(extractor, waves)
+    items = [Utterance(f, (k % 2,), w) for k, (f, w) in enumerate(zip(feats, waves, strict=True))]
+    aug = AugmentSettings(vtlp=(0.85, 1.15))
+    assert aug.waveform
+    loader = UtteranceBatches(items, 4, seed=1, augment=aug, extractor=extractor)
+    first, second = next(iter(loader.batches())), next(iter(loader.batches()))
+    torch.testing.assert_close(first[0], second[0])
+    order = loader.order()[:4].tolist()
+    assert first[1].tolist() == [int(feats[i].shape[0]) for i in order]  # no tempo change
+    plain = torch.nn.utils.rnn.pad_sequence([feats[i] for i in order], batch_first=True)
+    assert not torch.allclose(first[0], plain, atol=1e-3)
+    with pytest.raises(ValueError, match=r"0\.7 <= low <= high <= 1\.4"):
+        AugmentSettings(vtlp=(0.5, 1.0))

@@ -89,7 +89,9 @@ class UtteranceBatches(ShuffledBatches):
             collate=self._plain,
         )
         if augment is not None and augment.waveform and extractor is None:
-            raise ValueError("waveform augmentation (noise, speed) needs the feature extractor")
+            raise ValueError(
+                "waveform augmentation (noise, speed, VTLP) needs the feature extractor"
+            )
         self.utterances = list(utterances)
         self.augment = augment
         self.extractor = extractor
@@ -153,7 +155,8 @@ def augmented_features(
     extractor: FeatureExtractor,
 ) -> tuple[Tensor, Tensor]:
     """Padded features ``(B, T, F)`` and frame counts ``(B,)`` of prepared waveforms after
-    speed perturbation (one factor per waveform) and additive noise, drawn from ``generator``.
+    speed perturbation (one factor per waveform), additive noise and vocal tract length
+    perturbation of the mel filters, drawn from ``generator``.
     """
     low, high = aug.speed
     if (low, high) != (1.0, 1.0):
@@ -165,8 +168,12 @@ def augmented_features(
         padded = add_noise(
             padded, aug.noise_snr_db, training=True, lengths=samples, generator=generator
         )
+    warp = None
+    if aug.vtlp != (1.0, 1.0):
+        low, high = aug.vtlp
+        warp = low + (high - low) * torch.rand(len(waves), generator=generator)
     with torch.no_grad():  # the waveforms are prepared already (trimmed, leveled)
-        features, frames = extractor(padded, samples, prepare=False)
+        features, frames = extractor(padded, samples, prepare=False, warp=warp)
     return features, frames
 
 

@@ -17,6 +17,7 @@ share :class:`SpeechDataBase`; its ``[data.features]``, ``[data.augment]`` and
     freq_masks = 2                  # SpecAugment; 0 masks = off
     noise_snr_db = [10.0, 30.0]     # additive white noise; omit for none
     speed = [0.9, 1.1]              # speed perturbation range; [1, 1] = off
+    vtlp = [0.9, 1.1]               # vocal tract length perturbation; [1, 1] = off
 
 Your own labelled audio (``speech-digits`` with ``source = "folder"`` or ``"manifest"``,
 :mod:`rnnlab.speech.own_audio`)::
@@ -120,6 +121,10 @@ class AugmentSettings(Section):
             per utterance; features are then recomputed per batch); ``None`` for none.
         speed: ``[low, high]`` speed factors drawn per utterance (tempo and pitch scale
             together, :func:`~rnnlab.data.audio.speed_perturb`); ``[1, 1]`` for off.
+        vtlp: ``[low, high]`` vocal tract length perturbation factors drawn per utterance
+            (the mel filters read through a piecewise-linear frequency warp,
+            :func:`~rnnlab.data.audio.vtlp_frequency`: formants move, tempo and duration do
+            not); ``[1, 1]`` for off.
     """
 
     freq_masks: int = Field(default=0, ge=0)
@@ -129,6 +134,7 @@ class AugmentSettings(Section):
     max_time_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
     noise_snr_db: tuple[float, float] | None = None
     speed: tuple[float, float] = (1.0, 1.0)
+    vtlp: tuple[float, float] = (1.0, 1.0)
 
     @field_validator("speed")
     @classmethod
@@ -137,11 +143,20 @@ class AugmentSettings(Section):
             raise ValueError(f"must be [low, high] with 0.5 <= low <= high <= 2, got {list(value)}")
         return value
 
+    @field_validator("vtlp")
+    @classmethod
+    def _warps(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0.7 <= value[0] <= value[1] <= 1.4:
+            raise ValueError(
+                f"must be [low, high] with 0.7 <= low <= high <= 1.4, got {list(value)}"
+            )
+        return value
+
     @property
     def waveform(self) -> bool:
-        """Whether augmentation changes the waveform (noise or speed), so features are
-        recomputed per batch."""
-        return self.noise_snr_db is not None or self.speed != (1.0, 1.0)
+        """Whether augmentation works on the waveform or its spectrum (noise, speed, VTLP),
+        so features are recomputed per batch."""
+        return self.noise_snr_db is not None or self.speed != (1.0, 1.0) or self.vtlp != (1.0, 1.0)
 
     @field_validator("noise_snr_db")
     @classmethod

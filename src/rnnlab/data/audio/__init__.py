@@ -33,7 +33,13 @@ from rnnlab.data.audio.level import (
     speech_bounds,
     trim_silence,
 )
-from rnnlab.data.audio.mel import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz
+from rnnlab.data.audio.mel import (
+    dct_matrix,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    vtlp_frequency,
+)
 
 __all__ = [
     "Audio",
@@ -59,4 +65,5 @@ __all__ = [
     "speed_perturb",
     "to_mono",
     "trim_silence",
+    "vtlp_frequency",
 ]

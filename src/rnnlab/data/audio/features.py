@@ -366,8 +366,32 @@ class FeatureExtractor(nn.Module):
             padded[b, : r.numel()] = r
         return padded, sizes
 
+    def warped_filterbank(self, warp: Tensor) -> Tensor:
+        """``(B, n_mels, K)`` mel filterbanks, utterance ``b``'s read through the VTLP warp
+        ``warp[b]`` (:func:`~rnnlab.data.audio.mel.vtlp_frequency`)."""
+        cfg = self.config
+        banks = [
+            mel_filterbank(
+                cfg.fft_size // 2 + 1,
+                cfg.n_mels,
+                cfg.sample_rate,
+                cfg.f_min,
+                cfg.f_max,
+                cfg.mel_scale,
+                cfg.mel_norm,
+                warp=float(alpha),
+            )
+            for alpha in warp.tolist()
+        ]
+        return torch.stack(banks).to(self.filterbank)
+
     def forward(
-        self, waveform: Tensor, lengths: Tensor | None = None, *, prepare: bool = True
+        self,
+        waveform: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        prepare: bool = True,
+        warp: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Compute the features.
 
@@ -376,6 +400,8 @@ class FeatureExtractor(nn.Module):
             lengths: ``(B,)`` valid samples per row; all ``N`` when omitted.
             prepare: trim and normalize each waveform first as configured
                 (:meth:`prepare`); ``False`` for waveforms prepared already.
+            warp: ``(B,)`` vocal tract length perturbation factors, one per utterance
+                (training-time augmentation, :meth:`warped_filterbank`); ``None`` for none.
 
         Returns:
             ``features`` of shape ``(T, F)`` or ``(B, T, F)`` and the valid frames per
@@ -420,7 +446,13 @@ class FeatureExtractor(nn.Module):
             return_complex=True,
         )  # (B, K, T)
         power = spec.abs() if cfg.power == 1.0 else spec.real**2 + spec.imag**2  # (B, K, T)
-        mel = torch.matmul(power.transpose(1, 2), self.filterbank.T)  # (B, T, M)
+        if warp is None:
+            mel = torch.matmul(power.transpose(1, 2), self.filterbank.T)  # (B, T, M)
+        else:
+            if warp.shape != (batch,):
+                raise ValueError(f"warp must be {batch} factors, got shape {tuple(warp.shape)}")
+            banks = self.warped_filterbank(warp)  # (B, M, K)
+            mel = torch.matmul(power.transpose(1, 2), banks.transpose(1, 2))  # (B, T, M)
         logmel = mel.clamp(min=cfg.log_floor)
         logmel = 10.0 * torch.log10(logmel) if cfg.log == "db" else torch.log(logmel)
         feats = logmel @ self.dct.T if cfg.kind == "mfcc" else logmel  # (B, T, F0)

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["MelScale", "dct_matrix", "hz_to_mel", "mel_filterbank", "mel_to_hz"]
+__all__ = ["MelScale", "dct_matrix", "hz_to_mel", "mel_filterbank", "mel_to_hz", "vtlp_frequency"]
 
 MelScale = Literal["htk", "slaney"]
 
@@ -49,6 +49,7 @@ def mel_filterbank(
     f_max: float | None = None,
     scale: MelScale = "htk",
     norm: Literal["slaney"] | None = None,
+    warp: float = 1.0,
 ) -> Tensor:
     r"""Triangular mel filters over the bins of a one-sided spectrum.
 
@@ -69,12 +70,17 @@ def mel_filterbank(
         f_max: highest edge in Hz (``sample_rate / 2`` when ``None``).
         scale: ``"htk"`` or ``"slaney"`` mel scale.
         norm: ``None`` or ``"slaney"``.
+        warp: vocal tract length factor ``alpha``: bin ``f`` is read as
+            :func:`vtlp_frequency` ``(f, alpha)`` (``1`` for none), so a spectrum's formants
+            land where a speaker with a vocal tract ``alpha`` times shorter has them.
 
     Returns:
         float64 tensor of shape ``(n_mels, n_freqs)``.
     """
     top = sample_rate / 2 if f_max is None else f_max
     bins = torch.linspace(0.0, sample_rate / 2, n_freqs, dtype=torch.float64)  # (K,)
+    if warp != 1.0:
+        bins = vtlp_frequency(bins, warp, sample_rate / 2)
     limits = torch.tensor([f_min, top], dtype=torch.float64)
     low, high = hz_to_mel(limits, scale).tolist()
     edges = mel_to_hz(torch.linspace(low, high, n_mels + 2, dtype=torch.float64), scale)  # (M+2,)
@@ -85,6 +91,29 @@ def mel_filterbank(
     if norm == "slaney":
         weights = weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return weights
+
+
+def vtlp_frequency(hz: Tensor, alpha: float, nyquist: float, boundary: float = 0.8) -> Tensor:
+    r"""Vocal tract length perturbation's piecewise-linear frequency warp (Jaitly and
+    Hinton 2013).
+
+    With the knee ``f_0 = boundary \cdot nyquist \cdot \min(\alpha, 1) / \alpha``:
+
+    .. math:: w(f) = \begin{cases} \alpha f & f \le f_0 \\
+              n - \frac{n - \alpha f_0}{n - f_0} (n - f) & f > f_0 \end{cases}
+
+    with ``n`` the Nyquist frequency, so ``w`` is continuous, increasing, and maps
+    ``[0, n]`` onto itself (nothing leaves the band).
+
+    Example:
+        >>> vtlp_frequency(torch.tensor([0.0, 1000.0, 4000.0]), 1.1, 4000.0).tolist()
+        [0.0, 1100.0, 4000.0]
+    """
+    if alpha <= 0:
+        raise ValueError(f"warp factor must be > 0, got {alpha}")
+    knee = boundary * nyquist * min(alpha, 1.0) / alpha
+    upper = nyquist - (nyquist - alpha * knee) / (nyquist - knee) * (nyquist - hz)
+    return torch.where(hz <= knee, alpha * hz, upper)
 
 
 def dct_matrix(n_mfcc: int, n_mels: int) -> Tensor:
