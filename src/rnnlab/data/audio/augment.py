@@ -14,6 +14,8 @@ whatever the caller's module mode. Random draws come from an optional ``torch.Ge
   that ``10 log10(P_signal / P_noise) = snr_db``, powers measured over valid samples.
 - :func:`speed_perturb`: resamples a waveform so it plays ``factor`` times faster (tempo,
   pitch and formants all scale by ``factor``).
+- Vocal tract length perturbation is not here: it warps the mel filters, so it lives in the
+  feature extractor (``FeatureExtractor(..., warp=)``, :func:`rnnlab.data.audio.vtlp_frequency`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ GPU inside a training step as well as in a data loader. The pipeline of
     x: (B, N) --pre-emphasis--> y[t] = x[t] - a x[t-1]            (optional; y[0] = x[0])
       --STFT, window of win_length = window_ms, hop = hop_ms, n_fft--> X: (B, n_fft/2+1, T)
       --|X|^power--> S --mel filterbank (n_mels triangles)--> M: (B, T, n_mels)
+        (training may read each utterance's filters through a VTLP frequency warp)
       --log (natural) or 10 log10 (dB), floored at log_floor--> log-mel    (kind="logmel")
       --DCT-II (orthonormal), first n_mfcc--> MFCC                          (kind="mfcc")
       --deltas (regression over +-delta_width frames), appended--> (B, T, F * (1 + deltas))
