@@ -249,3 +249,12 @@ def test_bad_settings_are_one_line_errors(corpus: Path, tmp_path: Path) -> None:
         config(corpus, augment={"speed": [0.3, 1.0]})
     with pytest.raises(DataError, match="does not exist"):
         api.train(config(tmp_path / "nowhere"), run_dir=tmp_path / "r", quiet=None)
+
+
+def test_sentences_recipe_validates_with_its_budget_and_decoder() -> None:
+    from rnnlab import config
+
+    cfg = config.load("speech-sentences")
+    assert cfg.train.time_budget_seconds == 45 * 60 and cfg.train.schedule.kind == "budget"
+    assert cfg.data.lm.lexicon and cfg.data.lm.beam_width == 32
+    assert cfg.data.augment.speed == (0.9, 1.1) and cfg.data.augment.waveform
