@@ -104,13 +104,22 @@ def spell(units: TextUnits, frames: list[dict[str, float]]) -> torch.Tensor:
     return (lp / lp.sum(dim=1, keepdim=True)).log()
 
 
+def spell_with_blanks(units: TextUnits, frames: list[dict[str, float]]) -> torch.Tensor:
+    """:func:`spell` with a blank frame after each frame (so repeated letters stay apart)."""
+    return spell(units, [f for frame in frames for f in (frame, {})])
+
+
+def cat_lm() -> NGramLM:
+    """A trigram LM where "the cat sat" is common and "the dog sat" seen once."""
+    return NGramLM.train(["the cat sat"] * 3 + ["a cat sat on the mat", "the dog sat"], 3)
+
+
 def test_beam_with_lm_beats_greedy_on_an_ambiguous_case() -> None:
     units = TextUnits.characters()
-    lm = NGramLM.train(["the cat sat"] * 3 + ["a cat sat on the mat", "the dog sat"], 3)
+    lm = cat_lm()
     # "the cat sa?": the last letter sounds more like "d" than "t"
     frames = [{c: 0.9} for c in "the cat sa"] + [{"d": 0.5, "t": 0.4}]
-    frames = [f for pair in zip(frames, [{}] * len(frames), strict=True) for f in pair]
-    lp = spell(units, frames)
+    lp = spell_with_blanks(units, frames)
     assert units.decode(ctc_greedy_decode(lp).tokens) == "the cat sad"
     assert LMDecoder(units, lm, alpha=0.0, beta=0.0).decode(lp).text == "the cat sad"
     hyp = LMDecoder(units, lm, alpha=0.8, beta=1.0).decode(lp)
@@ -123,17 +132,15 @@ def test_beam_with_lm_beats_greedy_on_an_ambiguous_case() -> None:
 
 def test_lexicon_spells_only_lm_words() -> None:
     units = TextUnits.characters()
-    lm = NGramLM.train(["the cat sat"] * 3 + ["a cat sat on the mat", "the dog sat"], 3)
+    lm = cat_lm()
     frames = [{c: 0.9} for c in "the cat sa"] + [{"d": 0.5, "t": 0.4}]
-    frames = [f for pair in zip(frames, [{}] * len(frames), strict=True) for f in pair]
-    lp = spell(units, frames)
+    lp = spell_with_blanks(units, frames)
     # no LM weight: the acoustics alone pick "sad"; the lexicon has no such word
     assert LMDecoder(units, lm, 0.0, 0.0).decode(lp).text == "the cat sad"
     assert LMDecoder(units, lm, 0.0, 0.0, lexicon=True).decode(lp).text == "the cat sat"
     # a misspelt word inside the sentence ("dag" for "dog") is corrected too
     frames = [{c: 0.9} for c in "the d"] + [{"a": 0.6, "o": 0.3}] + [{c: 0.9} for c in "g sat"]
-    frames = [f for pair in zip(frames, [{}] * len(frames), strict=True) for f in pair]
-    lp = spell(units, frames)
+    lp = spell_with_blanks(units, frames)
     assert LMDecoder(units, lm, 0.0, 0.0).decode(lp).text == "the dag sat"
     hyp = LMDecoder(units, lm, 0.0, 0.0, lexicon=True).decode(lp)
     assert hyp.text == "the dog sat" and units.decode(hyp.tokens) == "the dog sat"

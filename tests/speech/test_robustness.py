@@ -86,12 +86,18 @@ def test_extractor_prepares_alone_and_in_a_batch_alike() -> None:
     assert not plain.config.prepares and plain.prepare(a) is a
 
 
-def test_waveform_augmentation_changes_train_batches_reproducibly() -> None:
-    config = FeatureConfig(sample_rate=8000, n_mfcc=8, n_mels=16)
-    extractor = FeatureExtractor(config)
+def burst_utterances() -> tuple[FeatureExtractor, list[torch.Tensor], list[Utterance]]:
+    """Four bursts at different offsets: the extractor, their features, and utterances
+    holding features, a label and the prepared waveform."""
+    extractor = FeatureExtractor(FeatureConfig(sample_rate=8000, n_mfcc=8, n_mels=16))
     waves = prepare_all(extractor, [burst(before=100 * k) for k in range(1, 5)])
     feats = compute_features(extractor, waves)
     items = [Utterance(f, (k % 2,), w) for k, (f, w) in enumerate(zip(feats, waves, strict=True))]
+    return extractor, feats, items
+
+
+def test_waveform_augmentation_changes_train_batches_reproducibly() -> None:
+    extractor, feats, items = burst_utterances()
     aug = AugmentSettings(speed=(0.8, 1.25), noise_snr_db=(10.0, 20.0))
     assert aug.waveform and not AugmentSettings().waveform
     loader = UtteranceBatches(items, 4, seed=1, augment=aug, extractor=extractor)
@@ -159,11 +165,7 @@ def mel_to_hz_centers(config: FeatureConfig) -> torch.Tensor:
 
 
 def test_vtlp_augment_changes_features_not_lengths_reproducibly() -> None:
-    config = FeatureConfig(sample_rate=8000, n_mfcc=8, n_mels=16)
-    extractor = FeatureExtractor(config)
-    waves = prepare_all(extractor, [burst(before=100 * k) for k in range(1, 5)])
-    feats = compute_features(extractor, waves)
-    items = [Utterance(f, (k % 2,), w) for k, (f, w) in enumerate(zip(feats, waves, strict=True))]
+    extractor, feats, items = burst_utterances()
     aug = AugmentSettings(vtlp=(0.85, 1.15))
     assert aug.waveform
     loader = UtteranceBatches(items, 4, seed=1, augment=aug, extractor=extractor)

@@ -73,9 +73,9 @@ class SentenceBatches(ShuffledBatches):
     """Padded batches ``(features (B, T/k, kF), steps (B,), targets (B, S), lengths (B,))``.
 
     Augmentation (training only) draws from a generator seeded by ``(seed, epoch, batch)``,
-    so a resumed epoch repeats its batches; it is applied before stacking. Speed perturbation
-    and noise change the waveform, so they need ``waveforms`` (the prepared samples of each
-    item) and the ``extractor`` that recomputes the features per batch.
+    so a resumed epoch repeats its batches; it is applied before stacking. Speed perturbation,
+    noise and VTLP work on the waveform or its spectrum, so they need ``waveforms`` (the
+    prepared samples of each item) and the ``extractor`` that recomputes the features per batch.
     """
 
     def __init__(
@@ -96,7 +96,7 @@ class SentenceBatches(ShuffledBatches):
         usable = waveforms is not None and extractor is not None and len(waveforms) == len(items)
         if augment is not None and augment.waveform and not usable:
             raise ValueError(
-                "waveform augmentation (speed, noise) needs every item's waveform "
+                "waveform augmentation (speed, noise, VTLP) needs every item's waveform "
                 "and the feature extractor"
             )
         self.items = items

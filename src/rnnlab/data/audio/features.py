@@ -313,15 +313,7 @@ class FeatureExtractor(nn.Module):
         cfg = self.config
         make = torch.hann_window if cfg.window == "hann" else torch.hamming_window
         self.register_buffer("window", make(cfg.win_length, periodic=True), persistent=False)
-        fb = mel_filterbank(
-            cfg.fft_size // 2 + 1,
-            cfg.n_mels,
-            cfg.sample_rate,
-            cfg.f_min,
-            cfg.f_max,
-            cfg.mel_scale,
-            cfg.mel_norm,
-        )
+        fb = self._mel_filters()
         self.register_buffer("filterbank", fb.to(torch.float32), persistent=False)  # (M, K)
         n_dct = cfg.n_mfcc if cfg.kind == "mfcc" else 1
         self.register_buffer(
@@ -370,21 +362,22 @@ class FeatureExtractor(nn.Module):
     def warped_filterbank(self, warp: Tensor) -> Tensor:
         """``(B, n_mels, K)`` mel filterbanks, utterance ``b``'s read through the VTLP warp
         ``warp[b]`` (:func:`~rnnlab.data.audio.mel.vtlp_frequency`)."""
-        cfg = self.config
-        banks = [
-            mel_filterbank(
-                cfg.fft_size // 2 + 1,
-                cfg.n_mels,
-                cfg.sample_rate,
-                cfg.f_min,
-                cfg.f_max,
-                cfg.mel_scale,
-                cfg.mel_norm,
-                warp=float(alpha),
-            )
-            for alpha in warp.tolist()
-        ]
+        banks = [self._mel_filters(float(alpha)) for alpha in warp.tolist()]
         return torch.stack(banks).to(self.filterbank)
+
+    def _mel_filters(self, warp: float = 1.0) -> Tensor:
+        """The configured float64 mel filterbank ``(n_mels, K)``, read through ``warp``."""
+        cfg = self.config
+        return mel_filterbank(
+            cfg.fft_size // 2 + 1,
+            cfg.n_mels,
+            cfg.sample_rate,
+            cfg.f_min,
+            cfg.f_max,
+            cfg.mel_scale,
+            cfg.mel_norm,
+            warp=warp,
+        )
 
     def forward(
         self,
