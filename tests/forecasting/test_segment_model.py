@@ -34,11 +34,45 @@ def test_shapes_and_segment_counts(length: int, horizon: int) -> None:
 
 
 def test_recurrence_runs_one_step_per_segment() -> None:
-    model = segments().eval()
+    config = ModelConfig(cell="gru", hidden_size=8, num_layers=2)
+    model = segments(build_layer=partial(build_recurrent, config)).eval()
     seen: list[int] = []
     model.recurrent.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
     model(torch.randn(2, 12, 3))
     assert seen == [3, 1]  # 12 / 4 encoder steps, then one parallel decoding step
+    single = segments().eval()  # one layer: the decoding step is factorized, not a layer call
+    seen.clear()
+    single.recurrent.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    single(torch.randn(2, 12, 3))
+    assert seen == [3]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("channel_embedding", [False, True])
+def test_factorized_decoding_equals_the_materialized_copies(
+    cell: str, channel_embedding: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rnnlab.forecasting.segment_model as segment_model
+
+    config = ModelConfig(cell=cell, hidden_size=8, layer_norm=cell == "lstm")
+    model = segments(
+        build_layer=partial(build_recurrent, config), channel_embedding=channel_embedding
+    )
+    x = torch.randn(5, 12, 3)
+    fast = model(x)
+    assert isinstance(fast, torch.Tensor)
+    fast.square().mean().backward()
+    fast_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    monkeypatch.setattr(segment_model, "supports_broadcast_step", lambda layer: False)
+    slow = model(x)
+    assert isinstance(slow, torch.Tensor)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    slow.square().mean().backward()
+    slow_grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len(fast_grads) == len(slow_grads) == len(list(model.parameters()))
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_channel_independence_without_channel_embedding() -> None:

@@ -15,9 +15,11 @@ divide ``L``) and ``m = ceil(H / w)`` output segments::
 
 The decoding step reuses the encoder's stack and weights (the m copies of ``h_n`` are a
 batch of ``B*C*m``), so an LSTM carries its ``(h, c)`` and every extra (layer norm,
-recurrent dropout, zoneout...) acts in both. With ``gaussian=True`` the head gives a mean
-and a log-variance per step (clamped to ``[-15, 15]``) and the model returns ``(mean,
-variance)``.
+recurrent dropout, zoneout...) acts in both. For a single-layer RNN/LSTM/GRU the step is
+computed without materializing the copies (the queries' input projection once per query,
+the recurrent projection once per state), the same result for a fraction of the work.
+With ``gaussian=True`` the head gives a mean and a log-variance per step (clamped to
+``[-15, 15]``) and the model returns ``(mean, variance)``.
 
 Example:
     >>> model = SegmentForecaster(channels=7, horizon=96, segment_length=48, hidden_size=32)
@@ -31,11 +33,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from rnnlab.forecasting.normalization import InstanceNorm, NormKind
+from rnnlab.nn.broadcast_step import broadcast_step, supports_broadcast_step
+from rnnlab.nn.recurrent import RecurrentLayer
 
 #: Builds a batch-first, unidirectional recurrent stack for a given number of input features.
 LayerFactory = Callable[[int], nn.Module]
@@ -136,14 +141,41 @@ class SegmentForecaster(nn.Module):
         """``n = ceil(L / w)``: the recurrent steps of the encoder for a window of ``L``."""
         return math.ceil(input_length / self.segment_length)
 
-    def _queries(self, batch: int) -> Tensor:
-        """Decoder inputs ``(B*C*m, 1, d)``: per folded row, one query per output segment."""
+    def _query_table(self) -> Tensor:
+        """Decoder queries ``(C, m, d)``: one per channel and output segment."""
         m, c = self.output_segments, self.channels
         position = self.position.unsqueeze(0).expand(c, m, -1)  # (C, m, d_p)
-        if self.channel is not None:
-            channel = self.channel.unsqueeze(1).expand(c, m, -1)  # (C, m, d_c)
-            position = torch.cat([position, channel], dim=-1)  # (C, m, d)
-        return position.unsqueeze(0).expand(batch, c, m, -1).reshape(batch * c * m, 1, -1)
+        if self.channel is None:
+            return position
+        channel = self.channel.unsqueeze(1).expand(c, m, -1)  # (C, m, d_c)
+        return torch.cat([position, channel], dim=-1)  # (C, m, d)
+
+    def _decode(self, state: Tensor | tuple[Tensor, Tensor], batch: int) -> Tensor:
+        """The decoding step: ``(B*C*m, d_out)``, every output segment from the final state.
+
+        For rnnlab's single-layer RNN/LSTM/GRU the step is computed in factorized form
+        (:func:`~rnnlab.nn.broadcast_step.broadcast_step`: the input projection once per
+        query and the recurrent one once per state, ``m``-fold fewer rows in both matrix
+        multiplies); any other stack runs on the ``B*C*m`` materialized copies.
+        """
+        m, c = self.output_segments, self.channels
+        queries = self._query_table()  # (C, m, d)
+        layer = self.recurrent
+        if isinstance(layer, RecurrentLayer) and supports_broadcast_step(layer):
+
+            def per_row(s: Tensor) -> Tensor:  # (1, B*C, S) -> (B, C, 1, S)
+                return s[0].view(batch, c, 1, -1)
+
+            shared = (
+                (per_row(state[0]), per_row(state[1]))
+                if isinstance(state, tuple)
+                else per_row(state)
+            )
+            out, _ = broadcast_step(layer, queries.unsqueeze(0), shared)
+            return out.reshape(batch * c * m, -1)
+        flat = queries.unsqueeze(0).expand(batch, c, m, -1).reshape(batch * c * m, 1, -1)
+        out, _ = self.recurrent(flat, _repeat_state(state, m))  # (B*C*m, 1, d)
+        return cast(Tensor, out)[:, 0]
 
     def forward(
         self, inputs: Tensor, future_covariates: Tensor | None = None, targets: Tensor | None = None
@@ -171,8 +203,7 @@ class SegmentForecaster(nn.Module):
             x = torch.cat([x[:, :1].expand(batch, n * w - length, c), x], dim=1)
         segments = x.permute(0, 2, 1).reshape(batch * c, n, w)  # (B*C, n, w)
         _, state = self.recurrent(self.embed(segments))  # state (layers, B*C, d)
-        out, _ = self.recurrent(self._queries(batch), _repeat_state(state, m))  # (B*C*m, 1, d)
-        raw = self.head(self.dropout(out[:, 0]))  # (B*C*m, w[*2])
+        raw = self.head(self.dropout(self._decode(state, batch)))  # (B*C*m, w[*2])
         raw = raw.view(batch, c, m, -1, w).permute(0, 2, 4, 1, 3)  # (B, m, w, C, 1|2)
         raw = raw.reshape(batch, m * w, c, -1)[:, : self.horizon]  # (B, H, C, 1|2)
         mean = self.norm.inverse(raw[..., 0])
