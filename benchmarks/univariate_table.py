@@ -93,40 +93,39 @@ def data_root(given: Path | None) -> Path:
     raise SystemExit("no timeseries/ folder found; pass --data PATH or set RNNLAB_DATA")
 
 
-def config_for(spec: Spec, root: Path, seed: int) -> Any:
-    """The rnnlab experiment config of one series."""
+def config_for(spec: Spec, root: Path, seed: int, overrides: Sequence[str] = ()) -> Any:
+    """The rnnlab experiment config of one series (``overrides``: ``section.key=value``)."""
     train, valid, test = spec.fractions
-    return cfg.from_dict(
-        {
-            "task": {"name": "forecasting"},
-            "data": {
-                "path": str(root / "timeseries" / spec.file),
-                "targets": [spec.target],
-                "split": "fraction",
-                "train_fraction": train,
-                "valid_fraction": valid,
-                "test_fraction": test,
-                "input_length": spec.input_length,
-                "horizon": spec.horizon,
-                "period": spec.period,
-                "eval_stride": spec.eval_stride,
-                "instance_norm": "mean",
-            },
-            "model": {"cell": "gru", "hidden_size": 32},
-            "train": {
-                "optimizer": "adam",
-                "lr": 0.005,
-                "batch_size": spec.batch_size,
-                "epochs": spec.epochs,
-                "grad_clip_norm": 1.0,
-                "monitor": "mse",
-                "seed": seed,
-                "device": "cpu",
-                "num_threads": 1,
-                "early_stopping": {"patience": spec.patience},
-            },
-        }
-    )
+    raw = {
+        "task": {"name": "forecasting"},
+        "data": {
+            "path": str(root / "timeseries" / spec.file),
+            "targets": [spec.target],
+            "split": "fraction",
+            "train_fraction": train,
+            "valid_fraction": valid,
+            "test_fraction": test,
+            "input_length": spec.input_length,
+            "horizon": spec.horizon,
+            "period": spec.period,
+            "eval_stride": spec.eval_stride,
+            "instance_norm": "mean",
+        },
+        "model": {"cell": "gru", "hidden_size": 32},
+        "train": {
+            "optimizer": "adam",
+            "lr": 0.005,
+            "batch_size": spec.batch_size,
+            "epochs": spec.epochs,
+            "grad_clip_norm": 1.0,
+            "monitor": "mse",
+            "seed": seed,
+            "device": "cpu",
+            "num_threads": 1,
+            "early_stopping": {"patience": spec.patience},
+        },
+    }
+    return cfg.from_dict(cfg.apply_overrides(raw, list(overrides)))
 
 
 class HistoryForecaster:
@@ -194,14 +193,32 @@ def test_record(run_dir: Path) -> dict[str, Any]:
     return found
 
 
-def measure(spec: Spec, root: Path, runs: Path, seed: int, max_history: int) -> dict[str, Any]:
+def best_valid_record(run_dir: Path) -> dict[str, Any]:
+    """The validation record with the lowest MSE (the one that chose ``best.pt``)."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in records if r.get("kind") == "eval" and r.get("split") == "valid"]
+    if not valid:
+        raise SystemExit(f"{run_dir}: no validation record")
+    return min(valid, key=lambda r: r["mse"])
+
+
+def measure(
+    spec: Spec,
+    root: Path,
+    runs: Path,
+    seed: int,
+    max_history: int,
+    overrides: Sequence[str],
+    stats: bool = True,
+) -> dict[str, Any]:
     """Train on one series and score everything on its test origins."""
-    config = config_for(spec, root, seed)
+    config = config_for(spec, root, seed, overrides)
     run_dir = runs / spec.name
     start = time.perf_counter()
     api.train(config, run_dir=run_dir, quiet=None)
     wall = time.perf_counter() - start
     record = test_record(run_dir)
+    chosen = best_valid_record(run_dir)
     task = ForecastingTask(config)
     fd = task.prepare()
     row: dict[str, Any] = {
@@ -215,8 +232,12 @@ def measure(spec: Spec, root: Path, runs: Path, seed: int, max_history: int) -> 
         "seasonal_naive": record["baseline_seasonal_naive_mase"],
         "naive": record["baseline_naive_mase"],
         "linear": record["baseline_linear_mase"],
+        "valid_rnnlab": chosen["mase"],
+        "valid_seasonal_naive": chosen["baseline_seasonal_naive_mase"],
         "train_s": round(wall, 1),
     }
+    if not stats:
+        return row
     start = time.perf_counter()
     row |= statistical_mase(task, spec, max_history)
     if "auto_ets" in row:
@@ -225,7 +246,8 @@ def measure(spec: Spec, root: Path, runs: Path, seed: int, max_history: int) -> 
 
 
 COLUMNS = ("series", "rows", "input", "horizon", "period", "origins", "rnnlab", "seasonal_naive",
-           "naive", "linear", "auto_ets", "auto_arima", "train_s", "stats_s")  # fmt: skip
+           "naive", "linear", "auto_ets", "auto_arima", "valid_rnnlab", "valid_seasonal_naive",
+           "train_s", "stats_s")  # fmt: skip
 
 
 def render(rows: Sequence[dict[str, Any]]) -> str:
@@ -260,6 +282,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="path stem of .csv / .md")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-history", type=int, default=600)
+    parser.add_argument("--no-stats", action="store_true", help="skip AutoETS and AutoARIMA")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[],
+        help="override the template config, section.key=value (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     root = data_root(args.data)
     names = {s.name for s in SERIES}
@@ -271,7 +298,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as runs:
         for spec in SERIES:
             if spec.name in wanted:
-                rows.append(measure(spec, root, Path(runs), args.seed, args.max_history))
+                rows.append(
+                    measure(spec, root, Path(runs), args.seed, args.max_history, args.overrides,
+                            stats=not args.no_stats)
+                )  # fmt: skip
                 print(f"{spec.name}: " + ", ".join(f"{k} {v}" for k, v in rows[-1].items()),
                       flush=True)  # fmt: skip
     with args.out.with_suffix(".csv").open("w", newline="") as handle:

@@ -71,6 +71,11 @@ class ForecastingData(DataConfig):
         channel_independent: forecast each target channel on its own with one shared
             model (PatchTST, SegRNN): a window of ``C`` channels becomes ``C`` univariate
             windows; needs targets only (no covariates or calendar features).
+        seasonal_difference: the model reads the season-on-season changes ``x_t -
+            x_{t-P}`` (``P`` = the period) and forecasts theirs, added back onto the last
+            season (:class:`~rnnlab.forecasting.seasonal.SeasonalDifference`): the network
+            learns a correction to the seasonal-naive forecast. Needs ``input_length``
+            above the period and a point forecast (no Gaussian head).
     """
 
     dataset: str | None = None
@@ -108,6 +113,7 @@ class ForecastingData(DataConfig):
     teacher_forcing: float = Field(default=0.0, ge=0.0, le=1.0)
     linear_ridge: float = Field(default=0.0, ge=0.0)
     channel_independent: bool = False
+    seasonal_difference: bool = False
 
     @field_validator("dataset")
     @classmethod
@@ -128,6 +134,11 @@ class ForecastingData(DataConfig):
         if self.teacher_forcing > 0 and self.decoder != "seq2seq":
             raise ValueError(
                 f"data.teacher_forcing={self.teacher_forcing} needs data.decoder='seq2seq'"
+            )
+        if self.seasonal_difference and self.gaussian:
+            raise ValueError(
+                "data.seasonal_difference = true forecasts a point, not a Gaussian: "
+                "set data.gaussian = false"
             )
         if self.gaussian and self.loss != "mse":
             raise ValueError(

@@ -95,6 +95,7 @@ from rnnlab.forecasting.baselines import (
 from rnnlab.forecasting.metrics import compact_metrics
 from rnnlab.forecasting.model import ChannelIndependent, RNNForecaster, forecast_loss
 from rnnlab.forecasting.run_files import SCALER_FILE
+from rnnlab.forecasting.seasonal import SeasonalDifference
 from rnnlab.forecasting.segment_model import SegmentForecaster
 from rnnlab.forecasting.settings import NAMED_SERIES, ForecastingData
 from rnnlab.models.sequence import init_uniform_
@@ -254,6 +255,11 @@ class ForecastingTask(Task):
                 f"data.input_length={data.input_length}: the seasonal-naive baseline needs a "
                 "whole season of history; raise input_length or set data.period"
             )
+        if data.seasonal_difference and self.period >= data.input_length:
+            raise ConfigError(
+                f"data.seasonal_difference = true reads x_t - x_(t-{self.period}): "
+                f"data.input_length={data.input_length} must exceed the period {self.period}"
+            )
         train_rows = fd.split.train[1] - fd.split.train[0]
         if train_rows <= self.period:
             raise DataError(
@@ -292,6 +298,13 @@ class ForecastingTask(Task):
     # -------------------------------------------------------------------------- model
 
     def build_model(self, spec: DataSpec) -> nn.Module:
+        model = self._build_forecaster(spec)
+        data: ForecastingData = self.data_config
+        if data.seasonal_difference:
+            return SeasonalDifference(model, self.period, data.horizon, int(spec.output_size or 1))
+        return model
+
+    def _build_forecaster(self, spec: DataSpec) -> nn.Module:
         cfg = self.config.model
         data: ForecastingData = self.data_config
         norm = None if data.instance_norm == "off" else data.instance_norm
