@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/unseen_voices.py synth --set test --out /tmp/unseen-test
     python benchmarks/unseen_voices.py eval RUN_DIR /tmp/unseen-test [--json out.json]
+        [--warps 0.9 1.0 1.1]     # test-time VTLP averaging
 
 ``eval`` prints the accuracy overall, per voice group (male, female, klatt) and per accent.
 """
@@ -101,8 +102,9 @@ def synthesize(which: str, out: Path) -> int:
     return len(rows)
 
 
-def evaluate(run_dir: Path, folder: Path) -> dict[str, object]:
-    """Accuracy of the run on the set in ``folder`` (overall, per group, per accent)."""
+def evaluate(run_dir: Path, folder: Path, warps: list[float] | None = None) -> dict[str, object]:
+    """Accuracy of the run on the set in ``folder`` (overall, per group, per accent);
+    ``warps``: test-time VTLP averaging (:meth:`rnnlab.speech.Recognizer.recognize_file`)."""
     from rnnlab.speech import load_recognizer
 
     recognizer = load_recognizer(run_dir)
@@ -110,7 +112,7 @@ def evaluate(run_dir: Path, folder: Path) -> dict[str, object]:
     with open(folder / "manifest.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        result = recognizer.recognize_file(folder / row["path"])
+        result = recognizer.recognize_file(folder / row["path"], warps=warps)
         right = int(result.get("word") == row["label"])
         accent = row["speaker"].split("+")[0]
         for key in ("all", f"group {row['group']}", f"accent {accent}"):
@@ -129,12 +131,16 @@ def main() -> None:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("folder", type=Path)
     ev.add_argument("--json", type=Path, default=None)
+    ev.add_argument(
+        "--warps", type=float, nargs="+", default=None,
+        help="average the posteriors over these VTLP factors, e.g. 0.9 1.0 1.1",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.command == "synth":
         count = synthesize(args.set, args.out)
         print(f"{count} recordings in {args.out}")
         return
-    scores = evaluate(args.run_dir, args.folder)
+    scores = evaluate(args.run_dir, args.folder, args.warps)
     for key, value in scores.items():
         assert isinstance(value, dict)
         print(f"{key:24s} {value['accuracy']:.2%}  ({value['count']} recordings)")

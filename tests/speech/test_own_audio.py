@@ -87,6 +87,24 @@ def test_folder_run_learns_saves_labels_and_balance(folder_run: tuple[Path, Path
     assert any("mixed 2 channels" in n for n in result["notices"])
 
 
+def test_recognize_averages_the_posteriors_over_vtlp_warps(folder_run: tuple[Path, Path]) -> None:
+    _, run = folder_run
+    recognizer = load_recognizer(run)
+    probe = write_take(run.parent / "probe-warps.wav", LABELS["low"], 77, 16000)
+    plain = recognizer.recognize_file(probe)
+    assert recognizer.recognize_file(probe, warps=[1.0])["confidence"] == pytest.approx(
+        plain["confidence"], abs=1e-6
+    )  # the unwarped filterbank is the plain pipeline
+    each = [recognizer.recognize_file(probe, warps=[w]) for w in (0.85, 1.2)]
+    both = recognizer.recognize_file(probe, warps=[0.85, 1.2])
+    assert each[0]["confidence"] != pytest.approx(each[1]["confidence"], abs=1e-6)
+    if each[0]["word"] == each[1]["word"]:  # then the mean posterior of that word
+        mean = (each[0]["confidence"] + each[1]["confidence"]) / 2
+        assert both["word"] == each[0]["word"] and both["confidence"] == pytest.approx(mean)
+    with pytest.raises(ValueError, match="VTLP factors in"):
+        recognizer.recognize_file(probe, warps=[0.2])
+
+
 def test_cli_recognize_prints_label_names_and_bad_file_exits_2(
     folder_run: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -85,6 +85,7 @@ class Recognizer:
         stream_ms: float | None = None,
         alpha: float | None = None,
         beta: float | None = None,
+        warps: Sequence[float] | None = None,
     ) -> dict[str, Any]:
         """Recognize one recording.
 
@@ -96,6 +97,11 @@ class Recognizer:
                 ``alpha``/``beta`` default to the values tuned on valid), and recognize
                 chunk by chunk (``stream_ms`` per chunk, a unidirectional model; the result
                 gains ``latency``). See :mod:`rnnlab.speech.sentences_recognize`.
+            warps: ``speech-digits`` only: test-time augmentation. The features are computed
+                once per vocal tract length factor (``1.0`` is the plain pipeline; the same
+                warp as training's ``data.augment.vtlp``) and the class posteriors
+                averaged, so a voice far from the training speakers' is also seen
+                through the warps that bring it closer. ``None`` or empty: no averaging.
 
         Returns:
             For ``speech-digits``: ``{"file", "seconds", "peak_dbfs", "speech", "digit",
@@ -132,16 +138,20 @@ class Recognizer:
             result.update(self._sentence(audio.samples, beam_width, lm, stream_ms, alpha, beta))
             result["notices"] = list(audio.notices)
             return result
-        features, frames = self.extractor(audio.samples)  # (T, F), ()
+        if warps and isinstance(self.task, SpeechCTCTask):
+            raise ValueError("warps (test-time VTLP averaging) is for speech-digits runs")
         device = model_device(self.model)
-        x = features.unsqueeze(0).to(device)  # (1, T, F)
-        lengths = frames.reshape(1)
-        output, _ = self.model(x, lengths)
+        if warps:
+            x, lengths = self._warped_features(audio.samples, warps)  # (K, T, F), (K,)
+        else:
+            features, frames = self.extractor(audio.samples)  # (T, F), ()
+            x, lengths = features.unsqueeze(0), frames.reshape(1)  # (1, T, F), (1,)
+        output, _ = self.model(x.to(device), lengths)
         result["speech"] = True
         if isinstance(self.task, SpeechCTCTask):
             result.update(self._transcribe(output[0].float().cpu(), beam_width))
         else:
-            probs = torch.softmax(output[0].float(), dim=-1).cpu()  # (C,)
+            probs = torch.softmax(output.float(), dim=-1).mean(dim=0).cpu()  # (C,)
             digit = int(probs.argmax())
             result.update(
                 {"digit": digit, "word": self.task.words[digit], "confidence": float(probs[digit])}
@@ -183,6 +193,15 @@ class Recognizer:
             alpha=alpha,
             beta=beta,
         )
+
+    def _warped_features(self, samples: Tensor, warps: Sequence[float]) -> tuple[Tensor, Tensor]:
+        """Features ``(K, T, F)`` and frames ``(K,)`` of one recording through each warp."""
+        factors = torch.tensor([float(w) for w in warps], dtype=torch.float32)
+        if not bool(((factors > 0.5) & (factors < 2.0)).all()):
+            raise ValueError(f"warps must be VTLP factors in (0.5, 2), got {list(warps)}")
+        prepared = self.extractor.prepare(samples) if self.extractor.config.prepares else samples
+        copies = prepared.unsqueeze(0).expand(len(factors), -1).contiguous()  # (K, N)
+        return self.extractor(copies, prepare=False, warp=factors)
 
     def _no_speech(self) -> dict[str, Any]:
         """The answer for a silent recording: no digit, or an empty transcript."""
