@@ -112,6 +112,12 @@ def test_cli_recognize_prints_label_names_and_bad_file_exits_2(
     good = write_take(tmp_path / "a.wav", LABELS["low"], 5, 16000)
     result = CliRunner().invoke(app, ["recognize", str(run), str(good)])
     assert result.exit_code == 0 and "low" in result.output
+    warped = CliRunner().invoke(app, ["recognize", str(run), str(good), "--warps", "0.9,1.1"])
+    assert warped.exit_code == 0 and "low" in warped.output
+    for bad in ("0.9,abc", "0.3"):
+        refused = CliRunner().invoke(app, ["recognize", str(run), str(good), "--warps", bad])
+        assert refused.exit_code == 2 and "--warps" in refused.output
+        assert "Traceback" not in refused.output
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt ")  # truncated header
     result = CliRunner().invoke(app, ["recognize", str(run), str(broken)])

@@ -115,12 +115,22 @@ def register(app: typer.Typer) -> None:
             Optional[float],  # noqa: UP045
             typer.Option(help="Word insertion bonus (default: the value tuned on valid)."),
         ] = None,
+        warps: Annotated[
+            Optional[str],  # noqa: UP045
+            typer.Option(
+                "--warps",
+                help="Digit runs: average over these VTLP warps, e.g. 0.85,1.0,1.15 "
+                "(helps voices unlike the training speakers').",
+            ),
+        ] = None,
     ) -> None:
         """Print each file's transcript (CTC runs) or digit and confidence (digit runs).
 
         Examples:
 
             rnnlab recognize runs/fsdd-gru 7_theo_3.wav
+
+            rnnlab recognize runs/fsdd-gru-robust 7.wav --warps 0.75,0.85,0.95,1.05,1.15,1.25
 
             rnnlab recognize runs/fsdd-ctc a.wav b.wav --beam 8 --json
 
@@ -147,6 +157,7 @@ def register(app: typer.Typer) -> None:
                 stream_ms=stream,
                 alpha=alpha,
                 beta=beta,
+                warps=warps,
             )
             for result in results:
                 for notice in result.get("notices", ()):

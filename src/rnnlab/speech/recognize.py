@@ -43,7 +43,7 @@ from rnnlab.speech.vocabulary import BLANK, CTCVocabulary
 from rnnlab.tasks.base import model_device
 from rnnlab.training.run_dir import RunDir
 
-__all__ = ["Recognizer", "load_recognizer", "recognize", "word_times"]
+__all__ = ["Recognizer", "load_recognizer", "parse_warps", "recognize", "word_times"]
 
 
 @dataclass
@@ -305,6 +305,26 @@ def load_recognizer(
     return Recognizer(task, model, task.extractor, run.path, float(limit))
 
 
+def parse_warps(warps: Sequence[float] | str | None) -> list[float]:
+    """VTLP factors from a sequence or a comma-separated text; each must lie in (0.5, 2).
+
+    Example:
+        >>> parse_warps("0.85, 1.0,1.15")
+        [0.85, 1.0, 1.15]
+    """
+    if warps is None:
+        return []
+    items = [w for w in warps.split(",") if w.strip()] if isinstance(warps, str) else warps
+    try:
+        factors = [float(w) for w in items]
+    except ValueError:
+        raise ConfigError(f"--warps {warps!r}: expected comma-separated numbers") from None
+    bad = [w for w in factors if not 0.5 < w < 2.0]
+    if bad:
+        raise ConfigError(f"--warps: VTLP factors must lie in (0.5, 2), got {bad}")
+    return factors
+
+
 def recognize(
     run_dir: str | os.PathLike[str],
     files: Sequence[str | os.PathLike[str]],
@@ -316,6 +336,7 @@ def recognize(
     stream_ms: float | None = None,
     alpha: float | None = None,
     beta: float | None = None,
+    warps: Sequence[float] | str | None = None,
 ) -> list[dict[str, Any]]:
     """Recognize recordings with a trained speech run; a bad file does not stop the batch.
 
@@ -327,6 +348,8 @@ def recognize(
         max_seconds: the longest recording accepted (default the run's ``data.max_seconds``).
         lm, stream_ms, alpha, beta: ``speech-sentences`` runs only (see
             :meth:`Recognizer.recognize_file`).
+        warps: ``speech-digits`` runs only: test-time VTLP averaging over these factors
+            (a sequence, or the command line's comma-separated text ``"0.85,1.0,1.15"``).
 
     Returns:
         One dict per file, in order: :meth:`Recognizer.recognize_file`'s result (for a
@@ -335,16 +358,20 @@ def recognize(
 
     Raises:
         RunDirError, CheckpointError: the run cannot be loaded.
-        ConfigError: ``beam_width < 1``.
+        ConfigError: ``beam_width < 1``; warps that are not factors in (0.5, 2), or warps
+            for a run that is not ``speech-digits``.
     """
     if beam_width < 1:
         raise ConfigError(f"beam width must be >= 1, got {beam_width}")
+    factors = parse_warps(warps)
     if stream_ms is not None and stream_ms <= 0:
         raise ConfigError(f"--stream chunk size must be > 0 ms, got {stream_ms}")
     recognizer = load_recognizer(run_dir, checkpoint, max_seconds=max_seconds)
     task = recognizer.task
     if not isinstance(task, SpeechSentencesTask) and (lm or stream_ms is not None):
         raise ConfigError(f"--lm and --stream need a speech-sentences run, not {task.name!r}")
+    if factors and isinstance(task, SpeechCTCTask | SpeechSentencesTask):
+        raise ConfigError(f"--warps is for speech-digits runs, not {task.name!r}")
     if isinstance(task, SpeechSentencesTask):
         if lm and task.lm is None:
             raise ConfigError(f"{recognizer.run_dir} has no lm.arpa (trained without an LM)")
@@ -357,7 +384,13 @@ def recognize(
         try:
             results.append(
                 recognizer.recognize_file(
-                    file, beam_width, lm=lm, stream_ms=stream_ms, alpha=alpha, beta=beta
+                    file,
+                    beam_width,
+                    lm=lm,
+                    stream_ms=stream_ms,
+                    alpha=alpha,
+                    beta=beta,
+                    warps=factors,
                 )
             )
         except AudioError as err:
