@@ -109,7 +109,26 @@ def test_which_layers_are_covered():
     assert not supports_broadcast_step(torch.nn.GRU(IN, H))
     zoneout = GRU(IN, H, zoneout=0.1)
     assert not supports_broadcast_step(zoneout.train())
-    assert supports_broadcast_step(zoneout.eval())  # zoneout is the identity in eval
-    assert not supports_broadcast_step(LSTM(IN, H, recurrent_dropout=0.2).train())
+    assert not supports_broadcast_step(zoneout.eval())  # eval mixes in the previous state
+    dropped = _layer("lstm", recurrent_dropout=0.2)
+    assert not supports_broadcast_step(dropped.train())
+    assert supports_broadcast_step(dropped.eval())  # recurrent dropout is off in eval
+    torch.manual_seed(3)
+    queries, h = torch.randn(1, Q, IN), torch.randn(N, 1, H)
+    c = torch.randn(N, 1, H)
+    torch.testing.assert_close(
+        broadcast_step(dropped, queries, (h, c))[0],
+        _on_pairs(dropped, queries, (h, c)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    drop_connect = _layer("gru", weight_drop=0.3).eval()  # DropConnect is off in eval
+    assert supports_broadcast_step(drop_connect)
+    torch.testing.assert_close(
+        broadcast_step(drop_connect, queries, h)[0],
+        _on_pairs(drop_connect, queries, h),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="single-layer"):
         broadcast_step(GRU(IN, H, num_layers=2), torch.randn(1, Q, IN), torch.randn(N, 1, H))

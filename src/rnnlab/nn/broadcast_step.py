@@ -38,15 +38,18 @@ def supports_broadcast_step(layer: object) -> bool:
     """Whether :func:`broadcast_step` computes exactly what running ``layer`` on pairs would.
 
     True for rnnlab's own single-layer, unidirectional RNN, LSTM and GRU (with or without
-    layer norm or a projection); in training mode also only without recurrent dropout and
-    zoneout, whose masks are drawn per row of the materialized batch.
+    layer norm, a projection or DropConnect) without zoneout (its random masks in training,
+    and its mixing in of the previous state in eval, are not part of the fast step), and in
+    training mode without recurrent dropout (its masks are drawn per row of the
+    materialized batch; in eval it is the identity).
     """
     if not isinstance(layer, RecurrentLayer):
         return False
     if layer.num_layers != 1 or layer.bidirectional:
         return False
-    stochastic = layer.recurrent_dropout > 0.0 or layer.zoneout > 0.0
-    return not (layer.training and stochastic)
+    if layer.zoneout > 0.0:
+        return False
+    return not (layer.training and layer.recurrent_dropout > 0.0)
 
 
 def broadcast_step(layer: RecurrentLayer, inputs: Tensor, state: State) -> tuple[Tensor, State]:
@@ -68,7 +71,7 @@ def broadcast_step(layer: RecurrentLayer, inputs: Tensor, state: State) -> tuple
     if not supports_broadcast_step(layer):
         raise ValueError(
             f"broadcast_step needs a single-layer unidirectional rnnlab RNN/LSTM/GRU without "
-            f"recurrent dropout or zoneout in training, got {layer!r}"
+            f"zoneout (or recurrent dropout in training), got {layer!r}"
         )
     # DropConnect masks W_hh once per call in every kernel, so one mask here is the same.
     drop_connect = layer.training and layer.weight_drop > 0.0
