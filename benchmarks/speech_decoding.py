@@ -9,6 +9,7 @@ once per row, at those weights, never tuned on.
 
     RNNLAB_DATA=../shared/data python benchmarks/speech_decoding.py RUN_DIR --test
     ... speech_decoding.py RUN_DIR --beam 16 32 --lexicon-only --alphas 0.3 0.5 0.8
+    ... speech_decoding.py RUN_DIR --lm-order 4      # the same LM text, another order
 """
 
 from __future__ import annotations
@@ -62,14 +63,21 @@ def main() -> None:
         "--heard", action="store_true", help="word accuracy on words heard / not heard in train"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--lm-order", type=int, default=None,
+        help="decode with an LM of this order rebuilt from the run's data.lm text",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     recognizer = load_recognizer(args.run)
     task, model = recognizer.task, recognizer.model
     assert isinstance(task, SpeechSentencesTask)
     data = task.build_data()
-    lm, units = task.lm, task.units
     settings = task.data_config.lm
+    if args.lm_order is not None:
+        settings.order = args.lm_order  # validated on assignment
+        task.lm = task._language_model(corpus_folder(task.data_config))
+    lm, units = task.lm, task.units
     wanted = {"valid": data.valid} | ({"test": data.test} if args.test else {})
     splits = {name: loader for name, loader in wanted.items() if loader is not None}
     outputs = {name: task._outputs(model, loader)[1:] for name, loader in splits.items()}
