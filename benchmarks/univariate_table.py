@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import tempfile
 import time
@@ -42,6 +41,7 @@ import torch
 import rnnlab.api as api
 from rnnlab import config as cfg
 from rnnlab.forecasting.task import ForecastingTask
+from rnnlab.training.metrics_log import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "univariate_table"
@@ -181,25 +181,16 @@ def statistical_mase(task: ForecastingTask, spec: Spec, max_history: int) -> dic
     return scores
 
 
-def test_record(run_dir: Path) -> dict[str, Any]:
-    """The last test evaluation record of a run's ``metrics.jsonl``."""
-    found: dict[str, Any] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("kind") == "eval" and record.get("split") == "test":
-            found = record
-    if not found:
-        raise SystemExit(f"{run_dir}: no test record")
-    return found
-
-
-def best_valid_record(run_dir: Path) -> dict[str, Any]:
-    """The validation record with the lowest MSE (the one that chose ``best.pt``)."""
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    valid = [r for r in records if r.get("kind") == "eval" and r.get("split") == "valid"]
-    if not valid:
-        raise SystemExit(f"{run_dir}: no validation record")
-    return min(valid, key=lambda r: r["mse"])
+def eval_records(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The evaluation records of a run's ``metrics.jsonl`` by split (valid, test), in order."""
+    by_split: dict[str, list[dict[str, Any]]] = {"valid": [], "test": []}
+    for record in read_metrics(run_dir / "metrics.jsonl"):
+        if record.get("kind") == "eval" and record.get("split") in by_split:
+            by_split[record["split"]].append(record)
+    for split, found in by_split.items():
+        if not found:
+            raise SystemExit(f"{run_dir}: no {split} record")
+    return by_split
 
 
 def measure(
@@ -217,8 +208,10 @@ def measure(
     start = time.perf_counter()
     api.train(config, run_dir=run_dir, quiet=None)
     wall = time.perf_counter() - start
-    record = test_record(run_dir)
-    chosen = best_valid_record(run_dir)
+    evals = eval_records(run_dir)
+    record = evals["test"][-1]
+    # the validation record with the lowest MSE is the one that chose best.pt
+    chosen = min(evals["valid"], key=lambda r: r["mse"])
     task = ForecastingTask(config)
     fd = task.prepare()
     row: dict[str, Any] = {

@@ -40,7 +40,6 @@ from torch import Tensor, nn
 
 from rnnlab.forecasting.normalization import InstanceNorm, NormKind
 from rnnlab.nn.broadcast_step import broadcast_step, supports_broadcast_step
-from rnnlab.nn.recurrent import RecurrentLayer
 
 #: Builds a batch-first, unidirectional recurrent stack for a given number of input features.
 LayerFactory = Callable[[int], nn.Module]
@@ -161,7 +160,7 @@ class SegmentForecaster(nn.Module):
         m, c = self.output_segments, self.channels
         queries = self._query_table()  # (C, m, d)
         layer = self.recurrent
-        if isinstance(layer, RecurrentLayer) and supports_broadcast_step(layer):
+        if supports_broadcast_step(layer):
 
             def per_row(s: Tensor) -> Tensor:  # (1, B*C, S) -> (B, C, 1, S)
                 return s[0].view(batch, c, 1, -1)
@@ -174,7 +173,7 @@ class SegmentForecaster(nn.Module):
             out, _ = broadcast_step(layer, queries.unsqueeze(0), shared)
             return out.reshape(batch * c * m, -1)
         flat = queries.unsqueeze(0).expand(batch, c, m, -1).reshape(batch * c * m, 1, -1)
-        out, _ = self.recurrent(flat, _repeat_state(state, m))  # (B*C*m, 1, d)
+        out, _ = layer(flat, _repeat_state(state, m))  # (B*C*m, 1, d)
         return cast(Tensor, out)[:, 0]
 
     def forward(

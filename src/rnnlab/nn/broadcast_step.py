@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TypeGuard, cast
 
 from torch import Tensor
 
@@ -34,7 +34,7 @@ from rnnlab.nn.steps import gru_step, input_projection, lstm_step, rnn_step
 State = Tensor | tuple[Tensor, Tensor]
 
 
-def supports_broadcast_step(layer: object) -> bool:
+def supports_broadcast_step(layer: object) -> TypeGuard[RecurrentLayer]:
     """Whether :func:`broadcast_step` computes exactly what running ``layer`` on pairs would.
 
     True for rnnlab's own single-layer, unidirectional RNN, LSTM and GRU (with or without

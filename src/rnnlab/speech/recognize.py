@@ -119,6 +119,8 @@ class Recognizer:
         """
         if beam_width < 1:
             raise ValueError(f"beam width must be >= 1, got {beam_width}")
+        if warps and isinstance(self.task, SpeechCTCTask | SpeechSentencesTask):
+            raise ValueError("warps (test-time VTLP averaging) is for speech-digits runs")
         cfg = self.extractor.config
         audio = load_audio(path, cfg.sample_rate, max_seconds=self.max_seconds, warn=False)
         check_length(audio, cfg)
@@ -138,8 +140,6 @@ class Recognizer:
             result.update(self._sentence(audio.samples, beam_width, lm, stream_ms, alpha, beta))
             result["notices"] = list(audio.notices)
             return result
-        if warps and isinstance(self.task, SpeechCTCTask):
-            raise ValueError("warps (test-time VTLP averaging) is for speech-digits runs")
         device = model_device(self.model)
         if warps:
             x, lengths = self._warped_features(audio.samples, warps)  # (K, T, F), (K,)
@@ -196,9 +196,9 @@ class Recognizer:
 
     def _warped_features(self, samples: Tensor, warps: Sequence[float]) -> tuple[Tensor, Tensor]:
         """Features ``(K, T, F)`` and frames ``(K,)`` of one recording through each warp."""
-        factors = torch.tensor([float(w) for w in warps], dtype=torch.float32)
-        if not bool(((factors > 0.5) & (factors < 2.0)).all()):
+        if _out_of_range(warps):
             raise ValueError(f"warps must be VTLP factors in (0.5, 2), got {list(warps)}")
+        factors = torch.tensor([float(w) for w in warps], dtype=torch.float32)
         prepared = self.extractor.prepare(samples) if self.extractor.config.prepares else samples
         copies = prepared.unsqueeze(0).expand(len(factors), -1).contiguous()  # (K, N)
         return self.extractor(copies, prepare=False, warp=factors)
@@ -305,6 +305,15 @@ def load_recognizer(
     return Recognizer(task, model, task.extractor, run.path, float(limit))
 
 
+#: Vocal tract length factors accepted for test-time averaging (exclusive bounds).
+WARP_RANGE = (0.5, 2.0)
+
+
+def _out_of_range(factors: Sequence[float]) -> list[float]:
+    low, high = WARP_RANGE
+    return [w for w in factors if not low < w < high]
+
+
 def parse_warps(warps: Sequence[float] | str | None) -> list[float]:
     """VTLP factors from a sequence or a comma-separated text; each must lie in (0.5, 2).
 
@@ -319,7 +328,7 @@ def parse_warps(warps: Sequence[float] | str | None) -> list[float]:
         factors = [float(w) for w in items]
     except ValueError:
         raise ConfigError(f"--warps {warps!r}: expected comma-separated numbers") from None
-    bad = [w for w in factors if not 0.5 < w < 2.0]
+    bad = _out_of_range(factors)
     if bad:
         raise ConfigError(f"--warps: VTLP factors must lie in (0.5, 2), got {bad}")
     return factors
